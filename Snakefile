@@ -1,0 +1,29 @@
+# posthoc — a post-hoc explainability study of CNNs, from datasets to one report.
+#
+#   snakemake --cores all                               # the default study (config.yaml)
+#   snakemake --cores all --configfile configs/paper.yaml   # replaces config.yaml entirely
+#
+# Table of contents: each stage lives in rules/<stage>.smk; every computation lives in the
+# posthoc package (src/posthoc), which the rule scripts in scripts/ call.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+if not workflow.overwrite_configfiles:
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/eda.smk"
+include: "rules/train.smk"
+include: "rules/explain.smk"
+include: "rules/metrics.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/report.html",
+    default_target: True

@@ -1,0 +1,83 @@
+"""Load and validate a study configuration against the JSON schema, filling in defaults.
+
+Errors name the offending key as a dotted path (``datasets.mnist1d.train.epochs``) and say what
+was expected, before any job runs.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        parts += extra[:1]
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        parts += missing[:1]
+    return ".".join(parts) or "<top level>"
+
+
+def load_schema(path: str | Path = DEFAULT_SCHEMA) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """Validate ``config`` in place (defaults filled in) and return it; raise ConfigError naming the key."""
+    schema = load_schema(schema_path)
+    cls = _with_defaults(jsonschema.validators.validator_for(schema))
+    validator = cls(schema)
+    # Fill defaults first (a failed validation may have filled some), then report the clearest error.
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.message))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        # Descend into if/then branches so the message names the innermost key.
+        while error.context:
+            error = jsonschema.exceptions.best_match(error.context)
+        key = _key_path(error)
+        raise ConfigError(f"invalid config at '{key}': {error.message}. "
+                          f"See schemas/config.schema.yaml for the allowed values.")
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict) -> None:
+    """Rules a schema cannot express."""
+    for name, ds in config["datasets"].items():
+        kind, arch = ds["data"]["kind"], ds["model"]["arch"]
+        if (kind == "mnist1d") != (arch == "cnn1d"):
+            raise ConfigError(f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "
+                              f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128')")
+
+
+def load_config(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    return validate_config(config, schema_path)

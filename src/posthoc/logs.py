@@ -1,0 +1,31 @@
+"""Send a job's prints and progress bars (tqdm writes to stderr) into its log file."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path | None):
+    """Redirect stdout and stderr to ``path`` (line-buffered) for the duration of the block."""
+    if path is None:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        try:
+            yield
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=fh)
+            raise
+
+
+def set_threads(threads: int | None) -> None:
+    """Use the job's CPU allotment for torch's intra-op parallelism."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))

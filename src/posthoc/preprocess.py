@@ -1,0 +1,35 @@
+"""Between stored arrays and model inputs: normalisation on the fly and back for display.
+
+Stored images are uint8 (N, H, W, C) and signals float32 (N, L); models take float32
+(N, C, H, W) or (N, 1, L) normalised by the training split's per-channel mean and std (EDA).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.Tensor:
+    """uint8 (N,H,W,C) or float (N,L) → normalised float32 (N,C,H,W) or (N,1,L)."""
+    x = torch.as_tensor(np.asarray(samples), dtype=torch.float32) / float(pixel_scale)
+    if x.ndim == 4:
+        x = x.permute(0, 3, 1, 2)
+    elif x.ndim == 2:
+        x = x.unsqueeze(1)
+    else:
+        raise ValueError(f"expected images (N,H,W,C) or signals (N,L), got shape {tuple(x.shape)}")
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(shape)
+    return ((x - mean_t) / std_t).contiguous()
+
+
+def to_display(x: np.ndarray | torch.Tensor, mean, std) -> np.ndarray:
+    """Normalised model inputs → display arrays: images (N,H,W,C) in [0,1], signals (N,L)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    x = x * torch.as_tensor(std, dtype=torch.float32).reshape(shape) + torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
+    if x.ndim == 4:
+        return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    return x[:, 0].numpy()
+

@@ -1,0 +1,133 @@
+"""Training loop with per-epoch checkpoints, exact resume, and batched inference.
+
+Determinism: the weights are initialised from ``seed``; each epoch draws its shuffling order and
+dropout masks from generators seeded by ``(seed, epoch)``. A run resumed after epoch ``e`` therefore
+replays epochs ``e+1..`` exactly as an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .io import atomic_path
+from .preprocess import to_model_input
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config 'device: cuda' but no CUDA device is visible; set 'device: auto' or 'cpu'")
+    return torch.device(preference)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Normaliser:
+    """Turns stored samples into normalised model inputs."""
+
+    mean: list
+    std: list
+    pixel_scale: float
+
+    def __call__(self, samples: np.ndarray) -> torch.Tensor:
+        return to_model_input(samples, self.mean, self.std, self.pixel_scale)
+
+
+def batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, samples: np.ndarray, normalise: Normaliser, batch_size: int = 256,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Logits for every sample (eval mode, batched); returns a CPU float32 tensor (N, classes)."""
+    model.eval()
+    out = [model(normalise(samples[s]).to(device)).float().cpu() for s in batches(len(samples), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels) -> tuple[float, float]:
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+
+
+def fingerprint(obj) -> str:
+    """A stable hash of JSON-able settings, to refuse resuming from a different configuration."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+        normalise: Normaliser, *, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
+        device: torch.device, resume_path: str | Path | None = None, settings_fingerprint: str = "",
+        on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
+    """Train with Adam + cross-entropy; checkpoint every epoch to ``resume_path``; return the history.
+
+    If ``resume_path`` holds a state with the same ``settings_fingerprint``, training continues after
+    its last completed epoch.
+    """
+    model.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history: list[dict] = []
+    start = 0
+    resume_path = Path(resume_path) if resume_path else None
+    if resume_path and resume_path.exists():
+        state = torch.load(resume_path, map_location=device, weights_only=False)
+        if state.get("fingerprint") == settings_fingerprint:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            history, start = state["history"], state["epoch"]
+            print(f"resuming after epoch {start} from {resume_path}", flush=True)
+        else:
+            print(f"ignoring {resume_path}: it was written with other settings", flush=True)
+    x_train, y_train = train
+    n = len(y_train)
+    labels_all = torch.as_tensor(np.asarray(y_train), dtype=torch.long)
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
+        torch.manual_seed(seed * 100_003 + epoch)  # dropout masks of this epoch
+        total_loss, correct = 0.0, 0
+        for s in tqdm(list(batches(n, batch_size)), desc=f"epoch {epoch + 1}/{epochs}", mininterval=5):
+            idx = np.sort(order[s])
+            xb, yb = normalise(x_train[idx]).to(device), labels_all[idx].to(device)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(1) == yb).sum().item()
+        val_loss, val_acc = loss_and_accuracy(predict_logits(model, val[0], normalise, device=device), val[1])
+        row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
+               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if resume_path:
+            with atomic_path(resume_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history,
+                            "epoch": epoch + 1, "fingerprint": settings_fingerprint}, tmp)
+        if on_epoch:
+            on_epoch(row)
+        print(json.dumps(row), flush=True)
+    return pd.DataFrame(history)

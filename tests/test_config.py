@@ -1,0 +1,75 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from posthoc.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def rejected(mutate):
+    config = copy.deepcopy(BASE)
+    mutate(config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml"])
+def test_shipped_configs_are_valid(path):
+    config = load_config(ROOT / path)
+    assert config["datasets"]
+
+
+def test_defaults_are_filled_in():
+    config = validate_config({"datasets": {"d": {"data": {"kind": "mnist1d"}, "model": {"arch": "cnn1d"},
+                                                  "train": {"epochs": 1, "batch_size": 8}}}})
+    assert config["seed"] == 0 and config["device"] == "auto"
+    assert config["methods"] == {"gradcam": {}}
+    assert config["datasets"]["d"]["faithfulness"]["keep_percent"] == 30
+    assert config["datasets"]["d"]["model"]["channels"] == [32, 32, 32]
+    assert config["datasets"]["d"]["train"]["lr"] == 0.001
+
+
+def test_unknown_dataset_kind_is_named():
+    msg = rejected(lambda c: c["datasets"]["mnist1d"]["data"].update(kind="cifar"))
+    assert "datasets.mnist1d.data.kind" in msg and "'cifar' is not one of" in msg
+
+
+def test_wrong_type_is_named():
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["train"].update(batch_size="big"))
+    assert "datasets.blockdigits.train.batch_size" in msg and "not of type 'integer'" in msg
+
+
+def test_negative_count_is_named():
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(n_train=-5))
+    assert "datasets.blockdigits.data.n_train" in msg and "minimum" in msg
+
+
+@pytest.mark.parametrize("value", [0, -10, 100.5, 250])
+def test_percentage_outside_range_is_named(value):
+    msg = rejected(lambda c: c["datasets"]["mnist1d"]["faithfulness"].update(keep_percent=value))
+    assert "datasets.mnist1d.faithfulness.keep_percent" in msg
+
+
+def test_misspelt_key_is_named():
+    msg = rejected(lambda c: c["datasets"]["mnist1d"]["train"].update(epoch=3))
+    assert "datasets.mnist1d.train.epoch" in msg and "unexpected" in msg
+
+
+def test_unknown_method_is_named():
+    msg = rejected(lambda c: c.update(methods={"smoothgrad": {}}))
+    assert "methods.smoothgrad" in msg
+
+
+def test_missing_section_is_named():
+    msg = rejected(lambda c: c["datasets"]["mnist1d"].pop("model"))
+    assert "datasets.mnist1d.model" in msg and "required" in msg
+
+
+def test_architecture_must_fit_the_data():
+    msg = rejected(lambda c: c["datasets"]["mnist1d"].update(model={"arch": "alexnet128"}))
+    assert "datasets.mnist1d.model.arch" in msg and "cnn1d" in msg

@@ -1,0 +1,74 @@
+import pytest
+import torch
+from torch import nn
+
+from posthoc.models import AlexNet128, CNN1D, build_model, explainable_layers, load_checkpoint, save_checkpoint
+
+
+def feature_shapes(model, x):
+    shapes = []
+    for m in model.features:
+        x = m(x)
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+def test_alexnet128_matches_seed000_section3_shapes():
+    model = AlexNet128(3, 9, width=1.0)
+    shapes = feature_shapes(model, torch.zeros(1, 3, 128, 128))
+    assert shapes == [(64, 64, 64), (64, 31, 31), (192, 31, 31), (192, 15, 15), (384, 15, 15), (256, 15, 15),
+                      (256, 15, 15), (256, 7, 7)]
+    assert model.classifier[1].in_features == 256 * 6 * 6 and model.classifier[1].out_features == 4096
+    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 9)
+
+
+def test_width_multiplier_scales_every_layer():
+    model = AlexNet128(1, 4, width=0.25)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 48, 96, 64, 64]
+    assert model.classifier[-1].in_features == 1024
+    assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 4)
+
+
+def test_explainable_layers_are_the_convs_in_order():
+    model = AlexNet128(3, 2, width=0.1)
+    layers = explainable_layers(model)
+    assert layers == ["features.0", "features.3", "features.6", "features.8", "features.10"]
+    assert all(isinstance(model.get_submodule(name), nn.Conv2d) for name in layers)
+    assert not any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+
+
+def test_cnn1d_shapes_and_layers():
+    model = CNN1D(1, 10, length=40, channels=(8, 16, 4), kernel_size=5, stride=2)
+    assert model(torch.zeros(3, 1, 40)).shape == (3, 10)
+    assert explainable_layers(model) == ["features.0", "features.2", "features.4"]
+
+
+def test_build_model_rejects_wrong_rank():
+    with pytest.raises(ValueError, match="alexnet128.*2-D images"):
+        build_model("alexnet128", 1, 10, (40,))
+    with pytest.raises(ValueError, match="cnn1d.*1-D signals"):
+        build_model("cnn1d", 3, 10, (64, 64))
+    with pytest.raises(ValueError, match="unknown model.arch 'vgg'"):
+        build_model("vgg", 3, 10, (64, 64))
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("alexnet128", 3, 5, (48, 48), width=0.1).eval()
+    info = {"arch": "alexnet128", "arch_kwargs": {"width": 0.1}, "class_names": list("abcde"), "in_channels": 3,
+            "input_shape": [48, 48], "mean": [0.5] * 3, "std": [0.2] * 3, "pixel_scale": 255.0,
+            "layers": explainable_layers(model)}
+    path = tmp_path / "m" / "checkpoint.pt"
+    save_checkpoint(path, model, info)
+    loaded, loaded_info = load_checkpoint(path)
+    x = torch.randn(2, 3, 48, 48)
+    assert torch.equal(model(x), loaded(x))
+    assert loaded_info == info and not loaded.training
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no temporary left behind
+
+
+def test_load_checkpoint_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.pt"):
+        load_checkpoint(tmp_path / "nothere.pt")
