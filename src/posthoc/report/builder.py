@@ -1,0 +1,420 @@
+"""Build the final self-contained HTML report from a results folder.
+
+The builder is generic: it does not know which files a stage writes. For every dataset in the
+config it walks ``results/<dataset>/<stage>/`` (canonical stages first, then any other stage
+folder in sorted order) and renders
+
+* every ``*.png`` as an embedded figure (base64 data URI) with a caption,
+* every ``*.csv`` (and ``*.tsv``) as an HTML table (floats to 4 significant digits, long tables
+  truncated with a note),
+* every ``*.json`` as a table when it is a flat or two-level dict (otherwise as pretty JSON).
+
+So a new stage (e.g. ``robustness/``) or a new figure appears in the report without editing this
+module; giving it a nicer caption is one line in :data:`CAPTIONS`.
+
+The HTML is streamed into a temporary file and renamed only when complete
+(:func:`posthoc.io.atomic_path`), so a failed build never leaves a half-written report.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import fnmatch
+import json
+import math
+import numbers
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import pandas as pd
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from posthoc.io import atomic_path, load_json
+
+TEMPLATE_DIR = Path(__file__).resolve().parent
+TEMPLATE_NAME = "template.html.j2"
+
+#: Stage folders in report order; any other folder under ``results/<dataset>/`` follows, sorted.
+STAGE_ORDER = ("eda", "model", "evaluation", "explanations", "faithfulness")
+#: Folders under ``results/<dataset>/`` that are not report stages (``data`` is summarised from
+#: ``data/meta.json`` at the top of each dataset section instead; it holds the raw arrays).
+NON_STAGE_DIRS = frozenset({"data", "logs", "benchmarks"})
+STAGE_TITLES = {
+    "eda": "Exploratory data analysis",
+    "model": "Model training",
+    "evaluation": "Classification performance (test split)",
+    "explanations": "Explanations",
+    "faithfulness": "Faithfulness",
+}
+MAX_TABLE_ROWS = 60
+MAX_LIST_ITEMS = 20
+MAX_JSON_CHARS = 6000
+
+#: Caption sentences, matched in order (first hit wins) against ``"<stage>/<file stem>"`` with
+#: :func:`fnmatch.fnmatch`. ``{stem}`` and ``{stage}`` are substituted. Unknown files get a caption
+#: derived from their name (:func:`derived_caption`).
+CAPTIONS: dict[str, str] = {
+    "faithfulness/*": (
+        "Drop rate (lower is better) and increase rate (higher is better) when only the top-k % most "
+        "salient input positions are kept and the rest set to the fill value (seed 004 §III-C)"
+    ),
+    "*/sample_batch*": "A batch of training samples with their labels (seed 000 Fig. 1)",
+    "*/class_distribution*": (
+        "Number of samples per class in each split; imbalance here explains later per-class "
+        "differences (seed 000 Figs. 2, 4, 6)"
+    ),
+    "*/one_per_class*": "One training sample per class (seed 000 Figs. 3, 5, 7)",
+    "*/stats*": "Dataset statistics: per-channel mean and standard deviation (used for normalisation) and class counts",
+    "*/training_curves*": (
+        "Loss and accuracy per epoch on the training and validation splits (seed 000 Figs. 8–10)"
+    ),
+    "*/history*": "Per-epoch training log: loss and accuracy on the training and validation splits",
+    "*/scores*": "Final loss and accuracy of the selected model on each split",
+    "*/confusion*": (
+        "Confusion matrix on the test split, rows normalised to the true class (the diagonal is the "
+        "per-class recall) (seed 004 §IV-A)"
+    ),
+    "*/roc_auc*": "One-vs-rest area under the ROC curve per class on the test split (seed 004 §IV-A)",
+    "*/roc*": "One-vs-rest ROC curves per class on the test split, AUC in the legend (seed 004 §IV-A)",
+    "*/per_class*": "Per-class accuracy on the test split",
+    "*/classification_report*": "Precision, recall, F1 and support per class on the test split",
+    "explanations/gradcampp*": (
+        "Grad-CAM++ at every conv layer, one correctly classified test example per class; rows = "
+        "classes, columns = input then layers 1..L"
+    ),
+    "explanations/gradcam_pp*": (
+        "Grad-CAM++ at every conv layer, one correctly classified test example per class; rows = "
+        "classes, columns = input then layers 1..L"
+    ),
+    "explanations/gradcam*": (
+        "Grad-CAM at every conv layer, one correctly classified test example per class; rows = "
+        "classes, columns = input then layers 1..L (seed 000 Figs 24–26)"
+    ),
+    "explanations/deconvnet*": (
+        "DeconvNet reconstructions from every conv layer, one correctly classified test example per "
+        "class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)"
+    ),
+    "explanations/occlusion*": (
+        "Occlusion sensitivity: drop in the target-class score when a patch is masked, per position "
+        "(seed 000 Figs 14–23)"
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------ formatting
+def format_value(value: Any) -> str:
+    """One cell: floats to 4 significant digits (more only for the integer part), NaN as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        digits = int(math.floor(math.log10(abs(v)))) + 1 if v != 0 else 1
+        return f"{v:.{max(4, digits)}g}"
+    if isinstance(value, (list, tuple)):
+        items = [format_value(v) for v in value[:MAX_LIST_ITEMS]]
+        more = f", … ({len(value)} values)" if len(value) > MAX_LIST_ITEMS else ""
+        return "[" + ", ".join(items) + more + "]"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, numbers.Number, bool))
+
+
+def _is_leafy(value: Any) -> bool:
+    """A scalar or a short list of scalars: fits in one table cell."""
+    return _is_scalar(value) or (isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value))
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def derived_caption(stage: str, stem: str) -> str:
+    words = re.sub(r"[_\-.]+", " ", stem).strip()
+    return (words[:1].upper() + words[1:]) if words else stem
+
+
+def caption_for(stage: str, stem: str) -> str:
+    key = f"{stage}/{stem}"
+    for pattern, caption in CAPTIONS.items():
+        if fnmatch.fnmatch(key, pattern):
+            return caption.format(stem=stem, stage=stage)
+    return derived_caption(stage, stem)
+
+
+def anchor(*parts: str) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9_-]+", "-", str(p)).strip("-") or "x" for p in parts)
+
+
+# ---------------------------------------------------------------------------------------- tables
+def _table(header: list[str], rows: list[list[Any]], note: str | None = None) -> dict:
+    numeric = [all(_is_numeric(r[j]) or r[j] is None for r in rows) and any(_is_numeric(r[j]) for r in rows)
+               for j in range(len(header))]
+    return {
+        "header": [str(h) for h in header],
+        "rows": [[format_value(c) for c in r] for r in rows],
+        "numeric": numeric,
+        "note": note,
+    }
+
+
+def frame_table(frame: pd.DataFrame, source: str = "") -> dict:
+    total = len(frame)
+    shown = frame.head(MAX_TABLE_ROWS)
+    rows = [[None if (isinstance(v, float) and math.isnan(v)) else (v.item() if hasattr(v, "item") else v)
+             for v in rec] for rec in shown.itertuples(index=False, name=None)]
+    note = None
+    if total > MAX_TABLE_ROWS:
+        note = f"Showing the first {MAX_TABLE_ROWS} of {total} rows" + (f"; full table in {source}." if source else ".")
+    return _table(list(frame.columns), rows, note)
+
+
+def json_table(obj: Any) -> dict | None:
+    """A table for a flat or two-level dict; ``None`` if ``obj`` does not fit that shape."""
+    if not isinstance(obj, Mapping) or not obj:
+        return None
+    nested = {k: v for k, v in obj.items() if isinstance(v, Mapping)}
+    if nested and all(_is_leafy(x) for v in nested.values() for x in v.values()) \
+            and all(_is_leafy(v) for k, v in obj.items() if k not in nested) \
+            and len(nested) >= len(obj) / 2:
+        # two-level: rows = outer keys (e.g. splits), columns = union of inner keys
+        columns: list[str] = list(dict.fromkeys(k for v in nested.values() for k in v))
+        rows = []
+        for key, value in obj.items():
+            if key in nested:
+                rows.append([key] + [value.get(c) for c in columns])
+            else:  # a lone scalar among the sub-dicts (e.g. sklearn's "accuracy")
+                rows.append([key, value] + [""] * (len(columns) - 1))
+        return _table([""] + columns, rows)
+    if all(_is_leafy(v) or isinstance(v, Mapping) for v in obj.values()):
+        # key/value table; nested values rendered compactly in one cell
+        rows = []
+        for key, value in obj.items():
+            if isinstance(value, Mapping) and not all(_is_leafy(x) for x in value.values()):
+                text = json.dumps(value, default=str)
+                value = text if len(text) <= 300 else text[:300] + " …"
+            rows.append([key, value])
+        return _table(["key", "value"], rows)
+    return None
+
+
+# --------------------------------------------------------------------------------------- content
+def _skip(path: Path, root: Path) -> bool:
+    parts = path.relative_to(root).parts
+    return any(p.startswith(".") or ".partial" in p for p in parts)
+
+
+def _files(folder: Path, patterns: Iterable[str]) -> list[Path]:
+    hits = {p for pat in patterns for p in folder.rglob(pat) if p.is_file()}
+    return sorted((p for p in hits if not _skip(p, folder)), key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.figures = 0
+        self.tables = 0
+
+
+def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counter) -> list[dict]:
+    """Figures first, then JSON summaries, then CSV tables, each group sorted by path."""
+    items: list[dict] = []
+    for png in _files(stage_dir, ["*.png"]):
+        counter.figures += 1
+        items.append({
+            "kind": "figure", "number": counter.figures, "src": _png_data_uri(png),
+            "caption": caption_for(stage, png.stem), "source": png.relative_to(results_dir).as_posix(),
+        })
+    for js in _files(stage_dir, ["*.json"]):
+        obj = load_json(js)
+        table = json_table(obj)
+        counter.tables += 1
+        item = {"kind": "table" if table else "pre", "number": counter.tables,
+                "caption": caption_for(stage, js.stem), "source": js.relative_to(results_dir).as_posix()}
+        if table:
+            item["table"] = table
+        else:
+            text = json.dumps(obj, indent=2, default=str)
+            item["text"] = text if len(text) <= MAX_JSON_CHARS else text[:MAX_JSON_CHARS] + "\n… (truncated)"
+        items.append(item)
+    for tab in _files(stage_dir, ["*.csv", "*.tsv"]):
+        source = tab.relative_to(results_dir).as_posix()
+        frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
+        counter.tables += 1
+        items.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
+                      "caption": caption_for(stage, tab.stem), "source": source})
+    return items
+
+
+def stage_folders(dataset_dir: Path) -> list[str]:
+    present = {p.name for p in dataset_dir.iterdir()
+               if p.is_dir() and not p.name.startswith(".") and ".partial" not in p.name}
+    canonical = [s for s in STAGE_ORDER if s in present]
+    others = sorted(present - set(STAGE_ORDER) - NON_STAGE_DIRS)
+    return canonical + others
+
+
+def _dataset_names(config: Mapping) -> list[str]:
+    datasets = config.get("datasets") or {}
+    if isinstance(datasets, Mapping):
+        return [str(k) for k in datasets]
+    return [str(d["name"]) if isinstance(d, Mapping) else str(d) for d in datasets]
+
+
+def _read_json_or_none(path: Path) -> Any:
+    return load_json(path) if path.is_file() else None
+
+
+def _meta_table(meta: Mapping | None) -> dict | None:
+    if not meta:
+        return None
+    shown = {k: v for k, v in meta.items() if k not in ("params",)}
+    if "class_names" in shown:
+        names = list(shown.pop("class_names"))
+        shown = {"classes": f"{len(names)}: " + ", ".join(f"{i} = {n}" for i, n in enumerate(names)), **shown}
+    return json_table(shown)
+
+
+def _summary_row(name: str, meta: Mapping | None, scores: Mapping | None) -> list[Any]:
+    def score(split, key):
+        if isinstance(scores, Mapping) and isinstance(scores.get(split), Mapping):
+            return scores[split].get(key)
+        return None
+
+    n_classes = None
+    if isinstance(meta, Mapping):
+        if "class_names" in meta:
+            n_classes = len(meta["class_names"])
+        else:
+            n_classes = meta.get("n_classes")
+    shape = meta.get("shape") if isinstance(meta, Mapping) else None
+    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    return [name, kind, "×".join(str(s) for s in shape) if shape else None, n_classes,
+            score("val", "accuracy"), score("test", "accuracy")]
+
+
+def collect_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in ("numpy", "torch", "matplotlib", "pandas", "snakemake"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    try:
+        versions["posthoc"] = metadata.version("posthoc")
+    except metadata.PackageNotFoundError:
+        pass
+    return versions
+
+
+def _plain(obj: Any) -> Any:
+    """Config as plain YAML-able data (paths and numpy scalars become strings/numbers)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _fill_note(config: Mapping) -> str:
+    section = config.get("faithfulness") or {}
+    fill = section.get("fill", 0) if isinstance(section, Mapping) else 0
+    text = format_value(fill)
+    if isinstance(fill, numbers.Number) and float(fill) == 0.0:
+        return f"{text} in normalised input space, i.e. the dataset mean"
+    return f"{text} (in normalised input space; 0 would be the dataset mean)"
+
+
+# ----------------------------------------------------------------------------------------- build
+def build_context(results_dir, config: Mapping, versions: Mapping | None = None) -> dict:
+    """Everything the template shows, as plain data (no HTML)."""
+    results_dir = Path(results_dir)
+    counter = _Counter()
+    datasets, summary_rows = [], []
+    for name in _dataset_names(config):
+        ddir = results_dir / name
+        if not ddir.is_dir():
+            raise FileNotFoundError(f"report: no results folder for dataset {name!r}: {ddir}")
+        meta = _read_json_or_none(ddir / "data" / "meta.json")
+        scores = _read_json_or_none(ddir / "model" / "scores.json")
+        summary_rows.append(_summary_row(name, meta, scores))
+        stages = []
+        for stage in stage_folders(ddir):
+            stages.append({
+                "name": stage,
+                "title": STAGE_TITLES.get(stage, derived_caption(stage, stage)),
+                "anchor": anchor("ds", name, stage),
+                "entries": stage_items(ddir / stage, stage, results_dir, counter),
+            })
+        datasets.append({"name": name, "anchor": anchor("ds", name), "meta": _meta_table(meta), "stages": stages})
+
+    benchmarks = []
+    bdir = results_dir / "benchmarks"
+    if bdir.is_dir():
+        for tab in _files(bdir, ["*.csv", "*.tsv"]):
+            source = tab.relative_to(results_dir).as_posix()
+            frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
+            counter.tables += 1
+            benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
+                               "caption": derived_caption("benchmarks", tab.stem), "source": source})
+
+    versions = dict(versions) if versions is not None else collect_versions()
+    title = None
+    if isinstance(config.get("report"), Mapping):
+        title = config["report"].get("title")
+    return {
+        "title": title or "posthoc: post-hoc explainability study",
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "summary": _table(["dataset", "data kind", "input shape", "classes", "val accuracy", "test accuracy"],
+                          summary_rows),
+        "datasets": datasets,
+        "benchmarks": benchmarks,
+        "config_yaml": yaml.safe_dump(_plain(dict(config)), sort_keys=False, default_flow_style=False,
+                                      allow_unicode=True),
+        "versions": _table(["package", "version"], [[k, str(v)] for k, v in versions.items()]),
+        "fill_note": _fill_note(config),
+        "n_figures": counter.figures,
+    }
+
+
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html", "j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _render_chunks(context: Mapping) -> Iterator[str]:
+    """Stream the rendered HTML (kept separate so tests can make rendering fail midway)."""
+    return _environment().get_template(TEMPLATE_NAME).generate(**context)
+
+
+def build_report(results_dir, config: dict, out_path, versions: dict | None = None) -> None:
+    """Write one self-contained HTML report for ``config["datasets"]`` under ``results_dir``.
+
+    Raises :class:`FileNotFoundError` naming a dataset whose results folder is missing. The file
+    appears at ``out_path`` only once completely written.
+    """
+    context = build_context(results_dir, config, versions)
+    with atomic_path(out_path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for chunk in _render_chunks(context):
+                fh.write(chunk)
+
+
+__all__ = ["build_report", "build_context", "caption_for", "CAPTIONS", "STAGE_ORDER", "format_value",
+           "json_table", "frame_table", "collect_versions"]
