@@ -1,0 +1,57 @@
+"""Dataset preparation: every kind ends in the one on-disk layout of ``posthoc.data.layout``.
+
+``prepare(name, spec, outdir, seed)`` dispatches on ``spec["kind"]``; each kind module
+exposes ``DEFAULTS`` (its spec keys and default values) and
+``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
+scratch folder inside ``outdir`` (removed afterwards) for arrays too big for memory.
+"""
+from __future__ import annotations
+
+import importlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from posthoc.data.layout import Split, load_split, read_meta, verify_checksum, write_dataset
+
+KINDS = ("mnist1d", "blockdigits", "medmnist", "imagefolder")
+
+__all__ = ["KINDS", "Split", "defaults", "load_split", "prepare", "read_meta", "resolve_spec", "verify_checksum"]
+
+
+def _module(name: str, kind: Any):
+    if kind not in KINDS:
+        raise ValueError(
+            f"datasets.{name}.data.kind = {kind!r} is not a known dataset kind; allowed kinds: {', '.join(KINDS)}"
+        )
+    return importlib.import_module(f"posthoc.data.{kind}")
+
+
+def defaults(kind: str) -> dict:
+    """The default spec of a dataset kind."""
+    return dict(_module("<name>", kind).DEFAULTS)
+
+
+def resolve_spec(name: str, spec: dict) -> dict:
+    """The kind's defaults overlaid with ``spec``; unknown keys are rejected."""
+    spec = dict(spec or {})
+    module = _module(name, spec.get("kind"))
+    unknown = sorted(set(spec) - set(module.DEFAULTS))
+    if unknown:
+        keys = ", ".join(f"datasets.{name}.data.{k}" for k in unknown)
+        raise ValueError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
+    return {**module.DEFAULTS, **spec}
+
+
+def prepare(name: str, spec: dict, outdir, seed: int) -> dict:
+    """Build dataset ``name`` from its config ``spec`` (``datasets.<name>.data``) into
+    ``outdir``; returns the meta dict written to ``outdir/meta.json``."""
+    params = resolve_spec(name, spec)
+    module = _module(name, params["kind"])
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".prepare-", dir=outdir) as workdir:
+        splits, class_names, source = module.build(name, params, int(seed), Path(workdir))
+        meta = write_dataset(outdir, name, params["kind"], splits, class_names, source, {**params, "seed": int(seed)})
+        del splits  # release memory maps into workdir before it is removed
+    return meta

@@ -1,0 +1,97 @@
+"""End to end: configs/test.yaml through the whole DAG, and every contracted output checked."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from posthoc.models import load_checkpoint
+
+from conftest import ROOT, TEST_CONFIG, snakemake
+
+pytestmark = pytest.mark.e2e
+CONFIG = yaml.safe_load(TEST_CONFIG.read_text())
+DATASETS = list(CONFIG["datasets"])
+METHODS = list(CONFIG["methods"])
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_data_and_eda_outputs(completed_run, dataset):
+    base = completed_run / "results" / dataset
+    meta = json.loads((base / "data" / "meta.json").read_text())
+    assert {"class_names", "channels", "task", "source", "checksum"} <= set(meta)
+    for split in ("train", "val", "test"):
+        images = np.load(base / "data" / f"{split}_images.npy", mmap_mode="r")
+        labels = np.load(base / "data" / f"{split}_labels.npy")
+        assert len(images) == len(labels) == meta["n_samples"][split]
+        assert labels.dtype == np.int64 and images.dtype in (np.uint8, np.float32)
+    stats = json.loads((base / "eda" / "stats.json").read_text())
+    assert len(stats["mean"]) == len(stats["std"]) == meta["channels"]
+    for name in ("sample_batch", "class_distribution", "one_per_class"):
+        assert (base / "eda" / f"{name}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_model_and_evaluation_outputs(completed_run, dataset):
+    base = completed_run / "results" / dataset
+    model, info = load_checkpoint(base / "model" / "checkpoint.pt")
+    assert {"class_names", "mean", "std", "arch", "layers"} <= set(info)
+    assert all(isinstance(model.get_submodule(layer), (torch.nn.Conv1d, torch.nn.Conv2d)) for layer in info["layers"])
+    history = pd.read_csv(base / "model" / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, CONFIG["datasets"][dataset]["train"]["epochs"] + 1))
+    scores = json.loads((base / "model" / "scores.json").read_text())
+    assert set(scores) == {"train", "val", "test"}
+    assert all(0 <= s["accuracy"] <= 1 and s["loss"] > 0 for s in scores.values())
+    ev = base / "evaluation"
+    per_class = pd.read_csv(ev / "per_class.csv", dtype={"class": str})
+    assert per_class["class"].tolist() == info["class_names"]
+    cm = pd.read_csv(ev / "confusion.csv", dtype={"true": str}).set_index("true")
+    np.testing.assert_allclose(np.diag(cm.to_numpy()), per_class["accuracy"].fillna(0), atol=1e-9)
+    preds = np.load(ev / "predictions.npz")
+    assert np.mean(preds["pred"] == preds["label"]) == pytest.approx(scores["test"]["accuracy"], abs=1e-6)
+    assert set(pd.read_csv(ev / "classification_report.csv").columns) >= {"precision", "recall", "f1"}
+    assert len(pd.read_csv(ev / "roc_auc.csv")) == len(info["class_names"])
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("method", METHODS)
+def test_explanation_and_faithfulness_outputs(completed_run, dataset, method):
+    base = completed_run / "results" / dataset
+    _, info = load_checkpoint(base / "model" / "checkpoint.pt")
+    f = np.load(base / "explanations" / f"{method}.npz")
+    assert {"x", "index", "label", "pred", "target", "maps", "layers"} <= set(f.files)
+    n = len(f["index"])
+    assert f["maps"].dtype == np.float32 and np.isfinite(f["maps"]).all()
+    assert f["maps"].shape == (n, len(f["layers"]), *f["x"].shape[2:])
+    assert f["layers"].tolist() == info["layers"]
+    evaluation = f["subset"] == "evaluation"
+    assert evaluation.sum() == CONFIG["datasets"][dataset]["explain"]["n_eval"]
+    np.testing.assert_array_equal(f["target"][evaluation], f["pred"][evaluation])
+    np.testing.assert_array_equal(f["target"][~evaluation], f["label"][~evaluation])
+    table = pd.read_csv(base / "faithfulness" / f"{method}.csv")
+    assert table.columns.tolist() == ["method", "layer", "keep_percent", "drop_rate", "increase_rate", "n"]
+    assert table["layer"].tolist() == info["layers"]
+    assert table["drop_rate"].between(0, 1).all() and table["increase_rate"].between(0, 1).all()
+    assert (table["n"] == evaluation.sum()).all()
+
+
+def test_report_embeds_every_figure(completed_run):
+    html = (completed_run / "results" / "report.html").read_text()
+    pngs = list((completed_run / "results").rglob("*.png"))
+    assert html.count("data:image/png;base64,") >= len(pngs)
+    for dataset in DATASETS:
+        assert dataset in html
+    assert "keep_percent" in html or "keep top" in html
+
+
+def test_second_run_has_nothing_to_do(completed_run):
+    proc = snakemake(completed_run, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean(completed_run):
+    proc = snakemake(completed_run, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
