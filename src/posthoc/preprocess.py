@@ -11,7 +11,7 @@ import torch
 
 def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.Tensor:
     """uint8 (N,H,W,C) or float (N,L) → normalised float32 (N,C,H,W) or (N,1,L)."""
-    x = torch.as_tensor(np.asarray(samples), dtype=torch.float32) / float(pixel_scale)
+    x = torch.from_numpy(np.array(samples, dtype=np.float32)) / float(pixel_scale)
     if x.ndim == 4:
         x = x.permute(0, 3, 1, 2)
     elif x.ndim == 2:

@@ -68,7 +68,7 @@ def predict_logits(model: nn.Module, samples: np.ndarray, normalise: Normaliser,
 
 
 def loss_and_accuracy(logits: torch.Tensor, labels) -> tuple[float, float]:
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    labels = torch.from_numpy(np.array(labels, dtype=np.int64))
     return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
 
 
@@ -102,7 +102,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
             print(f"ignoring {resume_path}: it was written with other settings", flush=True)
     x_train, y_train = train
     n = len(y_train)
-    labels_all = torch.as_tensor(np.asarray(y_train), dtype=torch.long)
+    labels_all = torch.from_numpy(np.array(y_train, dtype=np.int64))
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
