@@ -20,6 +20,8 @@ include: "rules/eda.smk"
 include: "rules/train.smk"
 include: "rules/explain.smk"
 include: "rules/metrics.smk"
+include: "rules/perturbation.smk"
+include: "rules/robustness.smk"
 include: "rules/report.smk"
 
 

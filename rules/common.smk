@@ -37,9 +37,18 @@ def data_modules(wildcards):
     return package(*CORE, *DATA_READ, f"data/{kind}.py", "stages/data.py")
 
 
+# Method modules that import other method modules (editing gradcam.py reruns guided_gradcam too).
+METHOD_DEPENDS = {"guided_gradcam": ["explain/gradcam.py"]}
+
+
 def method_modules(wildcards):
     return package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                   f"explain/{wildcards.method}.py", "stages/explain.py")
+                   f"explain/{wildcards.method}.py", *METHOD_DEPENDS.get(wildcards.method, []), "stages/explain.py")
+
+
+def model_dir(wildcards):
+    """CAM explains (and is scored on) the dataset's global-average-pooling variant (rule train_gap)."""
+    return f"{RESULTS}/{wildcards.dataset}/" + ("model_gap" if wildcards.method == "cam" else "model")
 
 
 def split_arrays(split="{split}"):

@@ -3,7 +3,7 @@
 
 rule faithfulness:
     input:
-        checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
+        checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # CAM: scored on the GAP model it explains
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
         modules=package(*CORE, *MODEL, "metrics.py", "stages/faithfulness.py"),
     output:

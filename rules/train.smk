@@ -58,3 +58,34 @@ rule evaluate:
         "../envs/posthoc.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# The global-average-pooling variant (conv features → GAP → linear) that CAM needs (seeds 002, 003):
+# same data, settings and seed as the dataset's model; only jobs of method `cam` use it.
+rule train_gap:
+    input:
+        arrays=[p for s in SPLITS for p in split_arrays(s)],
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
+    output:
+        checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
+        history=f"{RESULTS}/{{dataset}}/model_gap/history.csv",
+        scores=f"{RESULTS}/{{dataset}}/model_gap/scores.json",
+        curves=report(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", caption="../captions/training.rst",
+                      category="Training", subcategory="{dataset}"),
+    params:
+        model=lambda wc: {**dataset_cfg(wc)["model"], "gap": True},
+        train=lambda wc: dataset_cfg(wc)["train"],
+        seed=config["seed"],
+        device=config["device"],
+        resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
+    log:
+        log_path("train_gap"),
+    threads: resources_for("train")["cpus_per_task"]
+    resources:
+        **resources_for("train"),
+    conda:
+        "../envs/posthoc.yaml"
+    script:
+        "../scripts/train.py"

@@ -28,7 +28,7 @@ def test_defaults_are_filled_in():
     config = validate_config({"datasets": {"d": {"data": {"kind": "mnist1d"}, "model": {"arch": "cnn1d"},
                                                   "train": {"epochs": 1, "batch_size": 8}}}})
     assert config["seed"] == 0 and config["device"] == "auto"
-    assert config["methods"] == {"gradcam": {}}
+    assert config["methods"] == {"gradcam": {"target": "predicted"}}
     assert config["datasets"]["d"]["faithfulness"]["keep_percent"] == 30
     assert config["datasets"]["d"]["model"]["channels"] == [32, 32, 32]
     assert config["datasets"]["d"]["train"]["lr"] == 0.001

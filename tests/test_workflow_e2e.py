@@ -55,26 +55,51 @@ def test_model_and_evaluation_outputs(completed_run, dataset):
     assert len(pd.read_csv(ev / "roc_auc.csv")) == len(info["class_names"])
 
 
+#: methods with one map at input resolution (layers == ["input"]) and CAM (the layer its GAP model pools)
+LAYERLESS = {"saliency", "guided_backprop", "integrated_gradients", "occlusion", "lime"}
+
+
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("method", METHODS)
 def test_explanation_and_faithfulness_outputs(completed_run, dataset, method):
     base = completed_run / "results" / dataset
-    _, info = load_checkpoint(base / "model" / "checkpoint.pt")
+    model, info = load_checkpoint(base / ("model_gap" if method == "cam" else "model") / "checkpoint.pt")
+    layers = ["input"] if method in LAYERLESS else [model.pooled_layer] if method == "cam" else info["layers"]
     f = np.load(base / "explanations" / f"{method}.npz")
     assert {"x", "index", "label", "pred", "target", "maps", "layers"} <= set(f.files)
     n = len(f["index"])
     assert f["maps"].dtype == np.float32 and np.isfinite(f["maps"]).all()
     assert f["maps"].shape == (n, len(f["layers"]), *f["x"].shape[2:])
-    assert f["layers"].tolist() == info["layers"]
-    evaluation = f["subset"] == "evaluation"
+    assert f["layers"].tolist() == layers
+    evaluation, example = f["subset"] == "evaluation", f["subset"] == "example"
     assert evaluation.sum() == CONFIG["datasets"][dataset]["explain"]["n_eval"]
     np.testing.assert_array_equal(f["target"][evaluation], f["pred"][evaluation])
-    np.testing.assert_array_equal(f["target"][~evaluation], f["label"][~evaluation])
+    np.testing.assert_array_equal(f["target"][example], f["label"][example])
+    per_class = f["subset"] == "per_class"
+    assert f["target"][per_class].tolist() == list(range(len(info["class_names"])))
+    assert len(set(f["index"][per_class])) == 1
+    confusion = np.flatnonzero(f["subset"] == "confusion")
+    np.testing.assert_array_equal(f["target"][confusion[::2]], f["label"][confusion[::2]])
+    assert (f["target"][confusion[1::2]] != f["label"][confusion[1::2]]).all()
     table = pd.read_csv(base / "faithfulness" / f"{method}.csv")
     assert table.columns.tolist() == ["method", "layer", "keep_percent", "drop_rate", "increase_rate", "n"]
-    assert table["layer"].tolist() == info["layers"]
+    assert table["layer"].tolist() == layers
     assert table["drop_rate"].between(0, 1).all() and table["increase_rate"].between(0, 1).all()
     assert (table["n"] == evaluation.sum()).all()
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_method_summaries_and_gap_model(completed_run, dataset):
+    base = completed_run / "results" / dataset
+    for name in ("comparison", "per_class", "confusions"):
+        assert (base / "explanations" / f"{name}.png").stat().st_size > 1000
+    if "integrated_gradients" in METHODS:
+        table = pd.read_csv(base / "explanations" / "integrated_gradients_completeness.csv")
+        assert set(table["subset"]) >= {"example", "evaluation"} and np.isfinite(table["median"]).all()
+    if "cam" in METHODS:
+        gap, _ = load_checkpoint(base / "model_gap" / "checkpoint.pt")
+        assert gap.pooled_layer == "features"
+        assert (base / "model_gap" / "training_curves.png").exists()
 
 
 def test_report_embeds_every_figure(completed_run):

@@ -4,6 +4,11 @@
   on every channel count and hidden size (1.0 = the paper's model).
 * ``cnn1d``: a small 1-D CNN for MNIST-1D (seed 004 §III; the MNIST-1D paper's CNN family).
 
+Both take ``gap=True`` for their global-average-pooling variant (seeds 002, 003): the same conv
+stack (AlexNet without its last max-pool, so the pooled maps keep the last conv's resolution) →
+global average pooling → one linear layer. Such a model names the module whose output is pooled
+``pooled_layer`` and its linear layer ``head``.
+
 Every model exposes ``explainable_layers``: the ordered module paths of its convolution layers,
 usable with ``model.get_submodule``. ReLUs are not in-place, so a hook on a convolution sees its
 own output, untouched by the activation that follows.
@@ -22,7 +27,8 @@ from .io import atomic_path
 class AlexNet128(nn.Module):
     """AlexNet for 128×128 inputs (seed 000 §3); works for any input of at least ~40 px."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5):
+    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5,
+                 gap: bool = False):
         super().__init__()
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (64, 192, 384, 256, 256))
         hidden = max(1, round(4096 * width))
@@ -41,6 +47,12 @@ class AlexNet128(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
+        self.pooled_layer = "features" if gap else None
+        if gap:
+            del self.features[-1]
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c5, num_classes))
+            return
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
@@ -52,6 +64,10 @@ class AlexNet128(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
+    @property
+    def head(self) -> nn.Linear:
+        return self.classifier[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
@@ -61,7 +77,7 @@ class CNN1D(nn.Module):
     """Stacked 1-D convolutions + ReLU, then a linear classifier on the flattened features."""
 
     def __init__(self, in_channels: int, num_classes: int, length: int, channels=(32, 32, 32),
-                 kernel_size: int = 5, stride: int = 1, dropout: float = 0.0):
+                 kernel_size: int = 5, stride: int = 1, dropout: float = 0.0, gap: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         c_in, L = in_channels, length
@@ -70,10 +86,16 @@ class CNN1D(nn.Module):
             L = (L + 2 * (kernel_size // 2) - kernel_size) // stride + 1
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in * L, num_classes))
+        self.avgpool = nn.AdaptiveAvgPool1d(1) if gap else nn.Identity()
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in * (1 if gap else L), num_classes))
+        self.pooled_layer = "features" if gap else None
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.classifier[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
 ARCHITECTURES = {"alexnet128": AlexNet128, "cnn1d": CNN1D}

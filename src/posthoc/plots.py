@@ -462,3 +462,460 @@ def faithfulness_bars(df: pd.DataFrame, title: str | None = None) -> Figure:
     fig.legend(list(seen.values()), list(seen.keys()), title="layer", loc="outside right upper", fontsize=7)
     fig.suptitle(title or "Faithfulness: drop / increase rate when keeping only the most salient inputs")
     return fig
+
+
+# --- perturbation-family figures (issue 4)
+__all__ += ["occlusion_panels", "lime_topk", "robustness_levels", "message_figure"]
+
+
+def _wrap_lines(text: str, width: int) -> str:
+    """Wrap every line of a multi-line label on its own (textwrap alone would join the lines)."""
+    return "\n".join(_wrap(line, width) for line in str(text).split("\n"))
+
+
+def _class_colours(n_classes: int):
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    base = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+    cmap = ListedColormap([base(i % base.N) for i in range(n_classes)])
+    return cmap, BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes)
+
+
+def _show_image(ax, img, alpha=1.0):
+    img = _display_input(img)
+    img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest", alpha=alpha)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def occlusion_panels(rows: Sequence[Mapping], class_names: Sequence[str], title: str) -> Figure:
+    """Seed 000 Figs 14–23: one row per (example, window, stride), five panels per row.
+
+    Each row mapping holds ``image`` (the input: (H, W, C) in [0, 1] or (L,)), ``occluded`` (the same
+    with one window hidden),
+    ``window_box`` ((top, left, height, width) or (start, length)), ``centres`` (per spatial dim, the
+    window centres), ``activation``, ``probability`` and ``predicted`` (grid maps, shape = number of
+    windows per dim), ``channel``, ``label`` (row label) and optionally ``projection`` (DeconvNet
+    projection of the channel, input-shaped; the panel is left out when no row has one).
+    Panels: occluded input · activation of the most responsive last-conv channel · [projection] ·
+    true-class probability · predicted class, each with a colourbar.
+    """
+    from matplotlib.patches import Rectangle
+
+    if not rows:
+        raise ValueError("occlusion_panels needs at least one row")
+    with_projection = any(r.get("projection") is not None for r in rows)
+    heads = ["occluded input", "activation of the most\nresponsive last-conv channel"]
+    heads += ["DeconvNet projection\nof that channel"] if with_projection else []
+    heads += ["true-class probability\nwith the window hidden", "predicted class\nwith the window hidden"]
+    one_d = np.ndim(rows[0]["occluded"]) == 1
+    cmap_cls, norm_cls = _class_colours(len(class_names))
+    fig = _new_figure((3.1 * len(heads) + 0.6, (1.9 if one_d else 2.9) * len(rows) + 0.8))
+    axes = np.asarray(fig.subplots(len(rows), len(heads), squeeze=False))
+    for i, r in enumerate(rows):
+        cols = list(axes[i])
+        ax = cols.pop(0)
+        if one_d:
+            sig = np.asarray(r["occluded"])
+            ax.plot(np.arange(len(sig)), sig, color="black", lw=1)
+            start, length = r["window_box"]
+            ax.axvspan(start - 0.5, start + length - 0.5, color="tab:orange", alpha=0.3, label="hidden")
+            ax.set_xlabel("position", fontsize=7)
+            ax.legend(fontsize=6, loc="upper right")
+            ax.tick_params(labelsize=6)
+        else:
+            _show_image(ax, r["occluded"])
+            top, left, h, w = r["window_box"]
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor="tab:orange", lw=1.5))
+        ax.set_ylabel(_wrap_lines(r["label"], 30), fontsize=7)
+        panels = [("activation", r["activation"], "viridis", None, "summed activation")]
+        if with_projection:
+            panels.append(("projection", r.get("projection"), None, None, ""))
+        panels += [("probability", r["probability"], "magma", Normalize(0, 1), "p(true class)"),
+                   ("predicted", r["predicted"], cmap_cls, norm_cls, "class")]
+        for ax, (key, m, cmap, norm, clabel) in zip(cols, panels):
+            if key == "projection":
+                if m is None:
+                    ax.set_axis_off()
+                elif one_d:
+                    ax.plot(np.arange(len(m)), m, color="tab:purple", lw=1)
+                    ax.axhline(0, color="gray", lw=0.5)
+                    ax.set_ylabel("projection (scaled)", fontsize=7)
+                    ax.tick_params(labelsize=6)
+                    ax.set_xlabel("position", fontsize=7)
+                else:
+                    _show_image(ax, np.asarray(m))
+                continue
+            m = np.asarray(m)
+            if one_d:
+                c = np.asarray(r["centres"][0])
+                if key == "predicted":
+                    ax.scatter(c, m, c=m, cmap=cmap, norm=norm, s=12)
+                    ax.set_yticks(np.arange(len(class_names)))
+                    ax.set_yticklabels([_wrap(n, 12) for n in class_names], fontsize=5)
+                    ax.set_ylim(-0.5, len(class_names) - 0.5)
+                else:
+                    ax.plot(c, m, marker=".", color=plt.get_cmap(cmap)(0.6), lw=1)
+                    ax.set_ylabel(clabel, fontsize=7)
+                    if key == "probability":
+                        ax.set_ylim(-0.02, 1.02)
+                ax.set_xlim(-0.5, len(r["occluded"]) - 0.5)
+                ax.set_xlabel("window centre", fontsize=7)
+                ax.tick_params(labelsize=6)
+                continue
+            cy, cx = (np.asarray(c) for c in r["centres"])
+            _show_image(ax, _grayscale(_rgb(r.get("image", r["occluded"]))), alpha=0.35)  # values at window centres
+            mesh = ax.pcolormesh(cx, cy, m, shading="nearest", cmap=cmap, norm=norm, alpha=0.85)
+            ax.set_xlim(-0.5, len(r["occluded"][0]) - 0.5)
+            ax.set_ylim(len(r["occluded"]) - 0.5, -0.5)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            cbar = fig.colorbar(mesh, ax=ax, shrink=0.8, pad=0.02)
+            if key == "predicted":
+                present = np.unique(m).astype(int)
+                cbar.set_ticks(present)
+                cbar.set_ticklabels([_wrap(class_names[k], 14) for k in present], fontsize=6)
+            else:
+                cbar.set_label(clabel, fontsize=7)
+                cbar.ax.tick_params(labelsize=6)
+        if i == 0:
+            for ax, head in zip(axes[0], heads):
+                ax.set_title(head, fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    img = _display_input(img)
+    img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+    return np.stack([img] * 3, axis=-1) if img.ndim == 2 else img
+
+
+def _dim_outside(img: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    img = _rgb(img)
+    return np.where(keep[..., None], img, 0.15 + 0.15 * img)
+
+
+def lime_topk(rows: Sequence[Mapping], ks: Sequence[int], title: str) -> Figure:
+    """Seed 001 Figs 2.5–2.12: an input with its superpixels, its weights, then its top-k superpixels.
+
+    One row per mapping with ``image`` ((H, W, C) in [0, 1] or a signal (L,)), ``segments`` (labels
+    of the same spatial shape), ``coef`` (one LIME weight per superpixel) and ``label`` (row label,
+    e.g. the example and the hyper-parameter setting). Columns: input + superpixel borders, weights
+    painted on the superpixels (diverging, centred at 0), then the top-k superpixels for every k (the
+    others dimmed).
+    """
+    from skimage.segmentation import mark_boundaries
+
+    if not rows:
+        raise ValueError("lime_topk needs at least one row")
+    one_d = np.ndim(rows[0]["image"]) == 1
+    ncols = 2 + len(ks)
+    fig = _new_figure((2.6 * ncols + 0.8, (1.6 if one_d else 2.5) * len(rows) + 0.8))
+    axes = np.asarray(fig.subplots(len(rows), ncols, squeeze=False))
+    for i, r in enumerate(rows):
+        image, segments = np.asarray(r["image"]), np.asarray(r["segments"])
+        coef = np.asarray(r["coef"], dtype=float)
+        order = np.argsort(-coef, kind="stable")
+        weight_map = coef[segments]
+        scale = np.abs(coef).max(initial=0.0) or 1.0
+        for j, ax in enumerate(axes[i]):
+            if one_d:
+                pos = np.arange(len(image))
+                lo, hi = float(np.min(image)), float(np.max(image))
+                ax.plot(pos, image, color="black", lw=1)
+                if j == 0:
+                    for b in np.flatnonzero(np.diff(segments)):
+                        ax.axvline(b + 0.5, color="goldenrod", lw=0.8)
+                elif j == 1:
+                    im = ax.imshow(weight_map[None, :], extent=(-0.5, len(image) - 0.5, lo, hi), aspect="auto",
+                                   cmap="RdBu_r", vmin=-scale, vmax=scale, alpha=0.8)
+                else:
+                    keep = np.isin(segments, order[: ks[j - 2]])
+                    ax.fill_between(pos, lo, hi, where=keep, color="tab:green", alpha=0.3, step="mid")
+                ax.set_xlim(-0.5, len(image) - 0.5)
+                ax.tick_params(labelsize=6)
+            else:
+                if j == 0:  # borders drawn on an enlarged copy, so that they stay thin on small images
+                    up = max(1, int(np.ceil(256 / max(segments.shape))))
+                    big = np.kron(_rgb(image), np.ones((up, up, 1)))
+                    ax.imshow(mark_boundaries(big, np.kron(segments, np.ones((up, up), int)), color=(1, 0.85, 0),
+                                              mode="inner"), extent=(-0.5, segments.shape[1] - 0.5,
+                                                                     segments.shape[0] - 0.5, -0.5))
+                elif j == 1:
+                    ax.imshow(_grayscale(_rgb(image)), cmap="gray", vmin=0, vmax=1)
+                    im = ax.imshow(weight_map, cmap="RdBu_r", vmin=-scale, vmax=scale, alpha=0.65)
+                else:
+                    keep = np.isin(segments, order[: ks[j - 2]])
+                    ax.imshow(_dim_outside(image, keep))
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if i == 0:
+                ax.set_title(["input and superpixels", "superpixel weights"][j] if j < 2
+                             else f"top {ks[j - 2]} superpixels", fontsize=8)
+        axes[i, 0].set_ylabel(_wrap_lines(r["label"], 34), fontsize=7)
+        cbar = fig.colorbar(im, ax=axes[i, 1], shrink=0.8, pad=0.02)
+        cbar.set_label("LIME weight", fontsize=7)
+        cbar.ax.tick_params(labelsize=6)
+    fig.suptitle(title)
+    return fig
+
+
+def message_figure(text: str, title: str) -> Figure:
+    """A small figure that says why there is nothing to show (a contracted figure is never missing)."""
+    fig = _new_figure((6, 1.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11)
+    ax.set_axis_off()
+    fig.suptitle(title)
+    return fig
+
+
+def robustness_levels(kind: str, levels: Sequence[float], inputs: np.ndarray, maps_top: np.ndarray,
+                      maps_original: np.ndarray, top_titles: Sequence[str], original_titles: Sequence[str],
+                      summary: pd.DataFrame, title: str) -> Figure:
+    """Seed 001 Figs 3.8–3.10 for one degradation, with the evaluation-set curves below.
+
+    Top: one column per level; rows = degraded input, Grad-CAM for the top class at that level,
+    Grad-CAM for the original class. Bottom: accuracy / mean confidence and mean rank correlation of
+    the maps with the clean maps against the level (``summary`` rows of this degradation).
+    """
+    n = len(levels)
+    one_d = np.ndim(inputs) == 2
+    fig = _new_figure((max(2.0 * n, 8.0) + 1.0, (1.4 if one_d else 2.0) * 3 + 3.4))
+    top_fig, bottom_fig = fig.subfigures(2, 1, height_ratios=[3.0 if not one_d else 2.2, 1.6])
+    axes = np.asarray(top_fig.subplots(3, n, squeeze=False))
+    norm, cmap = Normalize(0, 1), plt.get_cmap("jet")
+    for j in range(n):
+        x = _display_input(inputs[j]) if not one_d else inputs[j]
+        for i, (m, head) in enumerate(((None, f"{kind} = {levels[j]:g}"), (maps_top[j], top_titles[j]),
+                                       (maps_original[j], original_titles[j]))):
+            ax = axes[i, j]
+            if one_d:  # one y-range for every level, so that the degradation itself shows
+                lo, hi = float(np.min(inputs)), float(np.max(inputs))
+                ax.plot(np.arange(len(x)), x, color="black", lw=0.8)
+                if m is not None:
+                    ax.imshow(normalise_for_display(m)[None, :], extent=(-0.5, len(x) - 0.5, lo, hi), aspect="auto",
+                              cmap=cmap, norm=norm, alpha=0.8)
+                ax.set_ylim(lo, hi)
+                ax.set_yticks([])
+                ax.tick_params(labelsize=5)
+            else:
+                if m is None:
+                    _show_image(ax, x)
+                else:
+                    _show_image(ax, _grayscale(x))
+                    ax.imshow(normalise_for_display(m), cmap=cmap, norm=norm, alpha=0.5)
+            ax.set_title(_wrap(head, 22), fontsize=7)
+        if j == 0:
+            for i, lab in enumerate(("input", "Grad-CAM,\ntop class", "Grad-CAM,\noriginal class")):
+                axes[i, 0].set_ylabel(lab, fontsize=8)
+    cbar = top_fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[1:].ravel().tolist(), shrink=0.8)
+    cbar.set_label("relative importance (per panel)", fontsize=7)
+    ax1, ax2 = bottom_fig.subplots(1, 2)
+    lv = summary["level"].to_numpy()
+    ax1.plot(lv, summary["accuracy"], marker="o", label="accuracy")
+    ax1.plot(lv, summary["mean_confidence"], marker="s", label="mean confidence (top class)")
+    ax1.plot(lv, summary["mean_p_original"], marker="^", label="mean p(original class)")
+    ax1.set_ylim(-0.02, 1.02)
+    ax1.set_ylabel("fraction / probability")
+    ax2.plot(lv, summary["rank_corr_top"], marker="o", label="top-class map")
+    ax2.plot(lv, summary["rank_corr_original"], marker="s", label="original-class map")
+    ax2.set_ylim(min(-0.05, float(np.nanmin(summary[["rank_corr_top", "rank_corr_original"]].to_numpy(), initial=0))),
+                 1.05)
+    ax2.set_ylabel("Spearman ρ with clean map")
+    for ax, t in ((ax1, "Predictions (evaluation set)"), (ax2, "Map stability (evaluation set)")):
+        ax.set_xlabel(f"{kind} level")
+        ax.set_title(t, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+# --- gradient-family figures (issue 3) -----------------------------------------------------------
+__all__ += ["reconstructions", "confusion_maps"]
+
+
+def _fixed_grid(nrows: int, ncols: int, pw: float, ph: float, gap_w: float = 0.15, gap_h: float = 0.45,
+                left: float = 1.1, right: float = 0.2, top: float = 0.8, bottom: float = 0.5, cbar: bool = False):
+    """A grid of equal panels with margins in inches and no layout engine (big grids draw several
+    times faster than with constrained layout). Returns (figure, axes (nrows, ncols), colourbar axes)."""
+    extra = 0.9 if cbar else 0.0
+    width = left + ncols * pw + (ncols - 1) * gap_w + right + extra
+    height = top + nrows * ph + (nrows - 1) * gap_h + bottom
+    fig = plt.figure(figsize=(width, height))
+    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
+        left=left / width, right=(width - right - extra) / width, bottom=bottom / height, top=1 - top / height,
+        wspace=gap_w / pw, hspace=gap_h / ph)))
+    cax = None
+    if cbar:
+        h = min(height - top - bottom, max(2.0, 0.5 * (height - top - bottom)))
+        cax = fig.add_axes([(width - extra + 0.2) / width, (bottom + (height - top - bottom - h) / 2) / height,
+                            0.15 / width, h / height])
+    return fig, axes, cax
+
+
+def _blank(ax) -> None:
+    """An empty panel that keeps its axis labels (row labels live on the first column)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _rescale01(a: np.ndarray) -> np.ndarray:
+    """Linear rescaling of one panel to [0, 1]; a constant (void) panel becomes zeros."""
+    a = np.nan_to_num(np.asarray(a, dtype=np.float64))
+    lo, hi = a.min(initial=0.0), a.max(initial=0.0)
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def reconstructions(inputs, recons, row_labels: Sequence[str], col_labels: Sequence[str], title: str) -> Figure:
+    """DeconvNet figure (seed 000 Figs 11–13): rows = examples, columns = input then one per layer.
+
+    ``inputs``: display arrays in [0, 1], ``(N, H, W, C)`` images or ``(N, L)`` signals.
+    ``recons``: ``(N, n_layers, C, *spatial)`` reconstructions in input units (de-normalised: times
+    the per-channel std; the mean is a constant offset that the rescaling removes). Each panel is
+    linearly rescaled to [0, 1] on its own (all channels together) and shown as an image — or, for
+    1-D signals, as a line on the same [0, 1] axis. An all-zero (void) reconstruction is marked.
+    """
+    inputs, recons = np.asarray(inputs), np.asarray(recons)
+    n, n_layers = recons.shape[:2]
+    one_d = recons.ndim == 4
+    if len(col_labels) != n_layers + 1 or len(row_labels) != n or inputs.shape[0] != n:
+        raise ValueError(f"reconstructions: {n} rows × {n_layers} layers need {n} inputs and row labels and "
+                         f"{n_layers + 1} column labels")
+    pw, ph = (2.4, 1.35) if one_d else (1.6, 1.6)
+    fig, axes, _ = _fixed_grid(n, n_layers + 1, pw, ph, gap_h=0.12 if not one_d else 0.2, gap_w=0.1)
+    for i in range(n):
+        for j in range(n_layers + 1):
+            ax = axes[i, j]
+            if j == 0:
+                panel = _display_input(inputs[i])
+            else:
+                r = recons[i, j - 1]
+                panel = _rescale01(r[0] if one_d else np.moveaxis(r, 0, -1))
+                if not np.abs(r).max(initial=0.0) > 0:
+                    ax.text(0.5, 0.5, "void\n(all zero)", transform=ax.transAxes, ha="center", va="center",
+                            fontsize=7, color="tab:red")
+            if one_d:
+                ax.plot(np.arange(panel.shape[0]), panel, color="black" if j == 0 else "tab:blue", lw=1.0)
+                ax.set_yticks([])
+                ax.tick_params(axis="x", labelsize=6)
+                if i == n - 1:
+                    ax.set_xlabel("position", fontsize=7)
+            else:
+                img = panel[..., 0] if panel.ndim == 3 and panel.shape[-1] == 1 else panel
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if i == 0:
+                ax.set_title(_wrap(col_labels[j], 16), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(_wrap(row_labels[i], 16), fontsize=8)
+    fig.suptitle(title, y=1 - 0.25 / fig.get_figheight())
+    fig.text(0.5, 0.2 / fig.get_figheight(), "each reconstruction de-normalised and rescaled to [0, 1] on its own",
+             ha="center", va="center", fontsize=8, color="dimgray")
+    return fig
+
+
+def _overlay_panel(ax, x: np.ndarray, m: np.ndarray | None, cmap_obj, norm, one_d: bool) -> None:
+    """One input (display array) with one map drawn over it (``m=None``: the input alone)."""
+    x = _display_input(x)
+    if one_d:
+        length = x.shape[0]
+        lo, hi = float(x.min(initial=0.0)), float(x.max(initial=1.0))
+        pad = 0.08 * (hi - lo if hi > lo else 1.0)
+        if m is not None:
+            ax.imshow(normalise_for_display(m)[None, :], extent=(-0.5, length - 0.5, lo - pad, hi + pad),
+                      aspect="auto", cmap=cmap_obj, norm=norm, alpha=0.85, interpolation="nearest", origin="lower")
+        ax.plot(np.arange(length), x, color="black", lw=1.0)
+        ax.set_xlim(-0.5, length - 0.5)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_yticks([])
+        ax.tick_params(axis="x", labelsize=6)
+        return
+    h, w = x.shape[:2]
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    if m is None:
+        img = x[..., 0] if x.ndim == 3 and x.shape[-1] == 1 else x
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest", extent=extent)
+    else:
+        ax.imshow(_grayscale(x), cmap="gray", vmin=0, vmax=1, interpolation="nearest", extent=extent)
+        ax.imshow(normalise_for_display(m), cmap=cmap_obj, norm=norm, alpha=0.5, interpolation="bilinear",
+                  extent=extent)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def confusion_maps(correct_inputs, wrong_inputs, maps, methods: Sequence[str], confusions: Sequence[Mapping],
+                   class_names: Sequence[str], title: str, cmap: str = "jet") -> Figure:
+    """Correct vs misclassified for the most frequent confusions (seed 004 Fig 19).
+
+    Per confusion (true t → predicted p) a block of three columns: a correctly classified image of
+    t with its map for t; the misclassified image with its map for t; and its map for p. The top
+    row shows the two inputs and the misclassified image's class probabilities; one row per method
+    below. ``correct_inputs`` / ``wrong_inputs``: display arrays (K, ...), a correct input may be
+    ``None``; ``maps``: (n_methods, K, 3, *spatial); ``confusions``: dicts with ``true``, ``pred``,
+    ``count``, ``p_correct`` and ``probs`` (the misclassified image's class probabilities).
+    """
+    maps = np.asarray(maps)
+    k, n_methods = len(confusions), len(methods)
+    if k == 0:
+        fig = _new_figure((6, 1.5))
+        fig.text(0.5, 0.5, "No misclassified test images: no confusion to show.", ha="center", va="center")
+        fig.suptitle(title)
+        return fig
+    one_d = maps.ndim == 4
+    cmap_obj, norm = plt.get_cmap(cmap), Normalize(0.0, 1.0)
+    pw, ph = (2.2, 1.2) if one_d else (1.5, 1.5)
+    block_gap = 0.35  # inches between confusion blocks
+    fig, axes, cax = _fixed_grid(n_methods + 1, 3 * k, pw, ph, gap_w=0.12, gap_h=0.5, top=1.0,
+                                 right=0.2 + block_gap * (k - 1), cbar=True)
+    for col in range(3, 3 * k):
+        for ax in axes[:, col]:
+            x0, y0, w, h = ax.get_position().bounds
+            ax.set_position([x0 + block_gap * (col // 3) / fig.get_figwidth(), y0, w, h])
+    for b, conf in enumerate(confusions):
+        t, p = int(conf["true"]), int(conf["pred"])
+        tn, pn = _class_name(class_names, t), _class_name(class_names, p)
+        probs = np.asarray(conf["probs"], dtype=float)
+        ax_c, ax_w, ax_p = axes[0, 3 * b:3 * b + 3]
+        if correct_inputs[b] is None:
+            _blank(ax_c)
+            ax_c.text(0.5, 0.5, f"no correctly\nclassified {tn}", ha="center", va="center", fontsize=7)
+        else:
+            _overlay_panel(ax_c, correct_inputs[b], None, cmap_obj, norm, one_d)
+            ax_c.set_title(_wrap(f"correct: {tn} (p={conf['p_correct']:.2f})", 20), fontsize=7)
+        _overlay_panel(ax_w, wrong_inputs[b], None, cmap_obj, norm, one_d)
+        ax_w.set_title(_wrap(f"true {tn} → predicted {pn} ({conf['count']}× in test)", 22), fontsize=7)
+        colours = ["tab:green" if c == t else "tab:red" if c == p else "lightgray" for c in range(len(probs))]
+        ax_p.barh(np.arange(len(probs)), probs, color=colours)
+        ax_p.set_xlim(0, 1)
+        ax_p.invert_yaxis()
+        ax_p.yaxis.tick_right()
+        ax_p.set_yticks(np.arange(len(probs)))
+        ax_p.tick_params(axis="y", labelsize=5, length=1, pad=1)
+        ax_p.tick_params(axis="x", labelsize=6)
+        for c in (t, p):
+            ax_p.text(min(probs[c], 1.0) + 0.03, c, _wrap(_class_name(class_names, c), 16), va="center", fontsize=6)
+        ax_p.set_title(_wrap(f"class probabilities: p({tn})={probs[t]:.2f}, p({pn})={probs[p]:.2f}", 24),
+                       fontsize=7)
+        for r in range(n_methods):
+            for c, (image, cls) in enumerate(((correct_inputs[b], tn), (wrong_inputs[b], tn), (wrong_inputs[b], pn))):
+                ax = axes[r + 1, 3 * b + c]
+                if image is None:
+                    _blank(ax)
+                    continue
+                _overlay_panel(ax, image, maps[r, b, c], cmap_obj, norm, one_d)
+                if r == 0:
+                    ax.set_title(f"map for {_wrap(cls, 14)}", fontsize=7)
+    for r in range(n_methods + 1):
+        axes[r, 0].set_ylabel("input" if r == 0 else _wrap(methods[r - 1], 16), fontsize=8)
+    cbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap_obj), cax=cax)
+    cbar.set_label("relative importance (per panel)")
+    fig.suptitle(title, y=1 - 0.25 / fig.get_figheight())
+    return fig

@@ -12,10 +12,28 @@ import torch
 from torch import nn
 
 from .base import Attribution
+from .cam import cam
+from .deconvnet import deconvnet
 from .gradcam import gradcam
+from .guided_backprop import guided_backprop
+from .guided_gradcam import guided_gradcam
+from .integrated_gradients import integrated_gradients
+from .lime import lime
+from .occlusion import occlusion
+from .saliency import saliency
 
 METHODS: dict[str, Callable[..., Attribution]] = {
     "gradcam": gradcam,
+    # gradient family (issue 3)
+    "saliency": saliency,
+    "guided_backprop": guided_backprop,
+    "guided_gradcam": guided_gradcam,
+    "deconvnet": deconvnet,
+    "cam": cam,
+    "integrated_gradients": integrated_gradients,
+    # perturbation family (issue 4)
+    "occlusion": occlusion,
+    "lime": lime,
 }
 
 
@@ -29,4 +47,5 @@ def explain(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor
     return fn(model, x, torch.as_tensor(target, dtype=torch.long), layers, **params)
 
 
-__all__ = ["Attribution", "METHODS", "explain", "gradcam"]
+__all__ = ["Attribution", "METHODS", "explain", "gradcam", "saliency", "guided_backprop", "guided_gradcam",
+           "deconvnet", "cam", "integrated_gradients", "occlusion", "lime"]

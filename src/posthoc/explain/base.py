@@ -5,16 +5,22 @@
 * :func:`target_scores` sums the chosen logit of every image: since images of a batch do not
   interact in eval mode, its gradient holds every image's own gradient.
 * :func:`upsample` brings layer-resolution maps to the input's spatial size (1-D or 2-D).
+* :func:`relu_rule` swaps the backward rule of every ReLU of a model (modules *and* functional
+  calls) for the block: ``"guided"`` (guided backpropagation), ``"deconvnet"`` (Zeiler & Fergus) or
+  ``"gradient"`` (the ordinary one); the rule can change between backward passes of one forward.
+* :func:`input_gradient` is the one forward + one backward that the input-gradient methods share.
+* :func:`abs_max_channels` / :func:`sum_relu_channels` reduce (N, C, *s) attributions to maps.
 """
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 
 @dataclass
@@ -28,6 +34,10 @@ class Attribution:
     maps: torch.Tensor
     layers: list[str]
     raw: torch.Tensor | None = None
+    #: the attribution before the channel reduction, (N, n_layers, C, *spatial), where a method has one
+    channels: torch.Tensor | None = None
+    #: per-image diagnostics, each of shape (N,) (e.g. integrated gradients' completeness gap)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -58,6 +68,149 @@ def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(maps.unsqueeze(1), size=tuple(size), mode=mode, align_corners=False).squeeze(1)
 
 
+def _channels_last_view(t: torch.Tensor) -> torch.Tensor | None:
+    """(N, K, *s) → a (N, positions, K) view when ``t`` is stored channels-last, else None."""
+    moved = t.movedim(1, -1)
+    return moved.reshape(t.shape[0], -1, t.shape[1]) if moved.is_contiguous() and t.ndim > 3 else None
+
+
+def spatial_mean(t: torch.Tensor) -> torch.Tensor:
+    """(N, K, *s) → (N, K): mean over positions, without copying a channels-last tensor."""
+    view = _channels_last_view(t)
+    return view.mean(1) if view is not None else t.reshape(t.shape[0], t.shape[1], -1).mean(2)
+
+
+def channel_weighted_sum(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ_k w[n, k] · a[n, k, ...] for (N, K, *s) activations and (N, K) weights → (N, *s), as one
+    batched matrix product in whichever memory layout ``a`` has."""
+    n, k = w.shape
+    view = _channels_last_view(a)
+    if view is not None:
+        return torch.bmm(view, w.unsqueeze(2)).view(n, *a.shape[2:])
+    return torch.bmm(w.unsqueeze(1), a.reshape(n, k, -1)).view(n, *a.shape[2:])
+
+
+def fast_layout(x: torch.Tensor) -> torch.Tensor:
+    """The batch in the memory layout its convolutions run fastest in: channels-last for images on
+    the CPU (oneDNN; about 20 % faster forward+backward for AlexNet-128), unchanged otherwise.
+    Values are the same; only float rounding can differ."""
+    if x.ndim == 4 and x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def upsample_layers(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """(N, L, *s) → (N, L, *size): several maps per image in one call, as :func:`upsample`."""
+    if tuple(maps.shape[2:]) == tuple(size):
+        return maps
+    mode = {1: "linear", 2: "bilinear"}[len(size)]
+    return F.interpolate(maps, size=tuple(size), mode=mode, align_corners=False)
+
+
 def spatial_dims(t: torch.Tensor) -> tuple[int, ...]:
     """The spatial dimensions of an (N, C, *spatial) tensor."""
     return tuple(range(2, t.ndim))
+
+
+def abs_max_channels(a: torch.Tensor) -> torch.Tensor:
+    """(N, C, *s) → (N, *s): largest absolute value over channels (seed 003's saliency display)."""
+    return a.abs().amax(dim=1)
+
+
+def sum_relu_channels(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, *s) → (map, raw): raw = sum over channels, map = ReLU(raw) (seed 004 §IV-B)."""
+    raw = a.sum(dim=1)
+    return raw.clamp(min=0), raw
+
+
+# --- ReLU backward rules ------------------------------------------------------------------------
+
+class ReLURule:
+    """The backward rule of the ReLUs of one :func:`relu_rule` block; ``rule`` may be reassigned."""
+
+    RULES = ("gradient", "guided", "deconvnet")
+
+    def __init__(self, rule: str):
+        self.rule = rule
+
+    @property
+    def rule(self) -> str:
+        return self._rule
+
+    @rule.setter
+    def rule(self, value: str) -> None:
+        if value not in self.RULES:
+            raise ValueError(f"unknown ReLU rule {value!r}; choose one of {self.RULES}")
+        self._rule = value
+
+
+class _RuledReLU(torch.autograd.Function):
+    """max(x, 0) forward; the backward rule is read from the block's :class:`ReLURule` when it runs.
+
+    gradient: g·[out > 0]; guided: max(g, 0)·[out > 0] (Springenberg et al.); deconvnet: max(g, 0),
+    whatever the forward sign (Zeiler & Fergus: the reconstruction itself goes through a ReLU).
+    """
+
+    @staticmethod
+    def forward(ctx, x, state):
+        out = torch.relu(x)
+        ctx.save_for_backward(out)
+        ctx.state = state
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        rule = ctx.state.rule
+        if rule == "deconvnet":
+            return grad.clamp_min(0), None
+        (out,) = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, out, 0)  # grad · [out > 0], fused
+        return (grad.clamp_min_(0) if rule == "guided" else grad), None
+
+
+_RELU_FUNCTIONS = frozenset({F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_})
+
+
+class _ReLUMode(TorchFunctionMode):
+    """Intercepts every ReLU call (nn.ReLU goes through F.relu) and routes it through _RuledReLU.
+
+    In-place variants return the out-of-place result (what nn.ReLU(inplace=True) and
+    ``x = F.relu(x, inplace=True)`` use); the tensor passed in is left unchanged.
+    """
+
+    def __init__(self, state: ReLURule):
+        super().__init__()
+        self.state = state
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELU_FUNCTIONS:
+            return _RuledReLU.apply(args[0], self.state)
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def relu_rule(rule: str = "guided") -> Iterator[ReLURule]:
+    """Forward passes in the block use ReLUs whose backward follows ``rule`` (see :class:`ReLURule`).
+
+    Works for ``nn.ReLU`` modules and for ``F.relu`` / ``torch.relu`` / ``Tensor.relu`` calls alike,
+    for any batch size; nothing is left behind on the model or on torch once the block exits. The
+    yielded :class:`ReLURule` can be switched between backward passes of the same graph.
+    """
+    state = ReLURule(rule)
+    with _ReLUMode(state):
+        yield state
+
+
+# --- shared gradient passes ---------------------------------------------------------------------
+
+def input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, rule: str = "gradient") -> torch.Tensor:
+    """∂y_target/∂x for every image of the batch (one forward, one backward), under a ReLU rule."""
+    with torch.enable_grad():
+        x = fast_layout(x.detach()).requires_grad_(True)
+        if rule == "gradient":
+            logits = model(x)
+        else:
+            with relu_rule(rule):
+                logits = model(x)
+        (grad,) = torch.autograd.grad(target_scores(logits, target), x)
+    return grad

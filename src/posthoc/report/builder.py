@@ -39,7 +39,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "template.html.j2"
 
 #: Stage folders in report order; any other folder under ``results/<dataset>/`` follows, sorted.
-STAGE_ORDER = ("eda", "model", "evaluation", "explanations", "faithfulness")
+STAGE_ORDER = ("eda", "model", "model_gap", "evaluation", "explanations", "faithfulness")
 #: Folders under ``results/<dataset>/`` that are not report stages (``data`` is summarised from
 #: ``data/meta.json`` at the top of each dataset section instead; it holds the raw arrays).
 NON_STAGE_DIRS = frozenset({"data", "logs", "benchmarks"})
@@ -49,6 +49,10 @@ STAGE_TITLES = {
     "evaluation": "Classification performance (test split)",
     "explanations": "Explanations",
     "faithfulness": "Faithfulness",
+    "model_gap": "Global-average-pooling model (for CAM)",
+    "occlusion": "Occlusion sensitivity",
+    "lime": "LIME (local surrogate models on superpixels)",
+    "robustness": "Robustness to noise, brightness and contrast",
 }
 MAX_TABLE_ROWS = 60
 MAX_LIST_ITEMS = 20
@@ -58,6 +62,60 @@ MAX_JSON_CHARS = 6000
 #: :func:`fnmatch.fnmatch`. ``{stem}`` and ``{stage}`` are substituted. Unknown files get a caption
 #: derived from their name (:func:`derived_caption`).
 CAPTIONS: dict[str, str] = {
+    # --- gradient family (issue 3); first so that they win over the generic patterns below
+    "model_gap/*": (
+        "Global-average-pooling variant of the model (conv features → GAP → linear, seeds 002/003), "
+        "trained with the same data, settings and seed; used only by CAM"
+    ),
+    "faithfulness/cam*": (
+        "CAM drop rate (lower is better) and increase rate (higher is better), measured on the "
+        "global-average-pooling model that CAM explains (not on the dataset's model) (seed 004 §III-C)"
+    ),
+    "faithfulness/summary*": (
+        "Drop rate (lower is better) and increase rate (higher is better) of every method and layer when "
+        "only the top-k % most salient input positions are kept (seed 004 §III-C); CAM's bars are measured "
+        "on the global-average-pooling model it explains"
+    ),
+    "explanations/saliency*": (
+        "Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified test "
+        "example per class; rows = classes, columns = input then the map"
+    ),
+    "explanations/guided_backprop*": (
+        "Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002, 003), "
+        "largest absolute value over channels; rows = classes, columns = input then the map"
+    ),
+    "explanations/guided_gradcam*": (
+        "Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 §3.3, 003); "
+        "rows = classes, columns = input then layers 1..L"
+    ),
+    "explanations/cam*": (
+        "CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv features; "
+        "rows = classes, columns = input then the map"
+    ),
+    "explanations/integrated_gradients_completeness*": (
+        "Integrated gradients' completeness gap |Σ attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)| "
+        "per subset of explained rows (f = target logit): median, 90th percentile, maximum and the share "
+        "below 5 % (seed 004 §II-B)"
+    ),
+    "explanations/integrated_gradients*": (
+        "Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly "
+        "classified test example per class; rows = classes, columns = input then the map"
+    ),
+    "explanations/comparison*": (
+        "Every method at the last conv layer (or its single input-resolution map) for the same test "
+        "examples, one per class, target = true class (seed 000 Fig 28); CAM explains the GAP model"
+    ),
+    "explanations/per_class*": (
+        "One test image explained for every class in turn (seed 002: explaining a class that is not the "
+        "top one); rows = methods at their last layer, columns = classes with the model's probability. "
+        "DeconvNet is left out: its projection does not depend on the class"
+    ),
+    "explanations/confusions*": (
+        "Correct vs misclassified for the most frequent confusions (seed 004 Fig 19): a correctly "
+        "classified image of the true class, the misclassified image's maps for the true and for the "
+        "predicted class, and its class probabilities; one row per method at its last layer"
+    ),
+    # ---
     "faithfulness/*": (
         "Drop rate (lower is better) and increase rate (higher is better) when only the top-k % most "
         "salient input positions are kept and the rest set to the fill value (seed 004 §III-C)"
@@ -99,8 +157,58 @@ CAPTIONS: dict[str, str] = {
         "class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)"
     ),
     "explanations/occlusion*": (
-        "Occlusion sensitivity: drop in the target-class score when a patch is masked, per position "
-        "(seed 000 Figs 14–23)"
+        "Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset "
+        "mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly "
+        "classified test example per class; rows = classes, columns = input then the map"
+    ),
+    # --- perturbation family (issue 4)
+    "explanations/lime*": (
+        "LIME: each superpixel's weight in a weighted linear model of the target-class probability on "
+        "masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, columns = input then the map"
+    ),
+    "occlusion/panels_correct*": (
+        "Occlusion sensitivity of a correctly classified test image (seed 000 Figs 14–23), one row per "
+        "window size and stride: the input with the chosen window hidden, the activation of the most "
+        "responsive last-conv channel, its DeconvNet projection, the true-class probability and the "
+        "predicted class at every window position"
+    ),
+    "occlusion/panels_wrong*": (
+        "Occlusion sensitivity of a misclassified test image (seed 000 Figs 14–23), one row per window "
+        "size and stride; panels as in the figure above"
+    ),
+    "occlusion/sweep*": (
+        "Window/stride sweep over a seeded evaluation set, target = true class: the mean drop of its "
+        "probability over windows and images, the mean of each image's largest drop, the share of "
+        "(image, window) pairs whose prediction changes, and the share of images with any change"
+    ),
+    "lime/topk_correct*": (
+        "LIME for the predicted class of correctly classified test images (seed 001 Figs 2.5–2.8): "
+        "superpixels, their weights and the top 5/10/15 superpixels under two settings of the keep "
+        "probability and the kernel width"
+    ),
+    "lime/topk_wrong*": (
+        "LIME for the (wrong) predicted class of misclassified test images (seed 001 Figs 2.9–2.12); "
+        "panels as in the figure above"
+    ),
+    "lime/examples*": (
+        "Every LIME fit of the figures: image, classes, number of superpixels, setting, and the weighted "
+        "R² of the linear model (its local fidelity)"
+    ),
+    "robustness/gradcam_noise": (
+        "Gaussian noise of increasing standard deviation (seed 001 Fig 3.8): one test image with Grad-CAM "
+        "(last conv layer) for the top and the original class, then accuracy, confidence and the Spearman "
+        "correlation of the maps with the clean maps over the evaluation set"
+    ),
+    "robustness/gradcam_brightness": (
+        "Brightness offsets (seed 001 Fig 3.9); panels as for noise"
+    ),
+    "robustness/gradcam_contrast": (
+        "Contrast reduced towards the image mean (seed 001 Fig 3.10); panels as for noise"
+    ),
+    "robustness/stability": (
+        "Per degradation and level, over a seeded evaluation set: accuracy, share of predictions that "
+        "differ from the clean ones, mean confidence, mean probability of the original class, and the "
+        "mean Spearman correlation of the (pre-ReLU) Grad-CAM maps with the clean image's maps"
     ),
 }
 
@@ -342,8 +450,21 @@ def _fill_note(config: Mapping) -> str:
 
 
 # ----------------------------------------------------------------------------------------- build
-def build_context(results_dir, config: Mapping, versions: Mapping | None = None) -> dict:
-    """Everything the template shows, as plain data (no HTML)."""
+def _speed_caption(table: Path) -> str:
+    """Caption of a speed table of the repository's ``benchmarks/results/``, from its ``.json`` sidecar."""
+    meta = load_json(table.with_suffix(".json")) if table.with_suffix(".json").is_file() else {}
+    where = ", ".join(f"{k}: {format_value(v)}" for k, v in meta.items())
+    return (f"Explanation speed, ours vs the reference on identical work (speedup = reference_s / ours_s; "
+            f"median of repeated runs){'; measured ' + where if where else ''}")
+
+
+def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
+                  speed_tables: Iterable = ()) -> dict:
+    """Everything the template shows, as plain data (no HTML).
+
+    ``speed_tables``: CSV files measured outside the workflow (``benchmarks/results/*.csv`` of the
+    repository, written by ``benchmarks/*_speed.py``), shown in the benchmarks appendix.
+    """
     results_dir = Path(results_dir)
     counter = _Counter()
     datasets, summary_rows = [], []
@@ -373,6 +494,10 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None)
             counter.tables += 1
             benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
                                "caption": derived_caption("benchmarks", tab.stem), "source": source})
+    for tab in map(Path, speed_tables):
+        counter.tables += 1
+        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(pd.read_csv(tab)),
+                           "caption": _speed_caption(tab), "source": f"benchmarks/results/{tab.name}"})
 
     versions = dict(versions) if versions is not None else collect_versions()
     title = None
@@ -403,13 +528,14 @@ def _render_chunks(context: Mapping) -> Iterator[str]:
     return _environment().get_template(TEMPLATE_NAME).generate(**context)
 
 
-def build_report(results_dir, config: dict, out_path, versions: dict | None = None) -> None:
+def build_report(results_dir, config: dict, out_path, versions: dict | None = None,
+                 speed_tables: Iterable = ()) -> None:
     """Write one self-contained HTML report for ``config["datasets"]`` under ``results_dir``.
 
     Raises :class:`FileNotFoundError` naming a dataset whose results folder is missing. The file
     appears at ``out_path`` only once completely written.
     """
-    context = build_context(results_dir, config, versions)
+    context = build_context(results_dir, config, versions, speed_tables)
     with atomic_path(out_path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             for chunk in _render_chunks(context):

@@ -1,8 +1,20 @@
 """Stage: run one explanation method on one dataset, for every layer, in batches.
 
-Two sets of test images are explained: one correctly classified example per class (target = its
-class; falls back to a misclassified one when a class has no correct prediction) for the figures,
-and a seeded evaluation set (target = predicted class) for the faithfulness metrics.
+Each row of the output is one (test image, target class) pair; ``subset`` says why it is there:
+
+* ``example``: one correctly classified test image per class (falls back to a misclassified one
+  when a class has none), target = its class — the per-method figure and the comparison figure;
+* ``evaluation``: a seeded sample of ``n_eval`` test images, target = the explained model's
+  predicted class (or the true class with ``target: true``) — the faithfulness metrics;
+* ``per_class``: one image explained for every class in turn (seed 002: explain a class that is
+  not the top one) — the least confident of the correct examples;
+* ``confusion``: for each of the ``n_confusions`` most frequent confusions (true t → predicted p,
+  seed 004 Fig 19), one such test image explained for t and for p.
+
+Images are chosen from the dataset model's predictions (``predictions``), so every method —
+CAM too, which explains the global-average-pooling variant — explains the same images. ``pred``
+and ``prob`` are those of the explained model. All rows go through ``explain`` in batches: the
+classes of the per-class image are rows of a batch, not a loop.
 """
 from __future__ import annotations
 
@@ -15,6 +27,9 @@ from ..explain import explain
 from ..models import load_checkpoint
 from ..preprocess import to_display
 from ..train import Normaliser, batches, select_device
+
+#: methods whose per-method figure shows channel-resolved reconstructions instead of heat maps
+RECONSTRUCTION_FIGURES = frozenset({"deconvnet"})
 
 
 def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
@@ -33,45 +48,106 @@ def evaluation_indices(n_test: int, n_eval: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_test, size=min(n_eval, n_test), replace=False)).astype(np.int64)
 
 
+def top_confusions(labels: np.ndarray, preds: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
+    """The ``n`` most frequent (true, predicted) confusions → (true, pred, count, first test index)."""
+    wrong = labels != preds
+    pairs, counts = np.unique(np.stack([labels[wrong], preds[wrong]], 1), axis=0, return_counts=True)
+    order = sorted(range(len(pairs)), key=lambda i: (-counts[i], *pairs[i]))[:n]
+    return [(int(pairs[i][0]), int(pairs[i][1]), int(counts[i]),
+             int(np.flatnonzero((labels == pairs[i][0]) & (preds == pairs[i][1]))[0])) for i in order]
+
+
+def per_class_image(examples: np.ndarray, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray) -> int:
+    """The correctly classified example the model is least sure of (other classes matter most there)."""
+    correct = [i for i in examples if labels[i] == preds[i]] or list(examples)
+    return int(min(correct, key=lambda i: probs[i, labels[i]]))
+
+
+def plan_rows(labels: np.ndarray, preds: np.ndarray, probs: np.ndarray, n_eval: int, seed: int,
+              n_confusions: int = 4) -> dict[str, np.ndarray]:
+    """Rows to explain: ``index``, ``subset`` and ``target`` (-1 = the explained model's prediction)."""
+    n_classes = probs.shape[1]
+    examples = example_per_class(labels, preds, n_classes)
+    evaluation = evaluation_indices(len(labels), n_eval, seed)
+    chosen = per_class_image(examples, labels, preds, probs) if len(examples) else 0
+    confusions = top_confusions(labels, preds, n_confusions)
+    index = [examples, evaluation, np.full(n_classes, chosen), [i for *_, i in confusions for _ in (0, 1)]]
+    target = [labels[examples], np.full(len(evaluation), -1), np.arange(n_classes),
+              [c for t, p, _, _ in confusions for c in (t, p)]]
+    subset = ["example"] * len(examples) + ["evaluation"] * len(evaluation) + ["per_class"] * n_classes + \
+        ["confusion"] * 2 * len(confusions)
+    return {"index": np.concatenate(index).astype(np.int64), "subset": np.array(subset),
+            "target": np.concatenate(target).astype(np.int64)}
+
+
 def layer_labels(layers: list[str]) -> list[str]:
     return ["input"] + (["map"] if layers == ["input"] else [f"layer {i + 1}\n{name}" for i, name in enumerate(layers)])
 
 
+@torch.no_grad()
+def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor:
+    return torch.cat([torch.softmax(model(x[s].to(dev)).float(), 1).cpu() for s in batches(len(x), batch_size)])
+
+
 def run(data_dir: str, checkpoint: str, predictions: str, method: str, method_params: dict, n_eval: int,
-        batch_size: int, seed: int, out_npz: str, out_figure: str, device: str = "auto") -> dict:
+        batch_size: int, seed: int, out_npz: str, out_figure: str, device: str = "auto",
+        n_confusions: int = 4) -> dict:
     model, info = load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev)
+    params = dict(method_params)
+    target_rule = params.pop("target", "predicted")
+    n_eval = min(n_eval, params.pop("n_eval", None) or n_eval)  # costly methods may cap the evaluation set
+    if params.get("baseline") == "black":  # the model-space value of a zero pixel, per channel
+        params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
     names = info["class_names"]
     pred_file = np.load(predictions)
-    labels, preds, probs = pred_file["label"], pred_file["pred"], pred_file["probs"]
-    examples = example_per_class(labels, preds, len(names))
-    evaluation = evaluation_indices(len(labels), n_eval, seed)
-    index = np.concatenate([examples, evaluation])
-    subset = np.array(["example"] * len(examples) + ["evaluation"] * len(evaluation))
-    target = np.concatenate([labels[examples], preds[evaluation]])
+    labels, preds = pred_file["label"], pred_file["pred"]
+    rows = plan_rows(labels, preds, pred_file["probs"], n_eval, seed, n_confusions)
+    index, subset = rows["index"], rows["subset"]
     test = data.load_split(data_dir, "test")
-    x = Normaliser(info["mean"], info["std"], info["pixel_scale"])(test.images[np.sort(index)])
-    x = x[np.searchsorted(np.sort(index), index)]  # memory-mapped reads in order, then back to our order
-    maps, raws, layers = [], [], info["layers"]
-    for s in tqdm(list(batches(len(index), batch_size)), desc=f"{method} ({len(index)} images)", mininterval=5):
-        att = explain(method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], **method_params)
+    unique = np.unique(index)  # memory-mapped reads in order, then back to the rows' order
+    x = Normaliser(info["mean"], info["std"], info["pixel_scale"])(test.images[unique])[np.searchsorted(unique, index)]
+    probs = _probabilities(model, x, batch_size, dev).numpy()
+    own_pred = probs.argmax(1)
+    target = np.where(rows["target"] >= 0, rows["target"], labels[index] if target_rule == "true" else own_pred)
+    maps, raws, extras, recon, layers = [], [], {}, [], info["layers"]
+    is_example = subset == "example"
+    for s in tqdm(list(batches(len(index), batch_size)), desc=f"{method} ({len(index)} rows)", mininterval=5):
+        att = explain(method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], **params)
         maps.append(att.maps.cpu())
         raws.append(att.raw.cpu() if att.raw is not None else None)
+        for key, value in att.extras.items():
+            extras.setdefault(key, []).append(value.detach().cpu())
+        if method in RECONSTRUCTION_FIGURES:
+            recon.append(att.channels.cpu()[torch.from_numpy(is_example[s])])
         layers = att.layers
-    maps_t = torch.cat(maps)
-    out = dict(x=x.numpy(), index=index, label=labels[index], pred=preds[index], target=target,
-               prob=probs[index].astype(np.float32), maps=maps_t.numpy().astype(np.float32),
+    out = dict(x=x.numpy(), index=index, label=labels[index], pred=own_pred, target=target,
+               prob=probs.astype(np.float32), maps=torch.cat(maps).numpy().astype(np.float32),
                layers=np.array(layers), subset=subset)
     if raws and raws[0] is not None:
         out["maps_raw"] = torch.cat(raws).numpy().astype(np.float32)
-    if not np.isfinite(out["maps"]).all():
-        raise FloatingPointError(f"{method} produced non-finite maps; refusing to write {out_npz}")
+    out.update({key: torch.cat(v).numpy().astype(np.float32) for key, v in extras.items()})
+    for key in ("maps", "maps_raw", *extras):
+        if key in out and not np.isfinite(out[key]).all():
+            raise FloatingPointError(f"{method} produced non-finite {key}; refusing to write {out_npz}")
     io.save_npz(out_npz, **out)
-    ex = slice(0, len(examples))
-    rows = [f"{names[labels[i]]} (p={probs[i, labels[i]]:.2f})" for i in examples]
-    fig = plots.layer_maps(to_display(x[ex], info["mean"], info["std"]), out["maps"][ex], rows, layer_labels(layers),
-                           title=f"{info['dataset']}: {method}, one test example per class (target = true class)")
+    ex = np.flatnonzero(is_example)
+    rows_text = [f"{names[labels[i]]} (p={probs[r, labels[i]]:.2f})" for r, i in zip(ex, index[ex])]
+    model_note = " — GAP model" if info.get("arch_kwargs", {}).get("gap") else ""
+    title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
+    if method in RECONSTRUCTION_FIGURES:
+        channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))
+        fig = plots.reconstructions(to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text,
+                                    layer_labels(layers), title=title)
+    else:
+        fig = plots.layer_maps(to_display(x[ex], info["mean"], info["std"]), out["maps"][ex], rows_text,
+                               layer_labels(layers), title=title)
     io.save_figure(fig, out_figure)
-    print(f"{method}: maps {out['maps'].shape}, layers {layers}")
+    print(f"{method}: maps {out['maps'].shape}, layers {layers}, rows per subset "
+          f"{dict(zip(*np.unique(subset, return_counts=True)))}")
+    for key, value in extras.items():
+        v = out[key][subset == "evaluation"]
+        print(f"{key} on the evaluation set: median {np.median(v):.4f}, 90th percentile {np.quantile(v, 0.9):.4f}, "
+              f"max {v.max():.4f}, share below 0.05 {np.mean(v < 0.05):.3f}")
     return {"n": len(index), "layers": layers}

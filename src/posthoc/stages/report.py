@@ -20,5 +20,5 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def run(results: str, config: dict, out_html: str) -> None:
-    build_report(results, config, out_html, versions=software_versions())
+def run(results: str, config: dict, out_html: str, speed_tables=()) -> None:
+    build_report(results, config, out_html, versions=software_versions(), speed_tables=speed_tables)

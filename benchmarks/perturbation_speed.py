@@ -1,0 +1,193 @@
+"""Speed of the perturbation family against its references, every ratio measured in one process.
+
+    python benchmarks/perturbation_speed.py --out perturbation_speed.csv [--repeats 3]
+
+``rows(repeats)`` returns one dict per comparison with the columns of ``benchmarks/explain_speed.py``:
+``model, method, ours_s, reference, reference_s, speedup`` (speedup = reference_s / ours_s; one warm-up
+call each, then ``repeats`` rounds alternating the contenders, median). Models, on the CPU, random weights
+(speed does not depend on training): AlexNet-128 at width 0.5 on 128×128 RGB and the default study's
+MNIST-1D CNN (4 × 32 channels, length 40), forward batches of 32 on both sides.
+
+* ``occlusion`` vs ``inference``: the model's plain batched inference on the same number of forward
+  samples (images × (positions + 1)); speedup = occlusion throughput / inference throughput (target ≥ 0.8).
+* ``occlusion`` vs ``captum.attr.Occlusion``: same window, stride, baseline (0) and target, softmax
+  outputs, ``perturbations_per_eval`` chosen so that Captum's forward batches match ours.
+* ``lime`` vs ``lime.lime_image.LimeImageExplainer``: same superpixels (given through
+  ``segmentation_fn``), ``num_samples``, ``batch_size``, ``hide_color`` = our fill (0 in normalised
+  space), one label, default kernel width; a signal is given to ``lime`` as a 1×L grey image.
+* ``lime (excl. forward)``: the same two runs less the time spent in the model's forward passes,
+  i.e. what each implementation adds around the model.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from posthoc.explain.lime import contiguous_segments, display_images, explain_segments, quickshift_segments
+from posthoc.explain.occlusion import occlusion, window_geometry, window_masks
+from posthoc.models import AlexNet128, CNN1D
+
+BATCH = 32
+LIME_SAMPLES = 256
+
+
+class Timed(torch.nn.Module):
+    """Wraps a model and adds up the seconds spent in its forward passes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seconds = model, 0.0
+
+    def forward(self, x):
+        start = time.perf_counter()
+        out = self.model(x)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def _setups():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.avg_pool2d(torch.randn(2, 3, 136, 136, generator=g), 9, stride=1) * 3  # smooth blobs
+    alex = dict(name="alexnet128_w0.5", model=AlexNet128(3, 10, width=0.5).eval(), x=img,
+                window=32, stride=10)
+    sig = torch.randn(BATCH, 1, 40, generator=g)
+    cnn = dict(name="mnist1d_cnn", model=CNN1D(1, 10, 40, channels=(32, 32, 32, 32)).eval(), x=sig,
+               window=10, stride=3)
+    return [alex, cnn]
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _rounds(contenders: dict, repeats: int) -> dict:
+    """One warm-up call each, then ``repeats`` rounds alternating them; the median seconds of each."""
+    for fn in contenders.values():
+        fn()
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            times[name].append(_timed(fn))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+@torch.inference_mode()
+def _inference(model, x, n_samples):
+    for start in range(0, n_samples, BATCH):
+        model(x[torch.arange(start, min(start + BATCH, n_samples)) % len(x)])
+
+
+def occlusion_rows(setup, repeats):
+    from captum.attr import Occlusion
+
+    model, x, n = setup["model"], setup["x"], len(setup["x"])
+    target = model(x).argmax(1).detach()
+    wins, strides = window_geometry(x.shape[2:], setup["window"], setup["stride"])
+    positions = int(np.prod([window_masks(L, w, s).shape[0] for L, w, s in zip(x.shape[2:], wins, strides)]))
+    samples = n * (positions + 1)
+    ours = lambda: occlusion(model, x, target, window=setup["window"], stride=setup["stride"],  # noqa: E731
+                             reference_size=None, batch_size=BATCH)
+    captum = Occlusion(lambda z: torch.softmax(model(z), 1))
+    ref = lambda: captum.attribute(x, sliding_window_shapes=(x.shape[1], *wins), strides=(x.shape[1], *strides),  # noqa: E731
+                                   baselines=0.0, target=target, perturbations_per_eval=max(1, BATCH // n))
+    infer = lambda: _inference(model, x, samples)  # noqa: E731
+    t = _rounds({"ours": ours, "captum": ref, "inference": infer}, repeats)
+    base = dict(model=setup["name"], method=f"occlusion ({n} inputs x {positions} windows)", ours_s=t["ours"])
+    return [dict(base, reference="inference (same forward samples)", reference_s=t["inference"]),
+            dict(base, reference="captum.attr.Occlusion", reference_s=t["captum"])]
+
+
+def lime_rows(setup, repeats):
+    from lime.lime_image import LimeImageExplainer
+
+    timed = Timed(setup["model"])
+    x = setup["x"][:1]
+    target = int(timed.model(x).argmax(1))
+    if x.ndim == 4:
+        segments = quickshift_segments(display_images(x), kernel_size=4, max_dist=200, ratio=0.2)
+        image = x[0].permute(1, 2, 0).double().numpy()                    # normalised (H, W, C)
+        to_model = lambda imgs: torch.from_numpy(imgs).permute(0, 3, 1, 2).float().contiguous()  # noqa: E731
+    else:
+        segments = contiguous_segments(1, x.shape[2], 4)
+        image = x[0].double().numpy()                                     # (1, L): a 1×L grey image
+        to_model = lambda imgs: torch.from_numpy(np.ascontiguousarray(imgs[..., 0])).float()  # noqa: E731
+
+    lime_segments = segments[0] if x.ndim == 4 else segments[0][None, :]
+
+    @torch.inference_mode()
+    def classifier(imgs):
+        return torch.softmax(timed(to_model(imgs)), 1).numpy()
+
+    ours = lambda: explain_segments(timed, x, torch.tensor([target]), segments, n_samples=LIME_SAMPLES,  # noqa: E731
+                                    batch_size=BATCH)
+    explainer = LimeImageExplainer(random_state=0, verbose=False)
+    ref = lambda: explainer.explain_instance(image, classifier, labels=(target,), top_labels=None,  # noqa: E731
+                                             hide_color=0.0, num_samples=LIME_SAMPLES, batch_size=BATCH,
+                                             segmentation_fn=lambda _img: lime_segments)
+    silent = _silence_tqdm()
+    runs = {"ours": [], "ref": []}  # (total, forward) seconds of every call
+
+    def measured(name, fn):
+        def run():
+            timed.seconds = 0.0
+            runs[name].append((_timed(fn), timed.seconds))
+        return run
+
+    try:
+        _rounds({"ours": measured("ours", ours), "ref": measured("ref", ref)}, repeats)
+    finally:
+        silent()
+    total = {name: statistics.median(t for t, _ in v[1:]) for name, v in runs.items()}  # without the warm-up
+    rest = {name: statistics.median(t - f for t, f in v[1:]) for name, v in runs.items()}
+    k = int(segments.max()) + 1
+    base = dict(model=setup["name"], reference="lime.lime_image.LimeImageExplainer")
+    return [dict(base, method=f"lime ({LIME_SAMPLES} samples, {k} superpixels)", ours_s=total["ours"],
+                 reference_s=total["ref"]),
+            dict(base, method="lime (excl. forward passes)", ours_s=rest["ours"], reference_s=rest["ref"])]
+
+
+def _silence_tqdm():
+    """lime shows a progress bar per explanation; silence it for the measurement."""
+    import lime.lime_image as li
+
+    original = li.tqdm
+    li.tqdm = lambda it, *a, **k: it
+    return lambda: setattr(li, "tqdm", original)
+
+
+def rows(repeats: int = 5) -> list[dict]:
+    out = []
+    for setup in _setups():
+        with torch.no_grad():
+            out += occlusion_rows(setup, repeats)
+        out += lime_rows(setup, repeats)
+    for r in out:
+        r["speedup"] = r["reference_s"] / r["ours_s"]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per comparison (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    frame = pd.DataFrame(rows(args.repeats), columns=["model", "method", "ours_s", "reference", "reference_s",
+                                                      "speedup"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False)
+    print(frame.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Stage: figures across the explanation methods of one dataset, and integrated gradients' completeness.
+
+Reads every method's ``explanations/{method}.npz`` (the same rows for every method, see
+``stages.explain``) and draws, for the dataset:
+
+* ``comparison.png`` — the last conv layer (or the one map of layer-less methods) of every
+  method for the same one-example-per-class rows (seed 000 Fig 28);
+* ``per_class.png`` — one test image explained for every class in turn, one row per method
+  (seed 002; DeconvNet is left out: its projection does not depend on the class);
+* ``confusions.png`` — correct vs misclassified for the most frequent confusions, maps for the
+  true and the predicted class, with confidences (seed 004 Fig 19).
+
+Confidences are the dataset model's (``predictions``), also in CAM's column, which explains the
+dataset's GAP variant.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import io, plots
+from ..preprocess import to_display
+
+CLASS_INDEPENDENT = frozenset({"deconvnet"})
+
+
+def _label(method: str, layer: str) -> str:
+    return f"{method}{' (GAP model)' if method == 'cam' else ''}\n{layer}"
+
+
+def _rows(f, subset: str) -> np.ndarray:
+    return np.flatnonzero(f["subset"] == subset)
+
+
+def figures(explanations: dict[str, str], predictions: str, meta_json: str, stats_json: str, out_comparison: str,
+            out_per_class: str, out_confusions: str) -> None:
+    meta, stats = io.load_json(meta_json), io.load_json(stats_json)
+    names, dataset = meta["class_names"], meta.get("name", "")
+    test = np.load(predictions)
+    probs, test_labels, test_preds = test["probs"], test["label"], test["pred"]
+    files = {m: np.load(p) for m, p in explanations.items()}
+    base_method = next(iter(files))
+    base = files[base_method]
+    shown_subsets = ("example", "per_class", "confusion")  # evaluation sets may differ (methods can cap n_eval)
+    for m, f in files.items():  # every method explains the same images in these; check rather than assume
+        for subset in shown_subsets:
+            if not np.array_equal(f["index"][_rows(f, subset)], base["index"][_rows(base, subset)]):
+                raise ValueError(f"{explanations[m]} explains other {subset} images than {explanations[base_method]}")
+
+    def display(rows):
+        return to_display(base["x"][rows], stats["mean"], stats["std"])
+
+    def last(m, subset, k=None):
+        """Method m's last-layer maps of a subset's rows (or of its k-th row)."""
+        rows = _rows(files[m], subset)
+        return files[m]["maps"][rows if k is None else rows[k], -1]
+
+    labels = {m: _label(m, str(f["layers"][-1])) for m, f in files.items()}
+    methods = list(files)
+
+    ex = _rows(base, "example")
+    ex_text = [f"{names[base['label'][r]]} (p={probs[base['index'][r], base['label'][r]]:.2f})" for r in ex]
+    fig = plots.layer_maps(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
+                           ["input"] + [labels[m] for m in methods],
+                           title=f"{dataset}: every method at its last layer, one test example per class "
+                                 "(target = true class)")
+    io.save_figure(fig, out_comparison)
+
+    pc = _rows(base, "per_class")
+    image, true = int(base["index"][pc[0]]), int(base["label"][pc[0]])
+    pred = int(probs[image].argmax())
+    pc_methods = [m for m in methods if m not in CLASS_INDEPENDENT]
+    cols = ["input"] + [f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}"
+                        for c, n in enumerate(names)]
+    fig = plots.layer_maps(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
+                           np.stack([last(m, "per_class") for m in pc_methods]), [labels[m] for m in pc_methods], cols,
+                           title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class")
+    io.save_figure(fig, out_per_class)
+
+    cf = _rows(base, "confusion")  # pairs of rows: target = true class, then predicted class
+    correct_inputs, wrong_inputs, confusions, maps = [], [], [], []
+    for b, r in enumerate(cf[::2]):
+        t, p, i = int(base["target"][r]), int(base["target"][r + 1]), int(base["index"][r])
+        good = [k for k, e in enumerate(ex) if base["label"][e] == t and test_preds[base["index"][e]] == t][:1]
+        correct_inputs.append(display(ex[good])[0] if good else None)
+        wrong_inputs.append(display([r])[0])
+        confusions.append({"true": t, "pred": p, "count": int(((test_labels == t) & (test_preds == p)).sum()),
+                           "probs": probs[i], "p_correct": probs[base["index"][ex[good[0]]], t] if good else np.nan})
+        maps.append([np.stack([last(m, "example", good[0]) if good else np.zeros_like(last(m, "confusion", 2 * b)),
+                               last(m, "confusion", 2 * b), last(m, "confusion", 2 * b + 1)]) for m in methods])
+    maps = np.asarray(maps).swapaxes(0, 1) if maps else np.zeros((len(methods), 0, 3, *base["maps"].shape[2:]))
+    fig = plots.confusion_maps(correct_inputs, wrong_inputs, maps, [labels[m] for m in methods], confusions, names,
+                               title=f"{dataset}: correct vs misclassified, most frequent confusions")
+    io.save_figure(fig, out_confusions)
+
+
+def completeness(explanations: str, params: dict, out_csv: str) -> pd.DataFrame:
+    """Integrated gradients' completeness gap per subset (per image in the npz, key ``completeness_gap``)."""
+    f = np.load(explanations)
+    rows = []
+    for subset in dict.fromkeys(f["subset"]):
+        gap = f["completeness_gap"][f["subset"] == subset]
+        rows.append({"subset": subset, "n": len(gap), "median": np.median(gap), "p90": np.quantile(gap, 0.9),
+                     "max": gap.max(), "share_below_5pct": np.mean(gap < 0.05), "steps": params.get("steps"),
+                     "step_rule": params.get("step_rule"), "baseline": params.get("baseline")})
+    table = pd.DataFrame(rows)
+    io.save_csv(out_csv, table)
+    print(table.to_string(index=False))
+    return table
