@@ -60,7 +60,7 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
 
     ex = _rows(base, "example")
     ex_text = [f"{names[base['label'][r]]} (p={probs[base['index'][r], base['label'][r]]:.2f})" for r in ex]
-    fig = plots.layer_maps(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
+    fig = plots.map_grid(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
                            ["input"] + [labels[m] for m in methods],
                            title=f"{dataset}: every method at its last layer, one test example per class "
                                  "(target = true class)")
@@ -72,7 +72,7 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
     pc_methods = [m for m in methods if m not in CLASS_INDEPENDENT]
     cols = ["input"] + [f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}"
                         for c, n in enumerate(names)]
-    fig = plots.layer_maps(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
+    fig = plots.map_grid(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
                            np.stack([last(m, "per_class") for m in pc_methods]), [labels[m] for m in pc_methods], cols,
                            title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class")
     io.save_figure(fig, out_per_class)
