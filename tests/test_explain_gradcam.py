@@ -50,12 +50,40 @@ def test_void_model_gives_finite_zero_maps():
     assert torch.isfinite(att.maps).all() and (att.maps == 0).all()
 
 
-def test_hooks_are_removed_after_capture():
+def test_capture_records_outputs_and_leaves_the_model_untouched():
+    model = CNN1D(1, 3, 20, channels=(4, 4))
+    x = torch.randn(2, 1, 20)
+    with capture(model, ["features.0", "features.2"]) as outer:
+        with capture(model, ["features.2"]) as inner:  # nested blocks on the same module
+            model(x)
+        assert "forward" in model.features[2].__dict__  # the outer wrapper is back in place
+        model(x + 1)
+    assert torch.equal(inner["features.2"], model.features[:3](x))
+    assert torch.equal(outer["features.0"], model.features[0](x + 1))
+    assert torch.equal(outer["features.2"], model.features[:3](x + 1))
+    for module in model.modules():
+        assert "forward" not in module.__dict__ and not module._forward_hooks
+
+
+def test_capture_records_what_the_module_call_returns_after_other_hooks():
     model = CNN1D(1, 3, 20, channels=(4,))
-    with capture(model, ["features.0"]) as acts:
-        model(torch.randn(1, 1, 20))
-    assert "features.0" in acts
-    assert not model.features[0]._forward_hooks
+    handle = model.features[0].register_forward_hook(lambda m, i, out: out * 2)
+    x = torch.randn(2, 1, 20)
+    try:
+        with capture(model, ["features.0"]) as acts:
+            model(x)
+        assert len(model.features[0]._forward_hooks) == 1  # ours is gone, theirs stays
+    finally:
+        handle.remove()
+    torch.testing.assert_close(acts["features.0"], 2 * model.features[0](x))
+
+
+def test_capture_restores_the_model_when_the_forward_raises():
+    model = CNN1D(1, 3, 20, channels=(4,))
+    with pytest.raises(RuntimeError):
+        with capture(model, ["features.0"]):
+            model(torch.randn(1, 2, 20))  # wrong channel count
+    assert "forward" not in model.features[0].__dict__
 
 
 def test_unknown_method_is_named():

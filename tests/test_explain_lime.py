@@ -82,6 +82,29 @@ def test_matches_the_lime_package_on_the_same_samples():
     assert intercept == pytest.approx(exp.intercept[2], rel=1e-6)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 0.3])
+def test_closed_form_fit_equals_scikit_learn(alpha):
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(1)
+    z = rng.random((120, 9)) < 0.5
+    z[:, 4] = z[:, 3]                                   # collinear columns: OLS takes the minimum norm
+    y = rng.random((120, 3))
+    w = cosine_kernel(z, 0.4)
+    coef, intercept, r2 = fit_linear(z, y, w, alpha)
+    reg = (LinearRegression() if alpha == 0 else Ridge(alpha=alpha)).fit(z.astype(float), y, sample_weight=w)
+    np.testing.assert_allclose(coef, reg.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(intercept, reg.intercept_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r2, r2_score(y, reg.predict(z.astype(float)), sample_weight=w,
+                                            multioutput="raw_values"), rtol=1e-8)
+    c1, b1, r1 = fit_linear(z, y[:, 1], w, alpha)      # one image: same numbers, scalar intercept and R²
+    np.testing.assert_allclose(c1, coef[1], rtol=1e-10)
+    assert b1 == pytest.approx(intercept[1]) and r1 == pytest.approx(r2[1])
+    _, b, r = fit_linear(z, np.full(120, 0.7), w, alpha)  # a constant score: exact fit, R² 1
+    assert b == pytest.approx(0.7) and r == 1.0
+
+
 def test_cosine_kernel_is_the_lime_kernel():
     from sklearn.metrics import pairwise_distances
 

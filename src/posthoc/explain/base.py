@@ -3,7 +3,8 @@
 * :func:`capture` records the outputs of several layers during one forward pass, keeping them in
   the autograd graph so that one backward pass yields the gradients of all of them.
 * :func:`target_scores` sums the chosen logit of every image: since images of a batch do not
-  interact in eval mode, its gradient holds every image's own gradient.
+  interact in eval mode, its gradient holds every image's own gradient. :func:`target_grad` is its
+  gradient with respect to the logits (one-hot rows), to start that backward pass directly.
 * :func:`upsample` brings layer-resolution maps to the input's spatial size (1-D or 2-D).
 * :func:`relu_rule` swaps the backward rule of every ReLU of a model (modules *and* functional
   calls) for the block: ``"guided"`` (guided backpropagation), ``"deconvnet"`` (Zeiler & Fergus) or
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -42,22 +44,72 @@ class Attribution:
 
 @contextlib.contextmanager
 def capture(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the output tensor of each named module during the forward passes in the block."""
+    """Record the output of each named module (what its call returns) during the forward passes in
+    the block; everything is undone on exit, also when the block raises, and blocks nest.
+
+    A module without forward hooks gets its ``forward`` wrapped for the duration of the block (an
+    instance attribute) rather than a hook of ours: a hook sends every call of the module through
+    ``nn.Module``'s slow path, which costs more than the whole Grad-CAM arithmetic on a small model.
+    A module that already has forward hooks (which may change its output) gets one more, run last.
+    """
     store: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in layers:
-        module = model.get_submodule(name)
-        handles.append(module.register_forward_hook(lambda _m, _i, out, name=name: store.__setitem__(name, out)))
+    undo: list = []
     try:
+        names = list(dict.fromkeys(layers))
+        for name, module in zip(names, submodules(model, names)):
+            if module._forward_hooks:
+                handle = module.register_forward_hook(lambda _m, _i, out, name=name: store.__setitem__(name, out))
+                undo.append(handle.remove)
+                continue
+            own = module.__dict__.get("forward")  # an enclosing block's wrapper, else None
+            inner = module.forward
+
+            def recording(*args, _inner=inner, _name=name, **kwargs):
+                out = _inner(*args, **kwargs)
+                store[_name] = out
+                return out
+
+            module.__dict__["forward"] = recording  # a plain attribute: nn.Module.__setattr__ is not needed
+            undo.append(functools.partial(_restore_forward, module, own))
         yield store
     finally:
-        for h in handles:
-            h.remove()
+        for step in reversed(undo):
+            step()
+
+
+def _restore_forward(module: nn.Module, own) -> None:
+    if own is None:
+        del module.__dict__["forward"]
+    else:
+        module.__dict__["forward"] = own
 
 
 def target_scores(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Sum over the batch of each image's logit for its target class (a scalar to differentiate)."""
     return logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+
+
+def target_grad(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """∂(target_scores)/∂logits: the one-hot rows of the targets. Passed as ``grad_outputs`` with the
+    logits it starts the same backward pass without recording the gather and the sum."""
+    return torch.zeros_like(logits).scatter_(1, target.view(-1, 1).to(logits.device), 1.0)
+
+
+def submodules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
+    """``model.get_submodule(name)`` for each name, by a direct walk of the children (several times
+    faster, which counts for small models); an unknown name gets ``get_submodule``'s error."""
+    out = []
+    for name in names:
+        module = model
+        try:
+            for part in name.split("."):
+                module = module._modules[part]
+        except KeyError:
+            module = model.get_submodule(name)  # raises AttributeError naming the missing part
+        if module is None:
+            module = model.get_submodule(name)
+        out.append(module)
+    return out
 
 
 def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -74,20 +126,25 @@ def _channels_last_view(t: torch.Tensor) -> torch.Tensor | None:
     return moved.reshape(t.shape[0], -1, t.shape[1]) if moved.is_contiguous() and t.ndim > 3 else None
 
 
-def spatial_mean(t: torch.Tensor) -> torch.Tensor:
-    """(N, K, *s) → (N, K): mean over positions, without copying a channels-last tensor."""
-    view = _channels_last_view(t)
-    return view.mean(1) if view is not None else t.reshape(t.shape[0], t.shape[1], -1).mean(2)
+_SPATIAL_DIMS = {3: 2, 4: (2, 3), 5: (2, 3, 4)}
 
 
-def channel_weighted_sum(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def spatial_sum(t: torch.Tensor) -> torch.Tensor:
+    """(N, K, *s) → (N, K): sum over positions (one reduction, in whichever layout ``t`` has)."""
+    return t.sum(dim=_SPATIAL_DIMS[t.ndim])
+
+
+def channel_weighted_sum(a: torch.Tensor, w: torch.Tensor, flat: bool = False) -> torch.Tensor:
     """Σ_k w[n, k] · a[n, k, ...] for (N, K, *s) activations and (N, K) weights → (N, *s), as one
-    batched matrix product in whichever memory layout ``a`` has."""
-    n, k = w.shape
-    view = _channels_last_view(a)
-    if view is not None:
-        return torch.bmm(view, w.unsqueeze(2)).view(n, *a.shape[2:])
-    return torch.bmm(w.unsqueeze(1), a.reshape(n, k, -1)).view(n, *a.shape[2:])
+    batched matrix product read in place from ``a`` (standard or channels-last layout, no copy).
+    ``flat=True`` returns it as (N, 1, positions) instead (a view, ready to concatenate)."""
+    if a.is_contiguous():  # the common case first: the fewest operations for small models
+        out = torch.bmm(w.unsqueeze(1), a.view(a.shape[0], a.shape[1], -1))
+    else:
+        view = _channels_last_view(a)
+        out = (torch.bmm(view, w.unsqueeze(2)).transpose(1, 2) if view is not None
+               else torch.bmm(w.unsqueeze(1), a.reshape(a.shape[0], a.shape[1], -1)))
+    return out if flat else out.view(a.shape[0], *a.shape[2:])
 
 
 def fast_layout(x: torch.Tensor) -> torch.Tensor:
@@ -212,5 +269,5 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, rule
         else:
             with relu_rule(rule):
                 logits = model(x)
-        (grad,) = torch.autograd.grad(target_scores(logits, target), x)
+        (grad,) = torch.autograd.grad(logits, x, target_grad(logits, target))
     return grad

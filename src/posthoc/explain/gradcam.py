@@ -6,12 +6,13 @@ layers; the backward pass stops at the earliest requested layer and computes no 
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .base import (Attribution, capture, channel_weighted_sum, fast_layout, spatial_mean, target_scores,
+from .base import (Attribution, capture, channel_weighted_sum, fast_layout, spatial_sum, target_grad,
                    upsample_layers)
 
 
@@ -19,22 +20,30 @@ def layer_cams(activations: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
                size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM of every layer from its activations and gradients → (maps, raw), (N, L, *size).
 
-    Consecutive layers of equal activation shape go as one batch (the four layers of the 1-D CNN in
-    one step): α_k = mean over positions of ∂y/∂A^k, then Σ_k α_k A^k as one batched matrix
-    product, then one interpolation for the raw maps and one for the maps after the ReLU.
+    Per layer, Σ_k (Σ_positions ∂y/∂A^k) A^k is one batched matrix product read in place from the
+    activation (no copy of activations or gradients, in whichever memory layout they have). Only the
+    small layer-resolution maps are grouped: consecutive layers of equal map shape (the four layers
+    of the 1-D CNN) share the 1/positions scaling and one interpolation each for the raw maps and
+    for the maps after the ReLU. Written for few tensor operations: on a small model this
+    arithmetic is what Grad-CAM adds to one forward and one backward pass.
     """
     n, raw, maps, start = activations[0].shape[0], [], [], 0
-    while start < len(activations):
-        stop = start + 1
-        while stop < len(activations) and activations[stop].shape == activations[start].shape:
-            stop += 1
-        run = stop - start  # a single layer is used in place (no copy), a run is stacked layer-major
-        a = torch.cat([t.detach() for t in activations[start:stop]]) if run > 1 else activations[start].detach()
-        g = torch.cat(grads[start:stop]) if run > 1 else grads[start]
-        cam = channel_weighted_sum(a, spatial_mean(g)).view(run, n, *a.shape[2:]).transpose(0, 1)  # (N, run, *s)
-        raw.append(upsample_layers(cam, size))
-        maps.append(upsample_layers(cam.clamp(min=0), size))
-        start = stop
+    with torch.no_grad():
+        cams = [channel_weighted_sum(a, spatial_sum(g), flat=True) for a, g in zip(activations, grads)]  # (N, 1, P)
+        while start < len(cams):
+            shape, stop = activations[start].shape[2:], start + 1
+            while stop < len(cams) and activations[stop].shape[2:] == shape:
+                stop += 1
+            cam = torch.cat(cams[start:stop], 1).div_(math.prod(shape)).view(n, stop - start, *shape)  # (N, run, *s)
+            if shape == tuple(size):
+                raw.append(cam)
+                maps.append(cam.clamp(min=0))
+            else:
+                raw.append(upsample_layers(cam, size))
+                maps.append(upsample_layers(cam.clamp(min=0), size))
+            start = stop
+    if len(raw) == 1:
+        return maps[0], raw[0]
     return torch.cat(maps, 1), torch.cat(raw, 1)
 
 
@@ -44,6 +53,6 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Seq
         with capture(model, layers) as acts:
             logits = model(x)
         activations = [acts[name] for name in layers]
-        grads = torch.autograd.grad(target_scores(logits, target), activations)
+        grads = torch.autograd.grad(logits, activations, target_grad(logits, target))
     maps, raw = layer_cams(activations, grads, x.shape[2:])
     return Attribution(maps=maps, layers=list(layers), raw=raw)

@@ -9,8 +9,8 @@
    ``batch_size`` forward samples; the target-class probability is recorded.
 3. Sample weights from the cosine distance d between the indicator vector and the all-ones vector:
    w = sqrt(exp(−d² / kernel_width²)) (the ``lime`` package's kernel).
-4. A weighted ridge regression (scikit-learn; ``alpha: 0`` = ordinary least squares) of the
-   probability on the indicators; its coefficients are the superpixel weights, painted back onto
+4. A weighted ridge regression (scikit-learn's model, solved in closed form; ``alpha: 0`` =
+   ordinary least squares) of the probability on the indicators; its coefficients are the superpixel weights, painted back onto
    the pixels for the contract map.
 
 Sampling uses one generator seeded with ``seed`` per image, so a result does not depend on which
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Attribution
+from .base import Attribution, fast_layout
 from .occlusion import forward_chunks
 
 
@@ -88,6 +88,7 @@ def score_samples(model: nn.Module, x: torch.Tensor, target: torch.Tensor, segme
     where ``samples[i][s, k]``.
     """
     model.eval()
+    x = fast_layout(x)  # masked copies inherit the layout: channels-last images on the CPU
     n, s = x.shape[0], samples[0].shape[0]
     k_max = max(z.shape[1] for z in samples)
     z_all = torch.zeros(n, s, k_max, dtype=torch.bool, device=x.device)
@@ -112,21 +113,32 @@ def score_samples(model: nn.Module, x: torch.Tensor, target: torch.Tensor, segme
 def fit_linear(z: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float = 1.0):
     """Weighted (ridge) regression of y on indicators z → (coefficients, intercept, weighted R²).
 
-    ``y`` (S,) for one image or (S, m) for m images sharing the samples z: one multi-output fit,
-    which is m independent fits (same design, same weights), column by column.
+    The model of scikit-learn's ``Ridge(alpha)`` (``LinearRegression`` for ``alpha: 0``) with
+    ``sample_weight``, solved in closed form: centre z and y on their weighted means, then
+    (Zcᵀ W Zc + αI) β = Zcᵀ W yc (least squares, minimum norm, when α = 0), intercept ȳ − z̄ β;
+    R² = 1 − Σ w (y − ŷ)² / Σ w (y − ȳ)² (1 for a perfect fit of a constant y, as scikit-learn).
+    ``y`` (S,) for one image or (S, m) for m images sharing the samples z: one solve for all m.
     """
-    from sklearn.linear_model import LinearRegression, Ridge
-    from sklearn.metrics import r2_score
-
-    reg = LinearRegression() if alpha == 0 else Ridge(alpha=alpha)
     zf = z.astype(np.float64)
-    reg.fit(zf, y, sample_weight=weights)
-    r2 = r2_score(y, reg.predict(zf), sample_weight=weights, multioutput="raw_values")
-    if np.ndim(y) == 1:
-        return reg.coef_.astype(np.float64), float(reg.intercept_), float(r2[0])
-    m = y.shape[1]  # sklearn may drop the target axis when m = 1
-    return (np.asarray(reg.coef_, dtype=np.float64).reshape(m, -1),
-            np.asarray(reg.intercept_, dtype=np.float64).reshape(m), r2)
+    yf = np.asarray(y, dtype=np.float64)
+    y2 = yf.reshape(len(yf), -1)
+    w = np.asarray(weights, dtype=np.float64)
+    z_mean = w @ zf / w.sum()
+    y_mean = w @ y2 / w.sum()
+    zc, yc = zf - z_mean, y2 - y_mean
+    zw = zc * w[:, None]
+    if alpha == 0:
+        root = np.sqrt(w)[:, None]
+        coef = np.linalg.lstsq(zc * root, yc * root, rcond=None)[0]      # (K, m)
+    else:
+        coef = np.linalg.solve(zw.T @ zc + alpha * np.eye(zf.shape[1]), zw.T @ yc)
+    intercept = y_mean - z_mean @ coef
+    residual = w @ (yc - zc @ coef) ** 2
+    total = w @ yc ** 2
+    r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), np.where(residual > 0, 0.0, 1.0))
+    if yf.ndim == 1:
+        return coef[:, 0], float(intercept[0]), float(r2[0])
+    return coef.T, intercept, r2
 
 
 @dataclass

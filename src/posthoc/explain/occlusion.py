@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import Attribution, capture
+from .base import Attribution, capture, fast_layout
 
 
 def scaled(value: int, size: int, reference_size: int | None) -> int:
@@ -120,6 +120,7 @@ def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, s
          layer: str | None = None) -> OcclusionScan:
     """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
     model.eval()
+    x = fast_layout(x)  # occluded copies inherit the layout: channels-last images on the CPU
     n, spatial = x.shape[0], tuple(x.shape[2:])
     wins, strides = window_geometry(spatial, window, stride, reference_size)
     masks = [window_masks(size, w, s, device=x.device) for size, w, s in zip(spatial, wins, strides)]
