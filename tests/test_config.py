@@ -73,3 +73,22 @@ def test_missing_section_is_named():
 def test_architecture_must_fit_the_data():
     msg = rejected(lambda c: c["datasets"]["mnist1d"].update(model={"arch": "alexnet128"}))
     assert "datasets.mnist1d.model.arch" in msg and "cnn1d" in msg
+
+
+def test_dataset_values_the_kind_cannot_build_are_named_before_any_job():
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(digit_size=[24, 60], distractor_size=14))
+    assert "datasets.blockdigits.data" in msg and "must fit in image_size" in msg
+    msg = rejected(lambda c: c["datasets"]["mnist1d"]["data"].update(n_val=100000))
+    assert "datasets.mnist1d.data.n_val" in msg
+
+
+def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
+    paper = load_config(ROOT / "configs/paper.yaml")
+    name = next(n for n, d in paper["datasets"].items() if d["data"]["kind"] == "medmnist")
+    for change, expected in [({"flag": "chestmnist"}, "multi-label"), ({"flag": "organmnist3d"}, "3-D"),
+                             ({"flag": "nosuchmnist"}, "is not a MedMNIST dataset"), ({"size": 100}, "is not one of")]:
+        config = copy.deepcopy(paper)
+        config["datasets"][name]["data"].update(change)
+        with pytest.raises(ConfigError) as err:
+            validate_config(config)
+        assert f"datasets.{name}.data." in str(err.value) and expected in str(err.value)

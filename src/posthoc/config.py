@@ -69,8 +69,14 @@ def validate_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> d
 
 
 def _check_semantics(config: dict) -> None:
-    """Rules a schema cannot express."""
+    """Rules a schema cannot express, including each dataset kind's own checks of its values."""
+    from posthoc.data import check_spec
+
     for name, ds in config["datasets"].items():
+        try:
+            check_spec(name, ds["data"])
+        except ValueError as err:
+            raise ConfigError(f"invalid config: {err}") from None
         kind, arch = ds["data"]["kind"], ds["model"]["arch"]
         if (kind == "mnist1d") != (arch == "cnn1d"):
             raise ConfigError(f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "

@@ -1,8 +1,9 @@
 """Dataset preparation: every kind ends in the one on-disk layout of ``posthoc.data.layout``.
 
 ``prepare(name, spec, outdir, seed)`` dispatches on ``spec["kind"]``; each kind module
-exposes ``DEFAULTS`` (its spec keys and default values) and
-``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
+exposes ``DEFAULTS`` (its spec keys and default values), ``check(name, params)`` (raises a
+ValueError naming the key for values it cannot build; cheap, no downloads, run when the config is
+read: :func:`check_spec`) and ``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
 scratch folder inside ``outdir`` (removed afterwards) for arrays too big for memory.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from posthoc.data.layout import Split, load_split, read_meta, verify_checksum, w
 
 KINDS = ("mnist1d", "blockdigits", "medmnist", "imagefolder")
 
-__all__ = ["KINDS", "Split", "defaults", "load_split", "prepare", "read_meta", "resolve_spec", "verify_checksum"]
+__all__ = ["KINDS", "Split", "check_spec", "defaults", "load_split", "prepare", "read_meta", "resolve_spec",
+           "verify_checksum"]
 
 
 def _module(name: str, kind: Any):
@@ -41,6 +43,13 @@ def resolve_spec(name: str, spec: dict) -> dict:
         keys = ", ".join(f"datasets.{name}.data.{k}" for k in unknown)
         raise ValueError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
     return {**module.DEFAULTS, **spec}
+
+
+def check_spec(name: str, spec: dict) -> dict:
+    """The resolved spec, after the kind's own checks of its values (before any job runs)."""
+    params = resolve_spec(name, spec)
+    _module(name, params["kind"]).check(name, params)
+    return params
 
 
 def prepare(name: str, spec: dict, outdir, seed: int) -> dict:

@@ -31,7 +31,7 @@ _BG_GRID = 4  # coarse grid of the low-frequency background field
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
 
-def _check(name: str, p: dict) -> None:
+def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     size, d = int(p["image_size"]), int(p["distractor_size"])
     lo, hi = (int(v) for v in p["digit_size"])
@@ -197,7 +197,7 @@ def generate(params: dict, seed: int, chunk: int = 500) -> dict:
 
 
 def build(name: str, params: dict, seed: int, workdir=None):
-    _check(name, params)
+    check(name, params)
     data = generate(params, seed)
     splits = {split: {k: arrays[k] for k in ("images", "labels", "masks")} for split, arrays in data.items()}
     import sklearn

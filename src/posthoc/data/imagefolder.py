@@ -83,7 +83,7 @@ def _all_gray(files: list[Path]) -> bool:
     return True
 
 
-def _check(name: str, p: dict) -> None:
+def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     if int(p["image_size"]) < 8:
         raise ValueError(f"{key}.image_size must be >= 8, got {p['image_size']}")
@@ -93,7 +93,7 @@ def _check(name: str, p: dict) -> None:
 
 
 def build(name: str, params: dict, seed: int, workdir=None):
-    _check(name, params)
+    check(name, params)
     classes, files, labels = scan(params["root"], params["extensions"], name)
     n = len(files)
     sizes = {"val": round(params["val_fraction"] * n), "test": round(params["test_fraction"] * n), "train": None}

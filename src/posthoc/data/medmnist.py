@@ -22,7 +22,7 @@ SIZES = (28, 64, 128, 224)
 _BLOCK = 1 << 24  # bytes per read when hashing, downloading and streaming
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
-__all__ = ["DEFAULTS", "SIZES", "build", "fetch", "file_info", "md5sum", "download"]
+__all__ = ["DEFAULTS", "SIZES", "build", "check", "fetch", "file_info", "md5sum", "download"]
 
 
 def _info_table() -> dict:
@@ -50,6 +50,11 @@ def file_info(flag: str, size: int, name: str = "<name>") -> dict:
         raise ValueError(f"{key}.size = {size!r}; MedMNIST 2-D sizes are {SIZES}")
     suffix = "" if int(size) == 28 else f"_{int(size)}"
     return {"filename": f"{flag}{suffix}.npz", "url": info[f"url{suffix}"], "md5": info[f"MD5{suffix}"], "info": info}
+
+
+def check(name: str, params: dict) -> None:
+    """The flag and size name a supported MedMNIST file (no download; used when the config is read)."""
+    file_info(params["flag"], params["size"], name)
 
 
 def _is_3d(flag: str, info: dict) -> bool:

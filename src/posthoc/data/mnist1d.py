@@ -45,7 +45,7 @@ def generate(num_samples: int = 5000, train_split: float = 0.8) -> dict:
     }
 
 
-def _check(name: str, params: dict) -> None:
+def check(name: str, params: dict) -> None:
     key = f"datasets.{name}.data"
     if int(params["num_samples"]) < 20:
         raise ValueError(f"{key}.num_samples must be >= 20, got {params['num_samples']}")
@@ -58,7 +58,7 @@ def _check(name: str, params: dict) -> None:
 
 def build(name: str, params: dict, seed: int, workdir=None):
     """Generate the signals; carve a stratified, seeded validation split out of train."""
-    _check(name, params)
+    check(name, params)
     data = generate(params["num_samples"], params["train_split"])
     rng = np.random.default_rng([seed, 1])
     parts = stratified_partition(data["y"], {"val": int(params["n_val"]), "train": None}, rng)
