@@ -45,7 +45,7 @@ rule lime_study:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
         modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                        "explain/lime.py", "stages/lime.py"),
+                        "explain/lime.py", "stages/explain.py", "stages/lime.py"),
     output:
         correct=report(f"{RESULTS}/{{dataset}}/lime/topk_correct.png", caption="../captions/lime.rst",
                        category="LIME", subcategory="{dataset}"),

@@ -105,10 +105,8 @@ def submodules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
             for part in name.split("."):
                 module = module._modules[part]
         except KeyError:
-            module = model.get_submodule(name)  # raises AttributeError naming the missing part
-        if module is None:
-            module = model.get_submodule(name)
-        out.append(module)
+            module = None
+        out.append(module if module is not None else model.get_submodule(name))  # its error names the part
     return out
 
 

@@ -35,12 +35,8 @@ def layer_cams(activations: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
             while stop < len(cams) and activations[stop].shape[2:] == shape:
                 stop += 1
             cam = torch.cat(cams[start:stop], 1).div_(math.prod(shape)).view(n, stop - start, *shape)  # (N, run, *s)
-            if shape == tuple(size):
-                raw.append(cam)
-                maps.append(cam.clamp(min=0))
-            else:
-                raw.append(upsample_layers(cam, size))
-                maps.append(upsample_layers(cam.clamp(min=0), size))
+            raw.append(upsample_layers(cam, size))
+            maps.append(upsample_layers(cam.clamp(min=0), size))
             start = stop
     if len(raw) == 1:
         return maps[0], raw[0]

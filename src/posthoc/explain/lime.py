@@ -10,8 +10,8 @@
 3. Sample weights from the cosine distance d between the indicator vector and the all-ones vector:
    w = sqrt(exp(−d² / kernel_width²)) (the ``lime`` package's kernel).
 4. A weighted ridge regression (scikit-learn's model, solved in closed form; ``alpha: 0`` =
-   ordinary least squares) of the probability on the indicators; its coefficients are the superpixel weights, painted back onto
-   the pixels for the contract map.
+   ordinary least squares) of the probability on the indicators; its coefficients are the
+   superpixel weights, painted back onto the pixels for the contract map.
 
 Sampling uses one generator seeded with ``seed`` per image, so a result does not depend on which
 other images share its batch.
@@ -126,16 +126,16 @@ def fit_linear(z: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float =
     z_mean = w @ zf / w.sum()
     y_mean = w @ y2 / w.sum()
     zc, yc = zf - z_mean, y2 - y_mean
-    zw = zc * w[:, None]
     if alpha == 0:
         root = np.sqrt(w)[:, None]
         coef = np.linalg.lstsq(zc * root, yc * root, rcond=None)[0]      # (K, m)
     else:
+        zw = zc * w[:, None]
         coef = np.linalg.solve(zw.T @ zc + alpha * np.eye(zf.shape[1]), zw.T @ yc)
     intercept = y_mean - z_mean @ coef
-    residual = w @ (yc - zc @ coef) ** 2
-    total = w @ yc ** 2
-    r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), np.where(residual > 0, 0.0, 1.0))
+    residual, total = w @ (yc - zc @ coef) ** 2, w @ yc ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual > 0, 0.0, 1.0))
     if yf.ndim == 1:
         return coef[:, 0], float(intercept[0]), float(r2[0])
     return coef.T, intercept, r2

@@ -18,6 +18,8 @@ classes of the per-class image are rows of a batch, not a loop.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -84,6 +86,26 @@ def layer_labels(layers: list[str]) -> list[str]:
     return ["input"] + (["map"] if layers == ["input"] else [f"layer {i + 1}\n{name}" for i, name in enumerate(layers)])
 
 
+class ExplainedTestSet(NamedTuple):
+    """What every explanation stage starts from: the trained model on its device and the test split."""
+
+    model: torch.nn.Module
+    info: dict                        # the checkpoint's info (class names, layers, mean/std, ...)
+    device: torch.device
+    normalise: Normaliser
+    test: data.Split                  # memory-mapped test images and labels
+    predictions: tuple                # (label, pred, probs) of the evaluate rule, per test image
+
+
+def load_explained(data_dir: str, checkpoint: str, predictions: str, device: str = "auto") -> ExplainedTestSet:
+    model, info = load_checkpoint(checkpoint)
+    dev = select_device(device)
+    pred_file = np.load(predictions)
+    return ExplainedTestSet(model.to(dev), info, dev, Normaliser(info["mean"], info["std"], info["pixel_scale"]),
+                            data.load_split(data_dir, "test"),
+                            (pred_file["label"], pred_file["pred"], pred_file["probs"]))
+
+
 @torch.no_grad()
 def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor:
     return torch.cat([torch.softmax(model(x[s].to(dev)).float(), 1).cpu() for s in batches(len(x), batch_size)])
@@ -92,22 +114,18 @@ def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor
 def run(data_dir: str, checkpoint: str, predictions: str, method: str, method_params: dict, n_eval: int,
         batch_size: int, seed: int, out_npz: str, out_figure: str, device: str = "auto",
         n_confusions: int = 4) -> dict:
-    model, info = load_checkpoint(checkpoint)
-    dev = select_device(device)
-    model.to(dev)
+    model, info, dev, normalise, test, (labels, preds, all_probs) = load_explained(data_dir, checkpoint, predictions,
+                                                                                  device)
     params = dict(method_params)
     target_rule = params.pop("target", "predicted")
     n_eval = min(n_eval, params.pop("n_eval", None) or n_eval)  # costly methods may cap the evaluation set
     if params.get("baseline") == "black":  # the model-space value of a zero pixel, per channel
         params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
     names = info["class_names"]
-    pred_file = np.load(predictions)
-    labels, preds = pred_file["label"], pred_file["pred"]
-    rows = plan_rows(labels, preds, pred_file["probs"], n_eval, seed, n_confusions)
+    rows = plan_rows(labels, preds, all_probs, n_eval, seed, n_confusions)
     index, subset = rows["index"], rows["subset"]
-    test = data.load_split(data_dir, "test")
     unique = np.unique(index)  # memory-mapped reads in order, then back to the rows' order
-    x = Normaliser(info["mean"], info["std"], info["pixel_scale"])(test.images[unique])[np.searchsorted(unique, index)]
+    x = normalise(test.images[unique])[np.searchsorted(unique, index)]
     probs = _probabilities(model, x, batch_size, dev).numpy()
     own_pred = probs.argmax(1)
     target = np.where(rows["target"] >= 0, rows["target"], labels[index] if target_rule == "true" else own_pred)

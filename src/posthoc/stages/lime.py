@@ -12,11 +12,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import data, io, plots
+from .. import io, plots
 from ..explain.lime import explain_segments, segment
-from ..models import load_checkpoint
 from ..preprocess import to_display
-from ..train import Normaliser, select_device
+from .explain import load_explained
 
 SEGMENTATION_KEYS = ("kernel_size", "max_dist", "ratio", "segment_length")
 FIT_KEYS = ("n_samples", "keep_probability", "kernel_width", "alpha", "fill", "batch_size", "seed")
@@ -37,13 +36,7 @@ def setting_label(setting: dict) -> str:
 
 def run(data_dir: str, checkpoint: str, predictions: str, lime_params: dict, settings: list[dict], top_k: list[int],
         n_examples: int, seed: int, out_correct: str, out_wrong: str, out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info = load_checkpoint(checkpoint)
-    dev = select_device(device)
-    model.to(dev)
-    pred_file = np.load(predictions)
-    labels, preds, probs = pred_file["label"], pred_file["pred"], pred_file["probs"]
-    test = data.load_split(data_dir, "test")
-    normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
+    model, info, dev, normalise, test, (labels, preds, probs) = load_explained(data_dir, checkpoint, predictions, device)
     names = info["class_names"]
     seg_params = {k: lime_params[k] for k in SEGMENTATION_KEYS if k in lime_params}
     fit_params = {k: lime_params[k] for k in FIT_KEYS if k in lime_params}

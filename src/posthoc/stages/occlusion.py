@@ -16,12 +16,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import data, io, plots
+from .. import io, plots
 from ..explain.occlusion import OcclusionScan, channel_projection, scan
-from ..models import load_checkpoint
 from ..preprocess import to_display
-from ..train import Normaliser, select_device
-from .explain import evaluation_indices
+from .explain import evaluation_indices, load_explained
 
 
 def pick_examples(labels: np.ndarray, preds: np.ndarray, seed: int) -> dict[str, int | None]:
@@ -87,13 +85,7 @@ def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: s
 def run(data_dir: str, checkpoint: str, predictions: str, settings: list[dict], reference_size: int | None,
         fill: float, batch_size: int, n_eval: int, position: str, seed: int, out_correct: str, out_wrong: str,
         out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info = load_checkpoint(checkpoint)
-    dev = select_device(device)
-    model.to(dev)
-    pred_file = np.load(predictions)
-    labels, preds = pred_file["label"], pred_file["pred"]
-    test = data.load_split(data_dir, "test")
-    normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
+    model, info, dev, normalise, test, (labels, preds, _) = load_explained(data_dir, checkpoint, predictions, device)
     layer, names = info["layers"][-1], info["class_names"]
     examples = pick_examples(labels, preds, seed)
     evaluation = evaluation_indices(len(labels), n_eval, seed)

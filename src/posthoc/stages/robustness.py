@@ -12,11 +12,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import data, io, plots, robustness
-from ..models import load_checkpoint
+from .. import io, plots, robustness
 from ..preprocess import to_display
-from ..train import Normaliser, select_device
-from .explain import evaluation_indices
+from .explain import evaluation_indices, load_explained
 
 
 def example_figure(model, x1, label: int, kind: str, levels, info: dict, summary: pd.DataFrame, seed: int):
@@ -36,13 +34,7 @@ def example_figure(model, x1, label: int, kind: str, levels, info: dict, summary
 
 def run(data_dir: str, checkpoint: str, predictions: str, levels: dict, n_eval: int, batch_size: int, seed: int,
         out_figures: dict, out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info = load_checkpoint(checkpoint)
-    dev = select_device(device)
-    model.to(dev)
-    pred_file = np.load(predictions)
-    labels, preds = pred_file["label"], pred_file["pred"]
-    test = data.load_split(data_dir, "test")
-    normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
+    model, info, dev, normalise, test, (labels, preds, _) = load_explained(data_dir, checkpoint, predictions, device)
     evaluation = evaluation_indices(len(labels), n_eval, seed)
     x = normalise(test.images[evaluation]).to(dev)
     total = len(evaluation) * sum(len(v) for v in levels.values())
