@@ -782,6 +782,14 @@ def _rescale01(a: np.ndarray) -> np.ndarray:
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
+def _check_grid_labels(figure: str, what: str, inputs: np.ndarray, n: int, n_cols: int,
+                       row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
+    """An input-then-maps grid of n rows × n_cols maps needs n inputs and row labels, n_cols + 1 column labels."""
+    if len(col_labels) != n_cols + 1 or len(row_labels) != n or inputs.shape[0] != n:
+        raise ValueError(f"{figure}: {n} rows × {n_cols} {what} need {n} inputs and row labels and "
+                         f"{n_cols + 1} column labels")
+
+
 def reconstructions(inputs, recons, row_labels: Sequence[str], col_labels: Sequence[str], title: str) -> Figure:
     """DeconvNet figure (seed 000 Figs 11–13): rows = examples, columns = input then one per layer.
 
@@ -794,9 +802,7 @@ def reconstructions(inputs, recons, row_labels: Sequence[str], col_labels: Seque
     inputs, recons = np.asarray(inputs), np.asarray(recons)
     n, n_layers = recons.shape[:2]
     one_d = recons.ndim == 4
-    if len(col_labels) != n_layers + 1 or len(row_labels) != n or inputs.shape[0] != n:
-        raise ValueError(f"reconstructions: {n} rows × {n_layers} layers need {n} inputs and row labels and "
-                         f"{n_layers + 1} column labels")
+    _check_grid_labels("reconstructions", "layers", inputs, n, n_layers, row_labels, col_labels)
     pw, ph = (2.4, 1.35) if one_d else (1.6, 1.6)
     fig, axes, _ = _fixed_grid(n, n_layers + 1, pw, ph, gap_h=0.12 if not one_d else 0.2, gap_w=0.1)
     for i in range(n):
@@ -942,9 +948,7 @@ def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str],
     inputs, maps = np.asarray(inputs), np.asarray(maps)
     n, n_cols = maps.shape[:2]
     one_d = maps.ndim == 3
-    if len(col_labels) != n_cols + 1 or len(row_labels) != n or inputs.shape[0] != n:
-        raise ValueError(f"map_grid: {n} rows × {n_cols} maps need {n} inputs and row labels and "
-                         f"{n_cols + 1} column labels")
+    _check_grid_labels("map_grid", "maps", inputs, n, n_cols, row_labels, col_labels)
     cmap_obj, norm = plt.get_cmap(cmap), Normalize(0.0, 1.0)
     pw, ph = (2.2, 1.2) if one_d else (1.5, 1.5)
     fig, axes, cax = _fixed_grid(n, n_cols + 1, pw, ph, gap_w=0.1, gap_h=0.3 if one_d else 0.12, top=1.05,
