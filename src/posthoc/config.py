@@ -12,10 +12,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from posthoc.errors import UserError
+
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The configuration does not match the schema; the message names the key."""
 
 

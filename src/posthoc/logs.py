@@ -7,8 +7,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def log_to(path: str | Path | None):
-    """Redirect stdout and stderr to ``path`` (line-buffered) for the duration of the block."""
+def log_to(path: str | Path | None, quiet: tuple[type[BaseException], ...] = ()):
+    """Redirect stdout and stderr to ``path`` (line-buffered) for the duration of the block.
+
+    An exception escaping the block is written to the log with its traceback, except ``SystemExit``
+    and the ``quiet`` types, whose handler has already printed the one sentence that matters.
+    """
     if path is None:
         yield
         return
@@ -16,6 +20,8 @@ def log_to(path: str | Path | None):
     with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         try:
             yield
+        except (SystemExit, *quiet):
+            raise
         except BaseException:
             import traceback
 
