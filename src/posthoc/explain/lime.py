@@ -27,6 +27,7 @@ from torch import nn
 
 from .base import Attribution, fast_layout
 from .occlusion import forward_chunks
+from .registry import Method
 
 
 def display_images(x: torch.Tensor) -> np.ndarray:
@@ -192,3 +193,14 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequen
                               keep_probability=keep_probability, kernel_width=kernel_width, alpha=alpha,
                               fill=fill, batch_size=batch_size, seed=seed)
     return Attribution(maps=torch.from_numpy(result.paint()).unsqueeze(1), layers=["input"])
+
+
+METHOD = Method(name="lime",
+                fn=lime,
+                layered=False,
+                signed=True,
+                caption=("LIME: each superpixel's weight in a weighted linear model of the target-class probability on "
+                         'masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, columns = input then the '
+                         'map'),
+                params=("target", "n_eval", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
+                        "ratio", "segment_length", "alpha", "fill", "batch_size", "seed"))
