@@ -58,7 +58,7 @@ def contiguous_segments(n: int, length: int, segment_length: int) -> np.ndarray:
 
 
 def segment(x: torch.Tensor, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
-            segment_length: int = 4, seed: int = 0) -> np.ndarray:
+            segment_length: int = 2, seed: int = 0) -> np.ndarray:
     """Superpixels of normalised inputs: quickshift for images, contiguous segments for signals."""
     if x.ndim == 3:
         return contiguous_segments(x.shape[0], x.shape[2], segment_length)
@@ -185,7 +185,7 @@ def explain_segments(model: nn.Module, x: torch.Tensor, target: torch.Tensor, se
 
 def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (), *,
          n_samples: int = 1000, keep_probability: float = 0.5, kernel_width: float = 0.25, kernel_size: float = 4,
-         max_dist: float = 200, ratio: float = 0.2, segment_length: int = 4, alpha: float = 1.0, fill: float = 0.0,
+         max_dist: float = 200, ratio: float = 0.2, segment_length: int = 2, alpha: float = 1.0, fill: float = 0.0,
          batch_size: int = 256, seed: int = 0) -> Attribution:
     """Painted superpixel weights at input resolution (layer-less: ``layers == ["input"]``)."""
     segments = segment(x, kernel_size, max_dist, ratio, segment_length, seed)

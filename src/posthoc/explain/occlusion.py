@@ -117,7 +117,7 @@ def forward_chunks(total: int, sample_elements: int, batch_size: int):
 
 @torch.inference_mode()
 def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
-         reference_size: int | None = None, fill: float = 0.0, batch_size: int = 256,
+         reference_size: int | None, fill: float = 0.0, batch_size: int = 256,
          layer: str | None = None) -> OcclusionScan:
     """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
     model.eval()
