@@ -139,7 +139,7 @@ def rows(repeats: int = 7) -> list[dict]:
 
 
 def extra_rows(repeats: int) -> list[dict]:
-    """Rows of benchmarks/perturbation_speed.py (issue 4), when that module exists."""
+    """Rows of benchmarks/perturbation_speed.py, when that module exists."""
     path = HERE / "perturbation_speed.py"
     if not path.exists():
         return []

@@ -1,8 +1,12 @@
-# Shared helpers: validated config, output paths, per-rule resources and the package modules
-# each rule depends on (so that editing a module reruns exactly the rules that use it).
+# Shared helpers: validated config, output paths, per-rule resources, the code each rule runs (so that
+# editing a module reruns exactly the rules that use it) and the captions of `snakemake --report`.
 from pathlib import Path
 
 from posthoc.config import validate_config
+from posthoc.dependencies import content_hash, script_modules
+from posthoc.explain.registry import EXPLAINED_MODELS, declared
+from posthoc.report.builder import read_speed_tables
+from posthoc.report.captions import caption_for, load_captions
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
@@ -10,7 +14,9 @@ RESULTS = config["results"]
 DATASETS = list(config["datasets"])
 METHODS = list(config["methods"])
 SPLITS = ["train", "val", "test"]
-PACKAGE = Path(workflow.basedir) / "src" / "posthoc"
+REGISTRY = declared()  # every explanation method's traits (posthoc.explain.registry), read without torch
+TRAITS = {m: REGISTRY[m] for m in METHODS}
+CAPTIONS = load_captions(Path(workflow.basedir) / "captions")
 
 
 wildcard_constraints:
@@ -22,33 +28,32 @@ def dataset_cfg(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def package(*modules):
-    """Absolute paths of package modules, declared as inputs of the rules that import them."""
-    return [str(PACKAGE / m) for m in modules]
+def code(script, *modules):
+    """Content hash of the package files rule script ``script`` runs (plus ``modules`` it runs by name).
+
+    A `params:` entry named `code` (posthoc.rule.run_rule does not pass it on): Snakemake reruns a job
+    whose params changed, so editing a module reruns exactly its users, and since no path is recorded,
+    moving or re-cloning the checkout reruns nothing. The script itself is tracked by Snakemake.
+    """
+    path = Path(workflow.basedir) / "scripts" / f"{script}.py"
+    return content_hash(*script_modules(path), *modules)
 
 
-CORE = ["__init__.py", "io.py", "logs.py", "stages/__init__.py"]
-MODEL = ["models.py", "preprocess.py", "train.py"]
-DATA_READ = ["data/__init__.py", "data/layout.py"]
+def data_code(wildcards):
+    return code("prepare_data", f"data.{dataset_cfg(wildcards)['data']['kind']}")  # kinds are imported by name
 
 
-def data_modules(wildcards):
-    kind = dataset_cfg(wildcards)["data"]["kind"]
-    return package(*CORE, *DATA_READ, f"data/{kind}.py", "stages/data.py")
-
-
-# Method modules that import other method modules (editing gradcam.py reruns guided_gradcam too).
-METHOD_DEPENDS = {"guided_gradcam": ["explain/gradcam.py"]}
-
-
-def method_modules(wildcards):
-    return package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                   f"explain/{wildcards.method}.py", *METHOD_DEPENDS.get(wildcards.method, []), "stages/explain.py")
+def method_code(wildcards):
+    return code("explain", f"explain.{wildcards.method}")  # methods are run by name
 
 
 def model_dir(wildcards):
-    """CAM explains (and is scored on) the dataset's global-average-pooling variant (rule train_gap)."""
-    return f"{RESULTS}/{wildcards.dataset}/" + ("model_gap" if wildcards.method == "cam" else "model")
+    """The model folder a method explains (and is scored on): its registry trait `explains`."""
+    return f"{RESULTS}/{wildcards.dataset}/{TRAITS[wildcards.method].explains}"
+
+
+def methods_explaining(model):
+    return [m for m in METHODS if TRAITS[m].explains == model]
 
 
 def split_arrays(split="{split}"):
@@ -66,3 +71,40 @@ def resources_for(group):
 
 def log_path(rule_name, wildcard="{dataset}"):
     return f"{RESULTS}/logs/{wildcard}/{rule_name}.log"
+
+
+def benchmark_path(rule_name, wildcard="{dataset}"):
+    """Per-job runtime and memory (Snakemake's benchmark TSV), shown in the report's header."""
+    return f"{RESULTS}/benchmarks/{wildcard}/{rule_name}.tsv"
+
+
+# --- captions of `snakemake --report`: the same text as results/report.html (captions/<stage>.yaml and
+# each method's registry caption), one small .rst per output written when the workflow is parsed.
+CAPTION_DIR = Path(".snakemake", "captions").resolve()
+
+
+def _rst(text):
+    """Caption text as literal reStructuredText (no markup characters interpreted)."""
+    for char in "\\*|`_":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def caption(stage, stem):
+    """Path of the .rst caption of ``results/{dataset}/<stage>/<stem>.*`` (stem ``{method}``: per method)."""
+    if stem == "{method}":
+        branches = [f'{{% {"if" if i == 0 else "elif"} snakemake.wildcards.method == "{m}" %}}'
+                    f"\n{_rst(caption_for(CAPTIONS, stage, m))}\n" for i, m in enumerate(METHODS)]
+        text = "".join(branches) + "{% endif %}\n"
+    else:
+        text = _rst(caption_for(CAPTIONS, stage, stem)) + "\n"
+    path = CAPTION_DIR / f"{stage}.{stem.strip('{}')}.rst"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def reported(path, stage, stem, category):
+    """An output shown by `snakemake --report`, with its caption."""
+    return report(path, caption=caption(stage, stem), category=category, subcategory="{dataset}")

@@ -1,21 +1,20 @@
 # Exploratory analysis (seed 000 §2.1) and the normalisation statistics used downstream.
-
-
 rule eda:
     input:
-        arrays=[p for s in SPLITS for p in split_arrays(s)],
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
-        modules=package(*CORE, *DATA_READ, "eda.py", "plots.py", "stages/eda.py"),
     output:
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
-        sample_batch=report(f"{RESULTS}/{{dataset}}/eda/sample_batch.png", caption="../captions/eda.rst",
-                            category="EDA", subcategory="{dataset}"),
-        class_distribution=report(f"{RESULTS}/{{dataset}}/eda/class_distribution.png",
-                                  caption="../captions/eda.rst", category="EDA", subcategory="{dataset}"),
-        one_per_class=report(f"{RESULTS}/{{dataset}}/eda/one_per_class.png", caption="../captions/eda.rst",
-                             category="EDA", subcategory="{dataset}"),
+        sample_batch=reported(f"{RESULTS}/{{dataset}}/eda/sample_batch.png", "eda", "sample_batch", "EDA"),
+        class_distribution=reported(f"{RESULTS}/{{dataset}}/eda/class_distribution.png", "eda",
+                                    "class_distribution", "EDA"),
+        one_per_class=reported(f"{RESULTS}/{{dataset}}/eda/one_per_class.png", "eda", "one_per_class", "EDA"),
+    params:
+        code=code("eda"),
     log:
         log_path("eda"),
+    benchmark:
+        benchmark_path("eda")
     resources:
         **resources_for("default"),
     conda:

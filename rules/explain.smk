@@ -1,17 +1,14 @@
 # Explanation methods: one job per (dataset, method) computes every layer and image in batches.
-
-
 rule explain:
     input:
-        arrays=split_arrays("test"),
+        split_arrays("test"),  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        modules=method_modules,
     output:
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
-        figure=report(f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", caption="../captions/explanations.rst",
-                      category="Explanations", subcategory="{dataset}"),
+        figure=reported(f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", "explanations", "{method}",
+                        "Explanations"),
     params:
         method_params=lambda wc: config["methods"][wc.method],
         n_eval=lambda wc: dataset_cfg(wc)["explain"]["n_eval"],
@@ -19,8 +16,11 @@ rule explain:
         batch_size=config["explain"]["batch_size"],
         seed=config["seed"],
         device=config["device"],
+        code=method_code,
     log:
         log_path("explain_{method}"),
+    benchmark:
+        benchmark_path("explain_{method}")
     threads: resources_for("explain")["cpus_per_task"]
     resources:
         **resources_for("explain"),
@@ -30,10 +30,11 @@ rule explain:
         "../scripts/explain.py"
 
 
-# Integrated gradients' completeness gaps, summarised per subset (only when the method is in the study).
-COMPLETENESS = {"completeness": f"{RESULTS}/{{dataset}}/explanations/integrated_gradients_completeness.csv"}
-if "integrated_gradients" not in METHODS:
-    COMPLETENESS = {}
+# Extra outputs a method declares (registry trait extra_outputs, e.g. integrated gradients' completeness
+# table): explanations/{method}_{key}.csv, written by explain_summary under the output key.
+EXTRA_OUTPUTS = {key: f"{RESULTS}/{{dataset}}/explanations/{m}_{key}.csv" for m in METHODS
+                 for key in TRAITS[m].extra_outputs}
+EXTRA_OWNERS = {key: m for m in METHODS for key in TRAITS[m].extra_outputs}
 
 
 # Across the methods of one dataset: last conv layer of every method (seed 000 Fig 28), one image
@@ -44,24 +45,25 @@ rule explain_summary:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
-        modules=package(*CORE, "plots.py", "preprocess.py", "stages/explain_summary.py"),
     output:
-        comparison=report(f"{RESULTS}/{{dataset}}/explanations/comparison.png",
-                          caption="../captions/explanations.rst", category="Explanations", subcategory="{dataset}"),
-        per_class=report(f"{RESULTS}/{{dataset}}/explanations/per_class.png",
-                         caption="../captions/explanations.rst", category="Explanations", subcategory="{dataset}"),
-        confusions=report(f"{RESULTS}/{{dataset}}/explanations/confusions.png",
-                          caption="../captions/explanations.rst", category="Explanations", subcategory="{dataset}"),
-        **COMPLETENESS,
+        comparison=reported(f"{RESULTS}/{{dataset}}/explanations/comparison.png", "explanations", "comparison",
+                            "Explanations"),
+        per_class=reported(f"{RESULTS}/{{dataset}}/explanations/per_class.png", "explanations", "per_class",
+                           "Explanations"),
+        confusions=reported(f"{RESULTS}/{{dataset}}/explanations/confusions.png", "explanations", "confusions",
+                            "Explanations"),
+        **EXTRA_OUTPUTS,
     params:
         methods=METHODS,
-        ig_params=config["methods"].get("integrated_gradients", {}),
+        completeness_params=config["methods"].get(EXTRA_OWNERS.get("completeness"), {}),
+        code=code("explain_summary"),
     log:
         log_path("explain_summary"),
+    benchmark:
+        benchmark_path("explain_summary")
     resources:
         **resources_for("default"),
     conda:
         "../envs/posthoc.yaml"
     script:
         "../scripts/explain_summary.py"
-

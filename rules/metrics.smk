@@ -1,20 +1,20 @@
 # Faithfulness: drop rate and increase rate per method and layer (seed 004 §III-C).
-
-
 rule faithfulness:
     input:
-        checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # CAM: scored on the GAP model it explains
+        checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # scored on the model the method explains
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
-        modules=package(*CORE, *MODEL, "metrics.py", "stages/faithfulness.py"),
     output:
-        f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv",
+        table=f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv",
     params:
         keep_percent=lambda wc: dataset_cfg(wc)["faithfulness"]["keep_percent"],
         fill=config["faithfulness"]["fill"],
         batch_size=config["faithfulness"]["batch_size"],
         device=config["device"],
+        code=code("faithfulness"),
     log:
         log_path("faithfulness_{method}"),
+    benchmark:
+        benchmark_path("faithfulness_{method}")
     threads: resources_for("default")["cpus_per_task"]
     resources:
         **resources_for("default"),
@@ -27,12 +27,15 @@ rule faithfulness:
 rule faithfulness_summary:
     input:
         tables=expand(f"{RESULTS}/{{{{dataset}}}}/faithfulness/{{method}}.csv", method=METHODS),
-        modules=package(*CORE, "plots.py", "stages/faithfulness.py"),
     output:
-        report(f"{RESULTS}/{{dataset}}/faithfulness/summary.png", caption="../captions/faithfulness.rst",
-               category="Faithfulness", subcategory="{dataset}"),
+        summary=reported(f"{RESULTS}/{{dataset}}/faithfulness/summary.png", "faithfulness", "summary",
+                         "Faithfulness"),
+    params:
+        code=code("faithfulness_summary"),
     log:
         log_path("faithfulness_summary"),
+    benchmark:
+        benchmark_path("faithfulness_summary")
     resources:
         **resources_for("default"),
     conda:

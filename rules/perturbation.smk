@@ -1,5 +1,5 @@
-# Perturbation family beyond the contract maps (issue 4): the occlusion study (seed 000 §4.2) and the
-# LIME top-k figures (seed 001 §2.4); each runs only when its method is in `methods`. The contract
+# Perturbation family beyond the contract maps: the occlusion study (seed 000 §4.2) and the LIME
+# top-k figures (seed 001 §2.4); each runs only when its method is in `methods`. The contract
 # maps and drop/increase rates of both methods come from rules explain and faithfulness.
 
 
@@ -10,25 +10,29 @@ PERTURBATION_OUTPUTS += expand(f"{RESULTS}/{{dataset}}/lime/examples.csv", datas
 
 rule occlusion_study:
     input:
-        arrays=split_arrays("test"),
+        split_arrays("test"),  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                        "explain/occlusion.py", "stages/explain.py", "stages/occlusion.py"),
     output:
-        correct=report(f"{RESULTS}/{{dataset}}/occlusion/panels_correct.png", caption="../captions/occlusion.rst",
-                       category="Occlusion", subcategory="{dataset}"),
-        wrong=report(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", caption="../captions/occlusion.rst",
-                     category="Occlusion", subcategory="{dataset}"),
+        correct=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_correct.png", "occlusion", "panels_correct",
+                         "Occlusion"),
+        wrong=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", "occlusion", "panels_wrong", "Occlusion"),
         sweep=f"{RESULTS}/{{dataset}}/occlusion/sweep.csv",
     params:
-        study=config["occlusion_study"],
-        method=config["methods"].get("occlusion", {}),
+        settings=config["occlusion_study"]["sweep"],
+        n_eval=config["occlusion_study"]["n_eval"],
+        position=config["occlusion_study"]["position"],
+        reference_size=lambda wc: config["methods"]["occlusion"]["reference_size"],
+        fill=lambda wc: config["methods"]["occlusion"]["fill"],
+        batch_size=lambda wc: config["methods"]["occlusion"]["batch_size"],
         seed=config["seed"],
         device=config["device"],
+        code=code("occlusion_study"),
     log:
         log_path("occlusion_study"),
+    benchmark:
+        benchmark_path("occlusion_study")
     threads: resources_for("explain")["cpus_per_task"]
     resources:
         **resources_for("explain"),
@@ -40,25 +44,26 @@ rule occlusion_study:
 
 rule lime_study:
     input:
-        arrays=split_arrays("test"),
+        split_arrays("test"),  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                        "explain/lime.py", "stages/explain.py", "stages/lime.py"),
     output:
-        correct=report(f"{RESULTS}/{{dataset}}/lime/topk_correct.png", caption="../captions/lime.rst",
-                       category="LIME", subcategory="{dataset}"),
-        wrong=report(f"{RESULTS}/{{dataset}}/lime/topk_wrong.png", caption="../captions/lime.rst",
-                     category="LIME", subcategory="{dataset}"),
+        correct=reported(f"{RESULTS}/{{dataset}}/lime/topk_correct.png", "lime", "topk_correct", "LIME"),
+        wrong=reported(f"{RESULTS}/{{dataset}}/lime/topk_wrong.png", "lime", "topk_wrong", "LIME"),
         examples=f"{RESULTS}/{{dataset}}/lime/examples.csv",
     params:
-        study=config["lime_study"],
-        method=config["methods"].get("lime", {}),
+        settings=config["lime_study"]["settings"],
+        top_k=config["lime_study"]["top_k"],
+        n_examples=config["lime_study"]["n_examples"],
+        lime_params=lambda wc: config["methods"]["lime"],
         seed=config["seed"],
         device=config["device"],
+        code=code("lime_study"),
     log:
         log_path("lime_study"),
+    benchmark:
+        benchmark_path("lime_study")
     threads: resources_for("explain")["cpus_per_task"]
     resources:
         **resources_for("explain"),

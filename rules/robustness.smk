@@ -6,22 +6,25 @@ ROBUSTNESS_OUTPUTS = expand(f"{RESULTS}/{{dataset}}/robustness/stability.csv", d
 
 rule robustness:
     input:
-        arrays=split_arrays("test"),
+        split_arrays("test"),  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "explain/__init__.py", "explain/base.py",
-                        "explain/gradcam.py", "robustness.py", "stages/explain.py", "stages/robustness.py"),
     output:
-        figures=[report(f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", caption="../captions/robustness.rst",
-                        category="Robustness", subcategory="{dataset}") for kind in ROBUSTNESS_DEGRADATIONS],
+        figures=[reported(f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", "robustness", f"gradcam_{kind}",
+                          "Robustness") for kind in ROBUSTNESS_DEGRADATIONS],
         table=f"{RESULTS}/{{dataset}}/robustness/stability.csv",
     params:
-        study=config["robustness"],
+        levels=config["robustness"]["levels"],  # one figure per degradation, in this order
+        n_eval=config["robustness"]["n_eval"],
+        batch_size=config["robustness"]["batch_size"],
         seed=config["seed"],
         device=config["device"],
+        code=code("robustness"),
     log:
         log_path("robustness"),
+    benchmark:
+        benchmark_path("robustness")
     threads: resources_for("explain")["cpus_per_task"]
     resources:
         **resources_for("explain"),

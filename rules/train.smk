@@ -1,18 +1,14 @@
 # Training (seed 000 §3) and classification evaluation (seed 004 §III-A).
-
-
 rule train:
     input:
-        arrays=[p for s in SPLITS for p in split_arrays(s)],
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         history=f"{RESULTS}/{{dataset}}/model/history.csv",
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
-        curves=report(f"{RESULTS}/{{dataset}}/model/training_curves.png", caption="../captions/training.rst",
-                      category="Training", subcategory="{dataset}"),
+        curves=reported(f"{RESULTS}/{{dataset}}/model/training_curves.png", "model", "training_curves", "Training"),
     params:
         model=lambda wc: dataset_cfg(wc)["model"],
         train=lambda wc: dataset_cfg(wc)["train"],
@@ -20,8 +16,11 @@ rule train:
         device=config["device"],
         # Survives an interrupted job (not an output, so Snakemake does not delete it); deleted on success.
         resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
+        code=code("train"),
     log:
         log_path("train"),
+    benchmark:
+        benchmark_path("train")
     threads: resources_for("train")["cpus_per_task"]
     resources:
         **resources_for("train"),
@@ -33,24 +32,25 @@ rule train:
 
 rule evaluate:
     input:
-        arrays=split_arrays("test"),
+        split_arrays("test"),  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
-        modules=package(*CORE, *DATA_READ, *MODEL, "metrics.py", "plots.py", "stages/evaluate.py"),
     output:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
         per_class=f"{RESULTS}/{{dataset}}/evaluation/per_class.csv",
         confusion_csv=f"{RESULTS}/{{dataset}}/evaluation/confusion.csv",
-        confusion_png=report(f"{RESULTS}/{{dataset}}/evaluation/confusion.png", caption="../captions/evaluation.rst",
-                             category="Evaluation", subcategory="{dataset}"),
-        roc_png=report(f"{RESULTS}/{{dataset}}/evaluation/roc.png", caption="../captions/evaluation.rst",
-                       category="Evaluation", subcategory="{dataset}"),
+        confusion_png=reported(f"{RESULTS}/{{dataset}}/evaluation/confusion.png", "evaluation", "confusion",
+                               "Evaluation"),
+        roc_png=reported(f"{RESULTS}/{{dataset}}/evaluation/roc.png", "evaluation", "roc", "Evaluation"),
         roc_auc=f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv",
         report=f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv",
     params:
         device=config["device"],
+        code=code("evaluate"),
     log:
         log_path("evaluate"),
+    benchmark:
+        benchmark_path("evaluate")
     threads: resources_for("default")["cpus_per_task"]
     resources:
         **resources_for("default"),
@@ -60,28 +60,30 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# The global-average-pooling variant (conv features → GAP → linear) that CAM needs (seeds 002, 003):
-# same data, settings and seed as the dataset's model; only jobs of method `cam` use it.
+# The global-average-pooling variant (conv features → GAP → linear) that methods with
+# `explains="model_gap"` (CAM; seeds 002, 003) explain: same data, settings and seed as the dataset's model.
 rule train_gap:
     input:
-        arrays=[p for s in SPLITS for p in split_arrays(s)],
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
         history=f"{RESULTS}/{{dataset}}/model_gap/history.csv",
         scores=f"{RESULTS}/{{dataset}}/model_gap/scores.json",
-        curves=report(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", caption="../captions/training.rst",
-                      category="Training", subcategory="{dataset}"),
+        curves=reported(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", "model_gap", "training_curves",
+                        "Training"),
     params:
         model=lambda wc: {**dataset_cfg(wc)["model"], "gap": True},
         train=lambda wc: dataset_cfg(wc)["train"],
         seed=config["seed"],
         device=config["device"],
         resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
+        code=code("train"),
     log:
         log_path("train_gap"),
+    benchmark:
+        benchmark_path("train_gap")
     threads: resources_for("train")["cpus_per_task"]
     resources:
         **resources_for("train"),

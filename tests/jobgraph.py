@@ -39,14 +39,19 @@ class Rule(NamedTuple):
     when: Callable[[dict], bool] = lambda config: True  # whether the rule has jobs under a config
 
 
-not_cam = lambda w: w["method"] != "cam"  # noqa: E731  CAM explains the GAP variant of the model
-cam = lambda w: w["method"] == "cam"  # noqa: E731
+sys.path.insert(0, str(ROOT / "src"))
+from posthoc.explain.registry import declared  # noqa: E402
+
+TRAITS = declared()  # each method's registry traits: which model it explains
+not_cam = lambda w: TRAITS[w["method"]].explains == "model"  # noqa: E731  the dataset's own model
+cam = lambda w: TRAITS[w["method"]].explains == "model_gap"  # noqa: E731  the GAP variant (rule train_gap)
 
 RULES: dict[str, Rule] = {
     "prepare_data":         Rule(("dataset",)),
     "eda":                  Rule(("dataset",), ("prepare_data",)),
     "train":                Rule(("dataset",), ("prepare_data", "eda")),
-    "train_gap":            Rule(("dataset",), ("prepare_data", "eda"), when=lambda c: "cam" in c["methods"]),
+    "train_gap":            Rule(("dataset",), ("prepare_data", "eda"),
+                                 when=lambda c: any(TRAITS[m].explains == "model_gap" for m in c["methods"])),
     "evaluate":             Rule(("dataset",), ("prepare_data", "train")),
     "explain":              Rule(("dataset", "method"),
                                  ("prepare_data", ("train", not_cam), ("train_gap", cam), "evaluate")),

@@ -69,7 +69,7 @@ def test_scan_maps_match_single_forward_passes():
     model = peaked(AlexNet128(3, 4, width=0.125))
     x, target = torch.randn(2, 3, 48, 48, dtype=torch.float64), torch.tensor([1, 3])
     layer = "features.10"
-    res = scan(model, x, target, window=16, stride=8, fill=0.0, batch_size=7, layer=layer)
+    res = scan(model, x, target, window=16, stride=8, reference_size=None, fill=0.0, batch_size=7, layer=layer)
     assert res.grid == (5, 5) and res.prob.shape == res.pred.shape == res.activation.shape == (2, 5, 5)
     acts = {}
     model.get_submodule(layer).register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))

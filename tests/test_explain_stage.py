@@ -65,6 +65,6 @@ def test_summary_figures_and_completeness(tmp_path, one_d):
     out = [tmp_path / f"{n}.png" for n in ("comparison", "per_class", "confusions")]
     explain_summary.figures(files, tmp_path / "predictions.npz", tmp_path / "meta.json", tmp_path / "stats.json", *out)
     assert all(p.stat().st_size > 5000 for p in out)
-    table = explain_summary.completeness(files["integrated_gradients"], {"steps": 64}, tmp_path / "c.csv")
+    table = explain_summary.completeness_table(files["integrated_gradients"], {"steps": 64}, tmp_path / "c.csv")
     assert table["subset"].tolist() == ["example", "evaluation", "per_class", "confusion"]
     assert pd.read_csv(tmp_path / "c.csv")["steps"].eq(64).all()

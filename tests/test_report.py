@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 from posthoc import io, plots  # noqa: E402
 from posthoc.report import builder  # noqa: E402
 from posthoc.report import build_report  # noqa: E402
+from posthoc.explain.registry import declared  # noqa: E402
+
+METHODS_DECLARED = declared()
 
 CLASSES = ["adipose", "background", "debris"]
 CONFIG = {
@@ -107,7 +110,7 @@ def test_report_tables_values_and_captions(results, tmp_path):
     assert "[0.74, 0.53, 0.7]" in html and "train: [10, 12, 8]" in html
     # captions from the dict, faithfulness "*" and one derived from the file name
     assert "A batch of training samples" not in html  # no sample_batch file here
-    assert builder.CAPTIONS["explanations/gradcam*"].split(";")[0] in html
+    assert METHODS_DECLARED["gradcam"].caption.split(";")[0] in html
     assert "Drop rate (lower is better) and increase rate (higher is better)" in html
     assert "Loss and accuracy per epoch" in html
     assert "Noise." in html  # robustness/noise.csv -> derived caption

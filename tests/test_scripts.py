@@ -1,6 +1,8 @@
-"""Every rule script, called through its ``main`` with plain arguments (no Snakemake), in DAG order."""
-import importlib.util
+"""Every rule script, run as Snakemake would (a ``snakemake`` object with the rule's named inputs, outputs,
+params and wildcards; no Snakemake), in DAG order."""
 import json
+import runpy
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,11 +11,11 @@ import pytest
 from conftest import ROOT
 
 
-def script(name):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # no `snakemake` global: only defines main
-    return module
+def script(name, *, input=None, output=None, params=None, wildcards=None, log=None):
+    """Run ``scripts/<name>.py`` with a stand-in for Snakemake's ``snakemake`` object."""
+    job = SimpleNamespace(input=dict(input or {}), output=dict(output or {}), params=dict(params or {}),
+                          wildcards=dict(wildcards or {}), log=[str(log)] if log else [], threads=1)
+    runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": job})
 
 
 @pytest.fixture(scope="module")
@@ -22,28 +24,47 @@ def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("scripts")
     r = root / "results"
     d = r / "toy" / "data"
+    toy = {"dataset": "toy"}
     spec = {"kind": "blockdigits", "image_size": 40, "n_train": 60, "n_val": 20, "n_test": 30, "digit_size": [12, 18],
             "distractor_size": 6}
-    script("prepare_data").main("toy", spec, str(d), 0)
+    arrays = [str(d / f"{s}_{k}.npy") for s in ("train", "val", "test") for k in ("images", "labels")]
+    script("prepare_data", output={"arrays": arrays, "meta": d / "meta.json"}, params={"spec": spec, "seed": 0},
+           wildcards=toy)
     e = r / "toy" / "eda"
-    script("eda").main(str(d), e / "stats.json", e / "sample_batch.png", e / "class_distribution.png",
-                       e / "one_per_class.png")
+    script("eda", input={"meta": d / "meta.json"},
+           output={"stats": e / "stats.json", "sample_batch": e / "sample_batch.png",
+                   "class_distribution": e / "class_distribution.png", "one_per_class": e / "one_per_class.png"},
+           wildcards=toy, log=root / "logs" / "eda.log")
     m = r / "toy" / "model"
-    script("train").main(str(d), e / "stats.json", m / "checkpoint.pt", m / "history.csv", m / "scores.json",
-                         m / "training_curves.png", {"arch": "alexnet128", "width": 0.05},
-                         {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0}, 0, "cpu", m / ".resume.pt")
+    script("train", input={"meta": d / "meta.json", "stats": e / "stats.json"},
+           output={"checkpoint": m / "checkpoint.pt", "history": m / "history.csv", "scores": m / "scores.json",
+                   "curves": m / "training_curves.png"},
+           params={"model": {"arch": "alexnet128", "width": 0.05},
+                   "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0}, "seed": 0,
+                   "device": "cpu", "resume": str(m / ".resume.pt"), "code": "ignored"},
+           wildcards=toy)
     v = r / "toy" / "evaluation"
-    script("evaluate").main(str(d), m / "checkpoint.pt", v / "predictions.npz", v / "per_class.csv",
-                            v / "confusion.csv", v / "confusion.png", v / "roc.png", v / "roc_auc.csv",
-                            v / "classification_report.csv", "cpu")
+    script("evaluate", input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt"},
+           output={"predictions": v / "predictions.npz", "per_class": v / "per_class.csv",
+                   "confusion_csv": v / "confusion.csv", "confusion_png": v / "confusion.png", "roc_png": v / "roc.png",
+                   "roc_auc": v / "roc_auc.csv", "report": v / "classification_report.csv"},
+           params={"device": "cpu"}, wildcards=toy)
     x = r / "toy" / "explanations"
-    script("explain").main(str(d), m / "checkpoint.pt", v / "predictions.npz", "gradcam", {}, 12, 8, 0,
-                           x / "gradcam.npz", x / "gradcam.png", "cpu")
+    script("explain", input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt",
+                             "predictions": v / "predictions.npz"},
+           output={"maps": x / "gradcam.npz", "figure": x / "gradcam.png"},
+           params={"method_params": {}, "n_eval": 12, "n_confusions": 4, "batch_size": 8, "seed": 0, "device": "cpu"},
+           wildcards={**toy, "method": "gradcam"})
     f = r / "toy" / "faithfulness"
-    script("faithfulness").main(m / "checkpoint.pt", x / "gradcam.npz", "gradcam", 40, 0.0, 64, f / "gradcam.csv")
-    script("faithfulness_summary").main([f / "gradcam.csv"], f / "summary.png")
+    script("faithfulness", input={"checkpoint": m / "checkpoint.pt", "maps": x / "gradcam.npz"},
+           output={"table": f / "gradcam.csv"},
+           params={"keep_percent": 40, "fill": 0.0, "batch_size": 64, "device": "cpu"},
+           wildcards={**toy, "method": "gradcam"})
+    script("faithfulness_summary", input={"tables": [f / "gradcam.csv"]}, output={"summary": f / "summary.png"},
+           wildcards=toy)
     config = {"datasets": {"toy": {"data": spec}}, "faithfulness": {"fill": 0.0}}
-    script("report").main(str(r), config, r / "report.html")
+    script("report", output={"html": r / "report.html"},
+           params={"results": str(r), "config": config, "speed_tables": {}, "captions": {}})
     return r
 
 
@@ -75,3 +96,4 @@ def test_faithfulness_and_report(chain):
 def test_scripts_stay_small():
     for path in (ROOT / "scripts").glob("*.py"):
         assert len(path.read_text().splitlines()) <= 60, f"{path.name} grew logic: move it into the package"
+        assert "run_rule(run, snakemake)" in path.read_text(), f"{path.name}: pass the rule through by name"

@@ -464,7 +464,7 @@ def faithfulness_bars(df: pd.DataFrame, title: str | None = None) -> Figure:
     return fig
 
 
-# --- perturbation-family figures (issue 4)
+# --- perturbation-family figures
 __all__ += ["occlusion_panels", "lime_topk", "robustness_levels", "message_figure"]
 
 
@@ -735,7 +735,7 @@ def robustness_levels(kind: str, levels: Sequence[float], inputs: np.ndarray, ma
     return fig
 
 
-# --- gradient-family figures (issue 3) -----------------------------------------------------------
+# --- gradient-family figures -----------------------------------------------------------------------
 __all__ += ["reconstructions", "confusion_maps", "map_grid"]
 
 

@@ -24,7 +24,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from .explain import explain
+from .explain.gradcam import gradcam
 
 DEGRADATIONS = ("noise", "brightness", "contrast")
 CLEAN_LEVEL = {"noise": 0.0, "brightness": 0.0, "contrast": 1.0}
@@ -87,7 +87,7 @@ def evaluate_level(model: nn.Module, x: torch.Tensor, label: torch.Tensor, kind:
         prob = torch.softmax(model(xd).double(), 1)
     pred = prob.argmax(1)
     n = len(x)
-    att = explain("gradcam", model, torch.cat([xd, xd]), torch.cat([pred, label.to(pred.device)]), [layer])
+    att = gradcam(model, torch.cat([xd, xd]), torch.cat([pred, label.to(pred.device)]).long(), [layer])
     maps, raws = att.maps[:, 0].cpu().numpy(), att.raw[:, 0].cpu().numpy()
     return LevelResult(x=xd, prob=prob.cpu().numpy(), pred=pred.cpu().numpy(), map_top=maps[:n],
                        map_original=maps[n:], raw_top=raws[:n], raw_original=raws[n:])

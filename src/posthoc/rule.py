@@ -10,7 +10,11 @@ The rule's named inputs, outputs, params and wildcards become the keyword argume
 (one name from rule to stage: no positional lists, no renaming). The job's stdout/stderr go to its
 log, torch uses the job's threads, and an expected failure (:class:`UserError`, e.g. a missing
 file or a bad value) ends the log and the console with its one-sentence message instead of a
-traceback. This module never imports Snakemake: ``job`` is any object with Snakemake's
+traceback.
+
+Reserved names, never passed to the stage: ``code`` (a params entry holding the content hash of the
+package files the rule's script runs, :func:`posthoc.dependencies.content_hash`: it makes Snakemake
+rerun the rule when that code changes, and only then). This module never imports Snakemake: ``job`` is any object with Snakemake's
 ``input``/``output``/``params``/``wildcards``/``log``/``threads`` attributes.
 """
 from __future__ import annotations
@@ -21,9 +25,13 @@ from typing import Any, Callable, Mapping
 from .errors import UserError
 from .logs import log_to, set_threads
 
+#: rule keys that are for Snakemake only (rerun triggers), not arguments of the stage
+RESERVED = frozenset({"code"})
+
 
 def named(job: Any) -> dict[str, Any]:
-    """The rule's named inputs, outputs, params and wildcards as one keyword dict (a name used twice is an error)."""
+    """The rule's named inputs, outputs, params and wildcards as one keyword dict (a name used twice is an error;
+    the :data:`RESERVED` names are left out)."""
     kwargs: dict[str, Any] = {}
     for part in ("input", "output", "params", "wildcards"):
         items = getattr(job, part, None)
@@ -31,6 +39,8 @@ def named(job: Any) -> dict[str, Any]:
             continue
         pairs = items.items() if isinstance(items, Mapping) or hasattr(items, "items") else []
         for key, value in pairs:
+            if key in RESERVED:
+                continue
             if key in kwargs:
                 raise TypeError(f"rule key {key!r} appears twice (in {part} and before); rename one of them")
             kwargs[key] = _plain(value)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .base import Attribution, capture, channel_weighted_sum, fast_layout, upsample
+from .registry import Method
 
 
 def cam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = ()) -> Attribution:
@@ -29,3 +30,12 @@ def cam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequenc
     size = x.shape[2:]
     return Attribution(maps=upsample(raw.clamp(min=0), size).unsqueeze(1), layers=[layer],
                        raw=upsample(raw, size).unsqueeze(1))
+
+
+METHOD = Method(name="cam",
+                fn=cam,
+                layered=True,
+                explains='model_gap',
+                caption=('CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv '
+                         'features; rows = classes, columns = input then the map'),
+                params=('target',))

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import Attribution, abs_max_channels, capture, fast_layout, relu_rule
+from .registry import Method
 
 
 def deconvnet(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, layers: Sequence[str]) -> Attribution:
@@ -39,3 +40,14 @@ def deconvnet(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, la
     channels = torch.stack(recon, 1).detach()  # (N, L, C, *s)
     return Attribution(maps=abs_max_channels(channels.flatten(0, 1)).unflatten(0, channels.shape[:2]),
                        layers=list(layers), channels=channels)
+
+
+METHOD = Method(name="deconvnet",
+                fn=deconvnet,
+                layered=True,
+                class_independent=True,
+                figure='reconstructions',
+                signed=True,
+                caption=('DeconvNet reconstructions from every conv layer, one correctly classified test example per '
+                         'class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)'),
+                params=('target',))

@@ -14,6 +14,7 @@ from torch import nn
 
 from .base import (Attribution, capture, channel_weighted_sum, fast_layout, spatial_sum, target_grad,
                    upsample_layers)
+from .registry import Method
 
 
 def layer_cams(activations: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
@@ -52,3 +53,11 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Seq
         grads = torch.autograd.grad(logits, activations, target_grad(logits, target))
     maps, raw = layer_cams(activations, grads, x.shape[2:])
     return Attribution(maps=maps, layers=list(layers), raw=raw)
+
+
+METHOD = Method(name="gradcam",
+                fn=gradcam,
+                layered=True,
+                caption=('Grad-CAM at every conv layer, one correctly classified test example per class; rows = classes, '
+                         'columns = input then layers 1..L (seed 000 Figs 24–26)'),
+                params=('target',))

@@ -15,6 +15,7 @@ from torch import nn
 
 from .base import Attribution, abs_max_channels, capture, fast_layout, relu_rule, target_scores
 from .gradcam import layer_cams
+from .registry import Method
 
 
 def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str]) -> Attribution:
@@ -31,3 +32,11 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, laye
     guided = guided.detach()
     maps = abs_max_channels(guided).unsqueeze(1) * cams
     return Attribution(maps=maps, layers=list(layers), channels=guided.unsqueeze(1) * cams.unsqueeze(2))
+
+
+METHOD = Method(name="guided_gradcam",
+                fn=guided_gradcam,
+                layered=True,
+                caption=('Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 §3.3, '
+                         '003); rows = classes, columns = input then layers 1..L'),
+                params=('target',))

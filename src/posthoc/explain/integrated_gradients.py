@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Attribution, fast_layout, sum_relu_channels, target_scores
+from .registry import Method
 
 STEP_RULES = ("gausslegendre", "riemann_right", "riemann_left", "riemann_middle")
 BASELINES = ("zeros", "black", "blurred")
@@ -106,3 +107,12 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
     maps, raw = sum_relu_channels(attribution)
     return Attribution(maps=maps.unsqueeze(1), layers=["input"], raw=raw.unsqueeze(1),
                        channels=attribution.unsqueeze(1), extras={"completeness_gap": gap})
+
+
+METHOD = Method(name="integrated_gradients",
+                fn=integrated_gradients,
+                layered=False,
+                extra_outputs=('completeness',),
+                caption=('Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly '
+                         'classified test example per class; rows = classes, columns = input then the map'),
+                params=('target', 'steps', 'step_rule', 'baseline', 'blur_sigma', 'internal_batch_size'))

@@ -27,6 +27,7 @@ from torch import nn
 
 from .base import Attribution, fast_layout
 from .occlusion import forward_chunks
+from .registry import Method
 
 
 def display_images(x: torch.Tensor) -> np.ndarray:
@@ -57,7 +58,7 @@ def contiguous_segments(n: int, length: int, segment_length: int) -> np.ndarray:
 
 
 def segment(x: torch.Tensor, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
-            segment_length: int = 4, seed: int = 0) -> np.ndarray:
+            segment_length: int = 2, seed: int = 0) -> np.ndarray:
     """Superpixels of normalised inputs: quickshift for images, contiguous segments for signals."""
     if x.ndim == 3:
         return contiguous_segments(x.shape[0], x.shape[2], segment_length)
@@ -184,7 +185,7 @@ def explain_segments(model: nn.Module, x: torch.Tensor, target: torch.Tensor, se
 
 def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (), *,
          n_samples: int = 1000, keep_probability: float = 0.5, kernel_width: float = 0.25, kernel_size: float = 4,
-         max_dist: float = 200, ratio: float = 0.2, segment_length: int = 4, alpha: float = 1.0, fill: float = 0.0,
+         max_dist: float = 200, ratio: float = 0.2, segment_length: int = 2, alpha: float = 1.0, fill: float = 0.0,
          batch_size: int = 256, seed: int = 0) -> Attribution:
     """Painted superpixel weights at input resolution (layer-less: ``layers == ["input"]``)."""
     segments = segment(x, kernel_size, max_dist, ratio, segment_length, seed)
@@ -192,3 +193,14 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequen
                               keep_probability=keep_probability, kernel_width=kernel_width, alpha=alpha,
                               fill=fill, batch_size=batch_size, seed=seed)
     return Attribution(maps=torch.from_numpy(result.paint()).unsqueeze(1), layers=["input"])
+
+
+METHOD = Method(name="lime",
+                fn=lime,
+                layered=False,
+                signed=True,
+                caption=("LIME: each superpixel's weight in a weighted linear model of the target-class probability on "
+                         'masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, columns = input then the '
+                         'map'),
+                params=("target", "n_eval", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
+                        "ratio", "segment_length", "alpha", "fill", "batch_size", "seed"))

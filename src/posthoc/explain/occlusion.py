@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .base import Attribution, capture, fast_layout
+from .registry import Method
 
 
 def scaled(value: int, size: int, reference_size: int | None) -> int:
@@ -116,7 +117,7 @@ def forward_chunks(total: int, sample_elements: int, batch_size: int):
 
 @torch.inference_mode()
 def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
-         reference_size: int | None = None, fill: float = 0.0, batch_size: int = 256,
+         reference_size: int | None, fill: float = 0.0, batch_size: int = 256,
          layer: str | None = None) -> OcclusionScan:
     """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
     model.eval()
@@ -179,3 +180,12 @@ def channel_projection(model: nn.Module, x: torch.Tensor, layer: str, channel: t
         keep[torch.arange(len(a)), torch.as_tensor(channel, device=a.device)] = True
         (projection,) = torch.autograd.grad(a, x, torch.where(keep, a.detach().clamp(min=0), 0.0))
     return projection.detach()
+
+
+METHOD = Method(name="occlusion",
+                fn=occlusion,
+                layered=False,
+                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset '
+                         'mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly '
+                         'classified test example per class; rows = classes, columns = input then the map'),
+                params=('target', 'n_eval', 'window', 'stride', 'reference_size', 'fill', 'batch_size'))

@@ -10,7 +10,8 @@ folder in sorted order) and renders
 * every ``*.json`` as a table when it is a flat or two-level dict (otherwise as pretty JSON).
 
 So a new stage (e.g. ``robustness/``) or a new figure appears in the report without editing this
-module; giving it a nicer caption is one line in :data:`CAPTIONS`.
+module; its title and captions come from ``captions/<stage>.yaml`` (:mod:`posthoc.report.captions`,
+the same text ``snakemake --report`` shows).
 
 The HTML is streamed into a temporary file and renamed only when complete
 (:func:`posthoc.io.atomic_path`), so a failed build never leaves a half-written report.
@@ -18,8 +19,8 @@ The HTML is streamed into a temporary file and renamed only when complete
 from __future__ import annotations
 
 import base64
+import io
 import datetime as _dt
-import fnmatch
 import json
 import math
 import numbers
@@ -34,6 +35,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from posthoc.io import atomic_path, load_json
+from posthoc.report import captions
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "template.html.j2"
@@ -43,175 +45,9 @@ STAGE_ORDER = ("eda", "model", "model_gap", "evaluation", "explanations", "faith
 #: Folders under ``results/<dataset>/`` that are not report stages (``data`` is summarised from
 #: ``data/meta.json`` at the top of each dataset section instead; it holds the raw arrays).
 NON_STAGE_DIRS = frozenset({"data", "logs", "benchmarks"})
-STAGE_TITLES = {
-    "eda": "Exploratory data analysis",
-    "model": "Model training",
-    "evaluation": "Classification performance (test split)",
-    "explanations": "Explanations",
-    "faithfulness": "Faithfulness",
-    "model_gap": "Global-average-pooling model (for CAM)",
-    "occlusion": "Occlusion sensitivity",
-    "lime": "LIME (local surrogate models on superpixels)",
-    "robustness": "Robustness to noise, brightness and contrast",
-}
 MAX_TABLE_ROWS = 60
 MAX_LIST_ITEMS = 20
 MAX_JSON_CHARS = 6000
-
-#: Caption sentences, matched in order (first hit wins) against ``"<stage>/<file stem>"`` with
-#: :func:`fnmatch.fnmatch`. ``{stem}`` and ``{stage}`` are substituted. Unknown files get a caption
-#: derived from their name (:func:`derived_caption`).
-CAPTIONS: dict[str, str] = {
-    # --- gradient family (issue 3); first so that they win over the generic patterns below
-    "model_gap/*": (
-        "Global-average-pooling variant of the model (conv features → GAP → linear, seeds 002/003), "
-        "trained with the same data, settings and seed; used only by CAM"
-    ),
-    "faithfulness/cam*": (
-        "CAM drop rate (lower is better) and increase rate (higher is better), measured on the "
-        "global-average-pooling model that CAM explains (not on the dataset's model) (seed 004 §III-C)"
-    ),
-    "faithfulness/summary*": (
-        "Drop rate (lower is better) and increase rate (higher is better) of every method and layer when "
-        "only the top-k % most salient input positions are kept (seed 004 §III-C); CAM's bars are measured "
-        "on the global-average-pooling model it explains"
-    ),
-    "explanations/saliency*": (
-        "Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified test "
-        "example per class; rows = classes, columns = input then the map"
-    ),
-    "explanations/guided_backprop*": (
-        "Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002, 003), "
-        "largest absolute value over channels; rows = classes, columns = input then the map"
-    ),
-    "explanations/guided_gradcam*": (
-        "Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 §3.3, 003); "
-        "rows = classes, columns = input then layers 1..L"
-    ),
-    "explanations/cam*": (
-        "CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv features; "
-        "rows = classes, columns = input then the map"
-    ),
-    "explanations/integrated_gradients_completeness*": (
-        "Integrated gradients' completeness gap |Σ attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)| "
-        "per subset of explained rows (f = target logit): median, 90th percentile, maximum and the share "
-        "below 5 % (seed 004 §II-B)"
-    ),
-    "explanations/integrated_gradients*": (
-        "Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly "
-        "classified test example per class; rows = classes, columns = input then the map"
-    ),
-    "explanations/comparison*": (
-        "Every method at the last conv layer (or its single input-resolution map) for the same test "
-        "examples, one per class, target = true class (seed 000 Fig 28); CAM explains the GAP model"
-    ),
-    "explanations/per_class*": (
-        "One test image explained for every class in turn (seed 002: explaining a class that is not the "
-        "top one); rows = methods at their last layer, columns = classes with the model's probability. "
-        "DeconvNet is left out: its projection does not depend on the class"
-    ),
-    "explanations/confusions*": (
-        "Correct vs misclassified for the most frequent confusions (seed 004 Fig 19): a correctly "
-        "classified image of the true class, the misclassified image's maps for the true and for the "
-        "predicted class, and its class probabilities; one row per method at its last layer"
-    ),
-    # ---
-    "faithfulness/*": (
-        "Drop rate (lower is better) and increase rate (higher is better) when only the top-k % most "
-        "salient input positions are kept and the rest set to the fill value (seed 004 §III-C)"
-    ),
-    "*/sample_batch*": "A batch of training samples with their labels (seed 000 Fig. 1)",
-    "*/class_distribution*": (
-        "Number of samples per class in each split; imbalance here explains later per-class "
-        "differences (seed 000 Figs. 2, 4, 6)"
-    ),
-    "*/one_per_class*": "One training sample per class (seed 000 Figs. 3, 5, 7)",
-    "*/stats*": "Dataset statistics: per-channel mean and standard deviation (used for normalisation) and class counts",
-    "*/training_curves*": (
-        "Loss and accuracy per epoch on the training and validation splits (seed 000 Figs. 8–10)"
-    ),
-    "*/history*": "Per-epoch training log: loss and accuracy on the training and validation splits",
-    "*/scores*": "Final loss and accuracy of the selected model on each split",
-    "*/confusion*": (
-        "Confusion matrix on the test split, rows normalised to the true class (the diagonal is the "
-        "per-class recall) (seed 004 §IV-A)"
-    ),
-    "*/roc_auc*": "One-vs-rest area under the ROC curve per class on the test split (seed 004 §IV-A)",
-    "*/roc*": "One-vs-rest ROC curves per class on the test split, AUC in the legend (seed 004 §IV-A)",
-    "*/per_class*": "Per-class accuracy on the test split",
-    "*/classification_report*": "Precision, recall, F1 and support per class on the test split",
-    "explanations/gradcampp*": (
-        "Grad-CAM++ at every conv layer, one correctly classified test example per class; rows = "
-        "classes, columns = input then layers 1..L"
-    ),
-    "explanations/gradcam_pp*": (
-        "Grad-CAM++ at every conv layer, one correctly classified test example per class; rows = "
-        "classes, columns = input then layers 1..L"
-    ),
-    "explanations/gradcam*": (
-        "Grad-CAM at every conv layer, one correctly classified test example per class; rows = "
-        "classes, columns = input then layers 1..L (seed 000 Figs 24–26)"
-    ),
-    "explanations/deconvnet*": (
-        "DeconvNet reconstructions from every conv layer, one correctly classified test example per "
-        "class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)"
-    ),
-    "explanations/occlusion*": (
-        "Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset "
-        "mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly "
-        "classified test example per class; rows = classes, columns = input then the map"
-    ),
-    # --- perturbation family (issue 4)
-    "explanations/lime*": (
-        "LIME: each superpixel's weight in a weighted linear model of the target-class probability on "
-        "masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, columns = input then the map"
-    ),
-    "occlusion/panels_correct*": (
-        "Occlusion sensitivity of a correctly classified test image (seed 000 Figs 14–23), one row per "
-        "window size and stride: the input with the chosen window hidden, the activation of the most "
-        "responsive last-conv channel, its DeconvNet projection, the true-class probability and the "
-        "predicted class at every window position"
-    ),
-    "occlusion/panels_wrong*": (
-        "Occlusion sensitivity of a misclassified test image (seed 000 Figs 14–23), one row per window "
-        "size and stride; panels as in the figure above"
-    ),
-    "occlusion/sweep*": (
-        "Window/stride sweep over a seeded evaluation set, target = true class: the mean drop of its "
-        "probability over windows and images, the mean of each image's largest drop, the share of "
-        "(image, window) pairs whose prediction changes, and the share of images with any change"
-    ),
-    "lime/topk_correct*": (
-        "LIME for the predicted class of correctly classified test images (seed 001 Figs 2.5–2.8): "
-        "superpixels, their weights and the top 5/10/15 superpixels under two settings of the keep "
-        "probability and the kernel width"
-    ),
-    "lime/topk_wrong*": (
-        "LIME for the (wrong) predicted class of misclassified test images (seed 001 Figs 2.9–2.12); "
-        "panels as in the figure above"
-    ),
-    "lime/examples*": (
-        "Every LIME fit of the figures: image, classes, number of superpixels, setting, and the weighted "
-        "R² of the linear model (its local fidelity)"
-    ),
-    "robustness/gradcam_noise": (
-        "Gaussian noise of increasing standard deviation (seed 001 Fig 3.8): one test image with Grad-CAM "
-        "(last conv layer) for the top and the original class, then accuracy, confidence and the Spearman "
-        "correlation of the maps with the clean maps over the evaluation set"
-    ),
-    "robustness/gradcam_brightness": (
-        "Brightness offsets (seed 001 Fig 3.9); panels as for noise"
-    ),
-    "robustness/gradcam_contrast": (
-        "Contrast reduced towards the image mean (seed 001 Fig 3.10); panels as for noise"
-    ),
-    "robustness/stability": (
-        "Per degradation and level, over a seeded evaluation set: accuracy, share of predictions that "
-        "differ from the clean ones, mean confidence, mean probability of the original class, and the "
-        "mean Spearman correlation of the (pre-ReLU) Grad-CAM maps with the clean image's maps"
-    ),
-}
-
 
 # ------------------------------------------------------------------------------------ formatting
 def format_value(value: Any) -> str:
@@ -255,16 +91,12 @@ def _is_numeric(value: Any) -> bool:
 
 
 def derived_caption(stage: str, stem: str) -> str:
-    words = re.sub(r"[_\-.]+", " ", stem).strip()
-    return (words[:1].upper() + words[1:]) if words else stem
+    return captions.derived_caption(stem)
 
 
-def caption_for(stage: str, stem: str) -> str:
-    key = f"{stage}/{stem}"
-    for pattern, caption in CAPTIONS.items():
-        if fnmatch.fnmatch(key, pattern):
-            return caption.format(stem=stem, stage=stage)
-    return derived_caption(stage, stem)
+def caption_for(stage: str, stem: str, source: Mapping | None = None) -> str:
+    """Caption of ``<stage>/<stem>``: from ``source`` (:func:`captions.load_captions`; the repository's by default)."""
+    return captions.caption_for(source if source is not None else captions.load_captions(), stage, stem)
 
 
 def anchor(*parts: str) -> str:
@@ -344,21 +176,22 @@ class _Counter:
         self.tables = 0
 
 
-def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counter) -> list[dict]:
+def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counter,
+                caption_source: Mapping | None = None) -> list[dict]:
     """Figures first, then JSON summaries, then CSV tables, each group sorted by path."""
     items: list[dict] = []
     for png in _files(stage_dir, ["*.png"]):
         counter.figures += 1
         items.append({
             "kind": "figure", "number": counter.figures, "src": _png_data_uri(png),
-            "caption": caption_for(stage, png.stem), "source": png.relative_to(results_dir).as_posix(),
+            "caption": caption_for(stage, png.stem, caption_source), "source": png.relative_to(results_dir).as_posix(),
         })
     for js in _files(stage_dir, ["*.json"]):
         obj = load_json(js)
         table = json_table(obj)
         counter.tables += 1
         item = {"kind": "table" if table else "pre", "number": counter.tables,
-                "caption": caption_for(stage, js.stem), "source": js.relative_to(results_dir).as_posix()}
+                "caption": caption_for(stage, js.stem, caption_source), "source": js.relative_to(results_dir).as_posix()}
         if table:
             item["table"] = table
         else:
@@ -370,7 +203,7 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
         frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
         counter.tables += 1
         items.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
-                      "caption": caption_for(stage, tab.stem), "source": source})
+                      "caption": caption_for(stage, tab.stem, caption_source), "source": source})
     return items
 
 
@@ -450,22 +283,24 @@ def _fill_note(config: Mapping) -> str:
 
 
 # ----------------------------------------------------------------------------------------- build
-def _speed_caption(table: Path) -> str:
-    """Caption of a speed table of the repository's ``benchmarks/results/``, from its ``.json`` sidecar."""
-    meta = load_json(table.with_suffix(".json")) if table.with_suffix(".json").is_file() else {}
+def _speed_caption(meta: Mapping) -> str:
+    """Caption of a speed table of the repository's ``benchmarks/results/``, from its ``.json`` sidecar's content."""
     where = ", ".join(f"{k}: {format_value(v)}" for k, v in meta.items())
     return (f"Explanation speed, ours vs the reference on identical work (speedup = reference_s / ours_s; "
             f"median of repeated runs){'; measured ' + where if where else ''}")
 
 
 def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
-                  speed_tables: Iterable = ()) -> dict:
+                  speed_tables: Mapping | None = None, caption_source: Mapping | None = None) -> dict:
     """Everything the template shows, as plain data (no HTML).
 
-    ``speed_tables``: CSV files measured outside the workflow (``benchmarks/results/*.csv`` of the
-    repository, written by ``benchmarks/*_speed.py``), shown in the benchmarks appendix.
+    ``speed_tables``: tables measured outside the workflow (``benchmarks/results/*.csv`` of the
+    repository, written by ``benchmarks/*_speed.py``) as file name -> (CSV text, its ``.json`` notes),
+    shown in the benchmarks appendix (contents, not paths: see :func:`read_speed_tables`).
+    ``caption_source``: :func:`captions.load_captions` (the repository's ``captions/`` by default).
     """
     results_dir = Path(results_dir)
+    source = caption_source if caption_source is not None else captions.load_captions()
     counter = _Counter()
     datasets, summary_rows = [], []
     for name in _dataset_names(config):
@@ -479,25 +314,26 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
         for stage in stage_folders(ddir):
             stages.append({
                 "name": stage,
-                "title": STAGE_TITLES.get(stage, derived_caption(stage, stage)),
+                "title": captions.stage_title(source, stage),
                 "anchor": anchor("ds", name, stage),
-                "entries": stage_items(ddir / stage, stage, results_dir, counter),
+                "entries": stage_items(ddir / stage, stage, results_dir, counter, source),
             })
         datasets.append({"name": name, "anchor": anchor("ds", name), "meta": _meta_table(meta), "stages": stages})
 
     benchmarks = []
     bdir = results_dir / "benchmarks"
     if bdir.is_dir():
-        for tab in _files(bdir, ["*.csv", "*.tsv"]):
+        for tab in _files(bdir, ["*.csv"]):  # the per-rule runtimes (*.tsv) go to the header, not here
             source = tab.relative_to(results_dir).as_posix()
             frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
             counter.tables += 1
             benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
                                "caption": derived_caption("benchmarks", tab.stem), "source": source})
-    for tab in map(Path, speed_tables):
+    for name, (text, notes) in sorted((speed_tables or {}).items()):
         counter.tables += 1
-        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(pd.read_csv(tab)),
-                           "caption": _speed_caption(tab), "source": f"benchmarks/results/{tab.name}"})
+        frame = pd.read_csv(io.StringIO(text))
+        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame),
+                           "caption": _speed_caption(notes), "source": f"benchmarks/results/{name}"})
 
     versions = dict(versions) if versions is not None else collect_versions()
     title = None
@@ -528,19 +364,28 @@ def _render_chunks(context: Mapping) -> Iterator[str]:
     return _environment().get_template(TEMPLATE_NAME).generate(**context)
 
 
+def read_speed_tables(folder) -> dict[str, tuple[str, dict]]:
+    """``benchmarks/results/*.csv`` of a folder as name -> (CSV text, the ``.json`` sidecar's notes or {})."""
+    tables = {}
+    for tab in sorted(Path(folder).glob("*.csv")):
+        side = tab.with_suffix(".json")
+        tables[tab.name] = (tab.read_text(encoding="utf-8"), load_json(side) if side.is_file() else {})
+    return tables
+
+
 def build_report(results_dir, config: dict, out_path, versions: dict | None = None,
-                 speed_tables: Iterable = ()) -> None:
+                 speed_tables: Mapping | None = None, caption_source: Mapping | None = None) -> None:
     """Write one self-contained HTML report for ``config["datasets"]`` under ``results_dir``.
 
     Raises :class:`FileNotFoundError` naming a dataset whose results folder is missing. The file
     appears at ``out_path`` only once completely written.
     """
-    context = build_context(results_dir, config, versions, speed_tables)
+    context = build_context(results_dir, config, versions, speed_tables, caption_source)
     with atomic_path(out_path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             for chunk in _render_chunks(context):
                 fh.write(chunk)
 
 
-__all__ = ["build_report", "build_context", "caption_for", "CAPTIONS", "STAGE_ORDER", "format_value",
+__all__ = ["build_report", "build_context", "caption_for", "read_speed_tables", "STAGE_ORDER", "format_value",
            "json_table", "frame_table", "collect_versions"]

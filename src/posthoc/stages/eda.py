@@ -1,11 +1,17 @@
 """Stage: exploratory analysis (seed 000 §2.1) and the normalisation statistics."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import data, eda, io, plots
 
 
-def run(data_dir: str, out_stats: str, out_sample_batch: str, out_class_distribution: str,
-        out_one_per_class: str) -> dict:
+def run(*, dataset: str, meta: str, stats: str, sample_batch: str, class_distribution: str,
+        one_per_class: str) -> dict:
+    """Statistics and figures of the dataset whose ``meta`` (meta.json) lies beside its split arrays."""
+    data_dir = str(Path(meta).parent)
+    out_stats, out_sample_batch, out_class_distribution, out_one_per_class = (stats, sample_batch, class_distribution,
+                                                                              one_per_class)
     meta = data.read_meta(data_dir)
     names = meta["class_names"]
     stats = eda.dataset_stats(data_dir)

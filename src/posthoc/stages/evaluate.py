@@ -1,6 +1,8 @@
 """Stage: classification evaluation on the test split (seed 004 §III-A, §IV-A)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -9,8 +11,12 @@ from .. import data, io, metrics, models, plots
 from ..train import Normaliser, predict_logits, select_device
 
 
-def run(data_dir: str, checkpoint: str, out_predictions: str, out_per_class: str, out_confusion_csv: str,
-        out_confusion_png: str, out_roc_png: str, out_roc_auc: str, out_report: str, device: str = "auto") -> dict:
+def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, per_class: str, confusion_csv: str,
+        confusion_png: str, roc_png: str, roc_auc: str, report: str, device: str) -> dict:
+    """Predictions, per-class accuracy, confusion, ROC and precision/recall/F1 of ``checkpoint`` on the test split."""
+    data_dir = str(Path(meta).parent)
+    out_predictions, out_per_class, out_confusion_csv, out_confusion_png, out_roc_png, out_roc_auc, out_report = (
+        predictions, per_class, confusion_csv, confusion_png, roc_png, roc_auc, report)
     model, info = models.load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev)

@@ -18,6 +18,7 @@ classes of the per-class image are rows of a batch, not a loop.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -25,14 +26,10 @@ import torch
 from tqdm import tqdm
 
 from .. import data, io, plots
-from ..explain import explain
+from ..explain import METHODS, explain
 from ..models import load_checkpoint
 from ..preprocess import to_display
 from ..train import Normaliser, batches, select_device
-
-#: methods whose per-method figure shows channel-resolved reconstructions instead of heat maps
-RECONSTRUCTION_FIGURES = frozenset({"deconvnet"})
-
 
 def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
     """Index of the first correctly classified test image of each class (else its first image)."""
@@ -66,7 +63,7 @@ def per_class_image(examples: np.ndarray, labels: np.ndarray, preds: np.ndarray,
 
 
 def plan_rows(labels: np.ndarray, preds: np.ndarray, probs: np.ndarray, n_eval: int, seed: int,
-              n_confusions: int = 4) -> dict[str, np.ndarray]:
+              n_confusions: int) -> dict[str, np.ndarray]:
     """Rows to explain: ``index``, ``subset`` and ``target`` (-1 = the explained model's prediction)."""
     n_classes = probs.shape[1]
     examples = example_per_class(labels, preds, n_classes)
@@ -97,7 +94,9 @@ class ExplainedTestSet(NamedTuple):
     predictions: tuple                # (label, pred, probs) of the evaluate rule, per test image
 
 
-def load_explained(data_dir: str, checkpoint: str, predictions: str, device: str = "auto") -> ExplainedTestSet:
+def load_explained(meta: str, checkpoint: str, predictions: str, device: str) -> ExplainedTestSet:
+    """The model of ``checkpoint`` on ``device`` and the test split of the dataset whose meta.json is ``meta``."""
+    data_dir = str(Path(meta).parent)
     model, info = load_checkpoint(checkpoint)
     dev = select_device(device)
     pred_file = np.load(predictions)
@@ -111,10 +110,12 @@ def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor
     return torch.cat([torch.softmax(model(x[s].to(dev)).float(), 1).cpu() for s in batches(len(x), batch_size)])
 
 
-def run(data_dir: str, checkpoint: str, predictions: str, method: str, method_params: dict, n_eval: int,
-        batch_size: int, seed: int, out_npz: str, out_figure: str, device: str = "auto",
-        n_confusions: int = 4) -> dict:
-    model, info, dev, normalise, test, (labels, preds, all_probs) = load_explained(data_dir, checkpoint, predictions,
+def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: str, maps: str, figure: str,
+        method_params: dict, n_eval: int, n_confusions: int, batch_size: int, seed: int, device: str) -> dict:
+    """Explain the planned rows (see the module) with ``method`` → ``maps`` (npz) and the per-method ``figure``."""
+    out_npz, out_figure = maps, figure
+    traits = METHODS[method]
+    model, info, dev, normalise, test, (labels, preds, all_probs) = load_explained(meta, checkpoint, predictions,
                                                                                   device)
     params = dict(method_params)
     target_rule = params.pop("target", "predicted")
@@ -137,7 +138,7 @@ def run(data_dir: str, checkpoint: str, predictions: str, method: str, method_pa
         raws.append(att.raw.cpu() if att.raw is not None else None)
         for key, value in att.extras.items():
             extras.setdefault(key, []).append(value.detach().cpu())
-        if method in RECONSTRUCTION_FIGURES:
+        if traits.figure == "reconstructions":
             recon.append(att.channels.cpu()[torch.from_numpy(is_example[s])])
         layers = att.layers
     out = dict(x=x.numpy(), index=index, label=labels[index], pred=own_pred, target=target,
@@ -154,7 +155,7 @@ def run(data_dir: str, checkpoint: str, predictions: str, method: str, method_pa
     rows_text = [f"{names[labels[i]]} (p={probs[r, labels[i]]:.2f})" for r, i in zip(ex, index[ex])]
     model_note = " — GAP model" if info.get("arch_kwargs", {}).get("gap") else ""
     title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
-    if method in RECONSTRUCTION_FIGURES:
+    if traits.figure == "reconstructions":
         channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))
         fig = plots.reconstructions(to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text,
                                     layer_labels(layers), title=title)

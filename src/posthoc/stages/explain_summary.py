@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from .. import io, plots
+from ..explain.registry import declared
 from ..preprocess import to_display
 
-CLASS_INDEPENDENT = frozenset({"deconvnet"})
+TRAITS = declared()  # read statically: this stage draws and needs no torch
 
 
 def _label(method: str, layer: str) -> str:
-    return f"{method}{' (GAP model)' if method == 'cam' else ''}\n{layer}"
+    return f"{method}{' (GAP model)' if TRAITS[method].explains == 'model_gap' else ''}\n{layer}"
 
 
 def _rows(f, subset: str) -> np.ndarray:
@@ -69,7 +70,7 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
     pc = _rows(base, "per_class")
     image, true = int(base["index"][pc[0]]), int(base["label"][pc[0]])
     pred = int(probs[image].argmax())
-    pc_methods = [m for m in methods if m not in CLASS_INDEPENDENT]
+    pc_methods = [m for m in methods if not TRAITS[m].class_independent]
     cols = ["input"] + [f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}"
                         for c, n in enumerate(names)]
     fig = plots.map_grid(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
@@ -94,7 +95,7 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
     io.save_figure(fig, out_confusions)
 
 
-def completeness(explanations: str, params: dict, out_csv: str) -> pd.DataFrame:
+def completeness_table(explanations: str, params: dict, out_csv: str) -> pd.DataFrame:
     """Integrated gradients' completeness gap per subset (per image in the npz, key ``completeness_gap``)."""
     f = np.load(explanations)
     rows = []
@@ -107,3 +108,19 @@ def completeness(explanations: str, params: dict, out_csv: str) -> pd.DataFrame:
     io.save_csv(out_csv, table)
     print(table.to_string(index=False))
     return table
+
+
+def run(*, dataset: str, maps: list[str], predictions: str, meta: str, stats: str, comparison: str, per_class: str,
+        confusions: str, methods: list[str], completeness_params: dict, completeness: str | None = None) -> None:
+    """Figures across ``methods`` (``maps``: their npz files, same order) and, when the rule declares the output
+    ``completeness`` (a method with that extra output is in the study), that method's completeness table;
+    ``completeness_params``: the method's config."""
+    if len(maps) != len(methods):
+        raise ValueError(f"{len(maps)} explanation files for {len(methods)} methods {methods}")
+    explanations = dict(zip(methods, maps))
+    figures(explanations, predictions, meta, stats, comparison, per_class, confusions)
+    if completeness:
+        owner = [m for m in methods if "completeness" in TRAITS[m].extra_outputs]
+        if len(owner) != 1:
+            raise ValueError(f"output completeness needs exactly one method with that extra output, got {owner}")
+        completeness_table(explanations[owner[0]], completeness_params, completeness)

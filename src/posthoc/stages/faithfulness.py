@@ -10,8 +10,10 @@ from ..models import load_checkpoint
 from ..train import select_device
 
 
-def run(checkpoint: str, explanations: str, method: str, keep_percent: float, fill: float, batch_size: int,
-        out_csv: str, device: str = "auto"):
+def run(*, dataset: str, method: str, checkpoint: str, maps: str, table: str, keep_percent: float, fill: float,
+        batch_size: int, device: str):
+    """Drop and increase rates of the evaluation rows of ``maps`` (one method's explanations) → CSV ``table``."""
+    explanations, out_csv = maps, table
     model, _ = load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev)
@@ -28,13 +30,3 @@ def run(checkpoint: str, explanations: str, method: str, keep_percent: float, fi
     print(table.to_string(index=False))
     return table
 
-
-def summary(tables: list[str], out_png: str):
-    """One figure of drop and increase rates for every method and layer of a dataset."""
-    import pandas as pd
-
-    from .. import plots
-
-    frame = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
-    io.save_figure(plots.faithfulness_bars(frame), out_png)
-    return frame

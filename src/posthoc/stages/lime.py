@@ -34,9 +34,14 @@ def setting_label(setting: dict) -> str:
     return f"keep p = {setting['keep_probability']:g}, kernel width {setting['kernel_width']:g}"
 
 
-def run(data_dir: str, checkpoint: str, predictions: str, lime_params: dict, settings: list[dict], top_k: list[int],
-        n_examples: int, seed: int, out_correct: str, out_wrong: str, out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info, dev, normalise, test, (labels, preds, probs) = load_explained(data_dir, checkpoint, predictions, device)
+def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: str, wrong: str, examples: str,
+        lime_params: dict, settings: list[dict], top_k: list[int], n_examples: int, seed: int,
+        device: str) -> pd.DataFrame:
+    """LIME top-k figures of correctly (``correct``) and wrongly (``wrong``) classified test images, and their fits
+    (``examples``); ``lime_params``: the config of method lime, ``settings``: the (keep probability, kernel width)
+    pairs compared."""
+    out_correct, out_wrong, out_csv = correct, wrong, examples
+    model, info, dev, normalise, test, (labels, preds, probs) = load_explained(meta, checkpoint, predictions, device)
     names = info["class_names"]
     seg_params = {k: lime_params[k] for k in SEGMENTATION_KEYS if k in lime_params}
     fit_params = {k: lime_params[k] for k in FIT_KEYS if k in lime_params}

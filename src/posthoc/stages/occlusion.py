@@ -82,10 +82,13 @@ def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: s
                       f"p(true) {float(res.prob0[0]):.2f} → {p_hidden:.2f} hidden; channel {int(res.channel[0])}")}
 
 
-def run(data_dir: str, checkpoint: str, predictions: str, settings: list[dict], reference_size: int | None,
-        fill: float, batch_size: int, n_eval: int, position: str, seed: int, out_correct: str, out_wrong: str,
-        out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info, dev, normalise, test, (labels, preds, _) = load_explained(data_dir, checkpoint, predictions, device)
+def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: str, wrong: str, sweep: str,
+        settings: list[dict], reference_size: int | None, fill: float, batch_size: int, n_eval: int, position: str,
+        seed: int, device: str) -> pd.DataFrame:
+    """Five-panel figures of a correctly and a wrongly classified test image and the window/stride ``sweep`` table
+    for every (window, stride) of ``settings``; ``reference_size``, ``fill``, ``batch_size`` as in method occlusion."""
+    out_correct, out_wrong, out_csv = correct, wrong, sweep
+    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
     layer, names = info["layers"][-1], info["class_names"]
     examples = pick_examples(labels, preds, seed)
     evaluation = evaluation_indices(len(labels), n_eval, seed)

@@ -20,5 +20,8 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def run(results: str, config: dict, out_html: str, speed_tables=()) -> None:
-    build_report(results, config, out_html, versions=software_versions(), speed_tables=speed_tables)
+def run(*, html: str, results: str, config: dict, speed_tables: dict, captions: dict) -> None:
+    """The report of ``results`` under ``config``; ``speed_tables``: benchmark CSV name -> (CSV text, measurement
+    notes); ``captions``: stage -> title and captions (``posthoc.report.captions.load_captions``)."""
+    build_report(results, config, html, versions=software_versions(), speed_tables=speed_tables,
+                 caption_source=captions)

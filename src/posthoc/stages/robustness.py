@@ -32,9 +32,14 @@ def example_figure(model, x1, label: int, kind: str, levels, info: dict, summary
         f"{info['dataset']}: {kind} — Grad-CAM ({layer}) for the top and the original class")
 
 
-def run(data_dir: str, checkpoint: str, predictions: str, levels: dict, n_eval: int, batch_size: int, seed: int,
-        out_figures: dict, out_csv: str, device: str = "auto") -> pd.DataFrame:
-    model, info, dev, normalise, test, (labels, preds, _) = load_explained(data_dir, checkpoint, predictions, device)
+def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, figures: list[str], table: str, levels: dict,
+        n_eval: int, batch_size: int, seed: int, device: str) -> pd.DataFrame:
+    """Stability ``table`` over a seeded evaluation set and one figure per degradation of ``levels`` (``figures``,
+    in the order of ``levels``)."""
+    if len(figures) != len(levels):
+        raise ValueError(f"{len(figures)} figure paths for {len(levels)} degradations {list(levels)}")
+    out_figures, out_csv = dict(zip(levels, figures)), table
+    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
     evaluation = evaluation_indices(len(labels), n_eval, seed)
     x = normalise(test.images[evaluation]).to(dev)
     total = len(evaluation) * sum(len(v) for v in levels.values())

@@ -14,9 +14,13 @@ def spatial_shape(meta: dict) -> tuple[int, ...]:
     return tuple(meta["shape"][:1]) if meta["ndim"] == 1 else tuple(meta["shape"][:2])
 
 
-def run(data_dir: str, stats_json: str, out_checkpoint: str, out_history: str, out_scores: str, out_curves: str,
-        model_cfg: dict, train_cfg: dict, seed: int, device: str = "auto", resume_path: str | None = None) -> dict:
-    meta, stats = data.read_meta(data_dir), io.load_json(stats_json)
+def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, scores: str, curves: str,
+        model: dict, train: dict, seed: int, device: str, resume: str | None) -> dict:
+    """Fit the model of config ``model`` with settings ``train``; ``resume`` holds the state of an interrupted run."""
+    data_dir = str(Path(meta).parent)
+    out_checkpoint, out_history, out_scores, out_curves = checkpoint, history, scores, curves
+    model_cfg, train_cfg, resume_path = model, train, resume
+    meta, stats = data.read_meta(data_dir), io.load_json(stats)
     dev = select_device(device)
     arch_kwargs = {k: v for k, v in model_cfg.items() if k != "arch"}
     seed_everything(seed)

@@ -1,0 +1,13 @@
+"""Stage: one figure of every method's drop and increase rates for one dataset."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import io, plots
+
+
+def run(*, dataset: str, tables: list[str], summary: str) -> pd.DataFrame:
+    """Draw the faithfulness ``tables`` (one CSV per method) into the figure ``summary``."""
+    frame = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
+    io.save_figure(plots.faithfulness_bars(frame), summary)
+    return frame
