@@ -33,8 +33,8 @@ def summary(tables: list[str], out_png: str):
     """One figure of drop and increase rates for every method and layer of a dataset."""
     import pandas as pd
 
-    from .. import plots
+    from ..plots.faithfulness import faithfulness_bars
 
     frame = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
-    io.save_figure(plots.faithfulness_bars(frame), out_png)
+    io.save_figure(faithfulness_bars(frame), out_png)
     return frame
