@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from .panels import FONT, class_name, draw_input, flat_labels, grid_shape, is_signal, new_figure, wrap
 
 
-def _sample_panels(samples, titles, title, max_cols: int, panel=(1.45, 1.45)) -> Figure:
+def _sample_panels(samples, titles, title, max_cols: int, panel=(1.3, 1.3)) -> Figure:
     n = len(samples)
     signal = is_signal(samples)
     rows, cols = grid_shape(n, 4 if signal else max_cols)

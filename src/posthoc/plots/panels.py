@@ -280,14 +280,14 @@ def check_grid_labels(figure: str, what: str, n_inputs: int, n: int, n_cols: int
 
 
 def band_grid(n_bands: int, rows: int, cols: int, pw: float, ph: float, gap_w: float = 0.1, gap_h: float = 0.12,
-              band_gap: float = 0.6, left: float = 1.3, right: float = 0.2, top: float = 0.9, bottom: float = 0.5,
+              band_gap: float = 0.6, left: float = 1.3, right: float = 0.15, top: float = 0.9, bottom: float = 0.5,
               cbar: int = 0, block: int = 0, block_gap: float = 0.35, head_gap: float = 0.0):
     """Equal panels in ``n_bands`` bands stacked vertically (a wide grid wrapped into readable widths),
     each band ``rows`` × ``cols``; ``band_gap`` inches above every band but the first leave room for its
     column titles; with ``block``, every ``block`` columns are separated by ``block_gap`` more inches;
     ``head_gap`` more inches below the first row of every band (room for the next row's titles).
     No layout engine (fast for big grids). Returns (figure, axes (n_bands, rows, cols), colour-bar axes)."""
-    extra = 1.3 if cbar else 0.0
+    extra = 1.2 if cbar else 0.0
     n_blocks = math.ceil(cols / block) if block else 1
     width = left + cols * pw + (cols - 1) * gap_w + (n_blocks - 1) * block_gap + right + extra
     band_h = rows * ph + (rows - 1) * gap_h + (head_gap if rows > 1 else 0.0)
