@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from posthoc import io, plots  # noqa: E402
+from posthoc import io  # noqa: E402
+from posthoc.plots import eda, evaluation, maps as map_figures, training  # noqa: E402
 from posthoc.report import builder  # noqa: E402
 from posthoc.report import build_report  # noqa: E402
 from posthoc.explain.registry import declared  # noqa: E402
@@ -34,22 +35,23 @@ def _dataset(root, name, rng, one_d=False):
     io.save_json(d / "data" / "meta.json", {"name": name, "kind": "medmnist", "shape": [28, 28, 3],
                                             "class_names": CLASSES, "n_samples": {"train": 30, "val": 6, "test": 9}})
     io.save_npy(d / "data" / "train_images.npy", np.zeros((2, 2), np.uint8))  # must not be embedded
-    io.save_figure(plots.class_distribution({"train": np.array([10, 12, 8])}, CLASSES), d / "eda" / "class_distribution.png")
+    io.save_figure(eda.class_distribution({"train": np.array([10, 12, 8])}, CLASSES), d / "eda" / "class_distribution.png")
     io.save_json(d / "eda" / "stats.json", {"mean": [0.74, 0.53, 0.70], "std": [0.12, 0.17, 0.13],
                                             "class_counts": {"train": [10, 12, 8], "test": [3, 3, 3]}})
     hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.23456789, 0.5], "train_acc": [0.5, 0.75],
                          "val_loss": [1.3, 0.6], "val_acc": [0.4, 0.7]})
-    io.save_figure(plots.training_curves(hist), d / "model" / "training_curves.png")
+    io.save_figure(training.training_curves(hist), d / "model" / "training_curves.png")
     io.save_csv(d / "model" / "history.csv", hist)
     io.save_json(d / "model" / "scores.json", {"train": {"accuracy": 0.98765, "loss": 0.05},
                                                "val": {"accuracy": 0.9, "loss": 0.3},
                                                "test": {"accuracy": 0.87654321 if not one_d else 0.5, "loss": 0.4}})
     (d / "model" / "model.pt").write_bytes(b"not a figure")
-    io.save_figure(plots.confusion_matrix(np.eye(3), CLASSES), d / "evaluation" / "confusion.png")
+    io.save_figure(evaluation.confusion_matrix(np.eye(3), CLASSES), d / "evaluation" / "confusion.png")
     io.save_csv(d / "evaluation" / "per_class.csv", pd.DataFrame({"class": CLASSES, "n": [3, 3, 3],
                                                                   "accuracy": [1.0, 2 / 3, np.nan]}))
     maps = rng.random((3, 2, 8, 8))
-    io.save_figure(plots.layer_maps(rng.random((3, 8, 8, 3)), maps, CLASSES, ["input", "l1", "l2"], "Grad-CAM"),
+    io.save_figure(map_figures.layer_maps(rng.random((3, 8, 8, 3)), maps, CLASSES, ["input", "l1", "l2"], "Grad-CAM",
+                                           signed=False),
                    d / "explanations" / "gradcam.png")
     io.save_npz(d / "explanations" / "gradcam.npz", maps=maps)
     io.save_csv(d / "faithfulness" / "gradcam.csv",

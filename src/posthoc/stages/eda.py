@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import data, eda, io, plots
+from .. import data, eda, io
+from ..plots import eda as figures
 
 
 def run(*, dataset: str, meta: str, stats: str, sample_batch: str, class_distribution: str,
@@ -17,15 +18,15 @@ def run(*, dataset: str, meta: str, stats: str, sample_batch: str, class_distrib
     stats = eda.dataset_stats(data_dir)
     train = data.load_split(data_dir, "train")
     io.save_json(out_stats, stats)
-    io.save_figure(plots.sample_grid(train.images[:32], train.labels[:32], names,
+    io.save_figure(figures.sample_grid(train.images[:32], train.labels[:32], names,
                                      title=f"{meta['name']}: a training batch"), out_sample_batch)
     counts = {split: eda.class_counts(data.load_split(data_dir, split).labels, len(names))
               for split in ("train", "val", "test")}
-    io.save_figure(plots.class_distribution(counts, names, title=f"{meta['name']}: class distribution"),
+    io.save_figure(figures.class_distribution(counts, names, title=f"{meta['name']}: class distribution"),
                    out_class_distribution)
     first = eda.first_per_class(train.labels, len(names))
     first = first[first >= 0]
-    io.save_figure(plots.one_per_class(train.images[first], train.labels[first], names,
+    io.save_figure(figures.one_per_class(train.images[first], train.labels[first], names,
                                        title=f"{meta['name']}: one sample per class"), out_one_per_class)
     print(f"mean={stats['mean']} std={stats['std']}")
     return stats

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, io, metrics, models, plots
+from .. import data, io, metrics, models
+from ..plots import evaluation as figures
 from ..train import Normaliser, predict_logits, select_device
 
 
@@ -29,10 +30,10 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, per_class
     io.save_csv(out_per_class, metrics.per_class_accuracy(labels, preds, names))
     cm = metrics.normalised_confusion(labels, preds, len(names))
     io.save_csv(out_confusion_csv, pd.DataFrame(cm, columns=names).assign(true=names)[["true", *names]])
-    io.save_figure(plots.confusion_matrix(cm, names, title=f"{info['dataset']}: normalised confusion (test)"),
+    io.save_figure(figures.confusion_matrix(cm, names, title=f"{info['dataset']}: normalised confusion (test)"),
                    out_confusion_png)
     fpr, tpr, auc = metrics.one_vs_rest_roc(labels, probs)
-    io.save_figure(plots.roc_curves(fpr, tpr, auc, names), out_roc_png)
+    io.save_figure(figures.roc_curves(fpr, tpr, auc, names), out_roc_png)
     io.save_csv(out_roc_auc, pd.DataFrame({"class": names, "auc": [auc[c] for c in range(len(names))]}))
     io.save_csv(out_report, metrics.precision_recall_f1(labels, preds, names))
     accuracy = float((preds == labels).mean())

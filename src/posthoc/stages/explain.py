@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import data, io, plots
+from .. import data, io
 from ..explain import METHODS, explain
+from ..plots.maps import layer_maps
+from ..plots.reconstructions import reconstructions
 from ..models import load_checkpoint
 from ..preprocess import to_display
 from ..train import Normaliser, batches, select_device
@@ -157,11 +159,11 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
     title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
     if traits.figure == "reconstructions":
         channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))
-        fig = plots.reconstructions(to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text,
+        fig = reconstructions(to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text,
                                     layer_labels(layers), title=title)
     else:
-        fig = plots.layer_maps(to_display(x[ex], info["mean"], info["std"]), out["maps"][ex], rows_text,
-                               layer_labels(layers), title=title)
+        fig = layer_maps(to_display(x[ex], info["mean"], info["std"]), out["maps"][ex], rows_text,
+                         layer_labels(layers), title=title, signed=traits.signed)
     io.save_figure(fig, out_figure)
     print(f"{method}: maps {out['maps'].shape}, layers {layers}, rows per subset "
           f"{dict(zip(*np.unique(subset, return_counts=True)))}")

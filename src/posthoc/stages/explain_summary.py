@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import io, plots
+from .. import io
 from ..explain.registry import declared
+from ..plots.confusions import confusion_maps
+from ..plots.maps import map_grid
 from ..preprocess import to_display
 
 TRAITS = declared()  # read statically: this stage draws and needs no torch
@@ -61,10 +63,11 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
 
     ex = _rows(base, "example")
     ex_text = [f"{names[base['label'][r]]} (p={probs[base['index'][r], base['label'][r]]:.2f})" for r in ex]
-    fig = plots.map_grid(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
-                           ["input"] + [labels[m] for m in methods],
-                           title=f"{dataset}: every method at its last layer, one test example per class "
-                                 "(target = true class)")
+    signed = {m: TRAITS[m].signed for m in files}
+    fig = map_grid(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
+                   ["input"] + [labels[m] for m in methods],
+                   title=f"{dataset}: every method at its last layer, one test example per class "
+                         "(target = true class)", signed=[[signed[m] for m in methods]], scale="column")
     io.save_figure(fig, out_comparison)
 
     pc = _rows(base, "per_class")
@@ -73,9 +76,10 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
     pc_methods = [m for m in methods if not TRAITS[m].class_independent]
     cols = ["input"] + [f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}"
                         for c, n in enumerate(names)]
-    fig = plots.map_grid(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
-                           np.stack([last(m, "per_class") for m in pc_methods]), [labels[m] for m in pc_methods], cols,
-                           title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class")
+    fig = map_grid(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
+                   np.stack([last(m, "per_class") for m in pc_methods]), [labels[m] for m in pc_methods], cols,
+                   title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class",
+                   signed=[[signed[m]] for m in pc_methods], scale="row")
     io.save_figure(fig, out_per_class)
 
     cf = _rows(base, "confusion")  # pairs of rows: target = true class, then predicted class
@@ -90,8 +94,9 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
         maps.append([np.stack([last(m, "example", good[0]) if good else np.zeros_like(last(m, "confusion", 2 * b)),
                                last(m, "confusion", 2 * b), last(m, "confusion", 2 * b + 1)]) for m in methods])
     maps = np.asarray(maps).swapaxes(0, 1) if maps else np.zeros((len(methods), 0, 3, *base["maps"].shape[2:]))
-    fig = plots.confusion_maps(correct_inputs, wrong_inputs, maps, [labels[m] for m in methods], confusions, names,
-                               title=f"{dataset}: correct vs misclassified, most frequent confusions")
+    fig = confusion_maps(correct_inputs, wrong_inputs, maps, [labels[m] for m in methods], confusions, names,
+                         title=f"{dataset}: correct vs misclassified, most frequent confusions",
+                         signed=[signed[m] for m in methods])
     io.save_figure(fig, out_confusions)
 
 

@@ -12,7 +12,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io, plots
+from .. import io
+from ..plots.lime import lime_topk
+from ..plots.panels import message_figure
 from ..explain.lime import explain_segments, segment
 from ..preprocess import to_display
 from .explain import load_explained
@@ -50,7 +52,7 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
         idx = examples[outcome]
         if not len(idx):
-            io.save_figure(plots.message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: LIME"),
+            io.save_figure(message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: LIME"),
                            out)
             continue
         x = normalise(test.images[idx]).to(dev)
@@ -69,7 +71,7 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
                                 "superpixels": len(res.coef[i]), **setting,
                                 "n_samples": fit_params.get("n_samples", 1000), "r2": float(res.r2[i]),
                                 "intercept": float(res.intercept[i]), "max_weight": float(res.coef[i].max())})
-        fig = plots.lime_topk(rows, top_k, f"{info['dataset']}: LIME for the predicted class, {outcome}ly classified "
+        fig = lime_topk(rows, top_k, f"{info['dataset']}: LIME for the predicted class, {outcome}ly classified "
                                            f"test images (top-k superpixels; others dimmed)")
         io.save_figure(fig, out)
     table = pd.DataFrame(records)

@@ -16,7 +16,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io, plots
+from .. import io
+from ..plots.occlusion import occlusion_panels
+from ..plots.panels import message_figure
 from ..explain.occlusion import OcclusionScan, channel_projection, scan
 from ..preprocess import to_display
 from .explain import evaluation_indices, load_explained
@@ -107,9 +109,9 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
         idx = examples[outcome]
         if idx is None:
-            fig = plots.message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: occlusion")
+            fig = message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: occlusion")
         else:
-            fig = plots.occlusion_panels(figures[outcome], names, (
+            fig = occlusion_panels(figures[outcome], names, (
                 f"{info['dataset']}: occlusion sensitivity, {outcome}ly classified test image #{idx} "
                 f"(fill {fill:g} = {'dataset mean' if fill == 0 else 'normalised value'}; layer {layer})"))
         io.save_figure(fig, out)

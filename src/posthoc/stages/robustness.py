@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io, plots, robustness
+from .. import io, robustness
+from ..plots.robustness import robustness_levels
 from ..preprocess import to_display
 from .explain import evaluation_indices, load_explained
 
@@ -26,10 +27,10 @@ def example_figure(model, x1, label: int, kind: str, levels, info: dict, summary
     inputs = np.concatenate([to_display(r.x.cpu(), info["mean"], info["std"]) for r in results])
     top = [f"top: {names[r.pred[0]]} ({r.prob[0].max():.2f})" for r in results]
     original = [f"{names[label]} ({r.prob[0, label]:.2f})" for r in results]
-    return plots.robustness_levels(
+    return robustness_levels(
         kind, list(levels), inputs, np.concatenate([r.map_top for r in results]),
         np.concatenate([r.map_original for r in results]), top, original, summary,
-        f"{info['dataset']}: {kind} — Grad-CAM ({layer}) for the top and the original class")
+        f"{info['dataset']}: {kind} — Grad-CAM ({layer}) for the top and the original class", signed=False)
 
 
 def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, figures: list[str], table: str, levels: dict,

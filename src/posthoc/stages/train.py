@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import data, io, models, plots
+from .. import data, io, models
+from ..plots.training import training_curves
 from ..train import Normaliser, fingerprint, fit, loss_and_accuracy, predict_logits, seed_everything, select_device
 
 
@@ -43,7 +44,7 @@ def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, s
     model.cpu()
     io.save_csv(out_history, history)
     io.save_json(out_scores, scores)
-    io.save_figure(plots.training_curves(history), out_curves)
+    io.save_figure(training_curves(history), out_curves)
     models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
     if resume_path and Path(resume_path).exists():
         Path(resume_path).unlink()

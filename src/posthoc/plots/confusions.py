@@ -1,0 +1,101 @@
+"""Correct vs misclassified for the most frequent confusions (seed 004 Fig 19)."""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .panels import (FONT, band_grid, blank, class_name, map_colorbars, mark_void, new_figure, overlay, scale_maps,
+                     sparse_x_ticks, wrap)
+
+
+def _probability_bars(ax, probs: np.ndarray, t: int, p: int, class_names: Sequence[str]) -> None:
+    """Class probabilities of the misclassified image, the true and the predicted class named inside
+    the plot (left of the bar's end when it is long, so no label runs into the frame)."""
+    colours = ["#1b9e77" if c == t else "#d95f02" if c == p else "lightgray" for c in range(len(probs))]
+    ax.barh(np.arange(len(probs)), probs, color=colours)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(probs) - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.set_xticks([0, 0.5, 1])
+    ax.tick_params(axis="x", labelsize=FONT)
+    for c, tag in ((t, "true"), (p, "pred.")):
+        v = float(min(probs[c], 1.0))
+        inside = v > 0.5
+        ax.text(v - 0.03 if inside else v + 0.03, c, f"{tag}: {wrap(class_name(class_names, c), 12)}",
+                ha="right" if inside else "left", va="center", fontsize=FONT, clip_on=True)
+
+
+def confusion_maps(correct_inputs, wrong_inputs, maps, methods: Sequence[str], confusions: Sequence[Mapping],
+                   class_names: Sequence[str], title: str, *, signed, blocks_per_band: int | None = None) -> Figure:
+    """Per confusion (true t → predicted p) a block of three columns: a correctly classified image of
+    t with its map for t; the misclassified image with its map for t; and its map for p. The block's
+    top row shows the two inputs and the misclassified image's class probabilities; one row per
+    method below. Blocks sit two abreast (one for signals) and wrap into bands below each other.
+
+    ``correct_inputs`` / ``wrong_inputs``: display arrays (K, ...), a correct input may be ``None``;
+    ``maps``: (n_methods, K, 3, *spatial); ``signed``: a bool or one flag per method (signed maps on a
+    diverging scale centred at 0). The maps of one method share one scale (its row across the figure);
+    ``confusions``: dicts with ``true``, ``pred``, ``count``, ``p_correct`` and ``probs``.
+    """
+    maps = np.asarray(maps)
+    k, n_methods = len(confusions), len(methods)
+    if k == 0:
+        fig = new_figure((6, 1.5))
+        fig.text(0.5, 0.5, "No misclassified test images: no confusion to show.", ha="center", va="center")
+        fig.suptitle(title)
+        return fig
+    one_d = maps.ndim == 4
+    flags = np.broadcast_to(np.asarray(signed, dtype=bool).reshape(-1), (n_methods,))
+    # one row per method, its 3·K maps as columns: the divisor is shared by everything the method shows
+    shown, void, size = scale_maps(maps.reshape(n_methods, 3 * k, *maps.shape[3:]), flags[:, None], "row")
+    shown, void = shown.reshape(maps.shape), void.reshape(n_methods, k, 3)
+    per_band = blocks_per_band or (1 if one_d else 2)
+    n_bands = math.ceil(k / per_band)
+    pw, ph = (2.0, 1.1) if one_d else (1.2, 1.2)
+    fig, axes, caxes = band_grid(n_bands, n_methods + 1, 3 * min(k, per_band), pw, ph, gap_h=0.32 if one_d else 0.1,
+                                 band_gap=0.6, top=1.1, block=3, block_gap=0.35, head_gap=0.55, cbar=len(set(flags.tolist())))
+    for b, conf in enumerate(confusions):
+        band, col0 = divmod(b, per_band)
+        grid = axes[band][:, 3 * col0:3 * col0 + 3]
+        t, p = int(conf["true"]), int(conf["pred"])
+        tn, pn = class_name(class_names, t), class_name(class_names, p)
+        ax_c, ax_w, ax_p = grid[0]
+        if correct_inputs[b] is None:
+            blank(ax_c)
+            ax_c.text(0.5, 0.5, wrap(f"no correctly classified {tn}", 14), ha="center", va="center", fontsize=FONT)
+        else:
+            overlay(ax_c, correct_inputs[b], None, one_d=one_d)
+            ax_c.set_title(wrap(f"correct {tn}\np={conf['p_correct']:.2f}", 16), fontsize=FONT)
+        overlay(ax_w, wrong_inputs[b], None, one_d=one_d)
+        ax_w.set_title(wrap(f"{tn} → {pn}\n({conf['count']}× in test)", 16), fontsize=FONT)
+        for ax in (ax_c, ax_w):
+            if one_d and ax.has_data():
+                sparse_x_ticks(ax, last_row=False)
+        _probability_bars(ax_p, np.asarray(conf["probs"], dtype=float), t, p, class_names)
+        ax_p.set_title("class probabilities", fontsize=FONT)
+        for r in range(n_methods):
+            for c, (image, cls) in enumerate(((correct_inputs[b], tn), (wrong_inputs[b], tn), (wrong_inputs[b], pn))):
+                ax = grid[r + 1, c]
+                if image is None:
+                    blank(ax)
+                    continue
+                overlay(ax, image, shown[r, b, c], bool(flags[r]), one_d)
+                if void[r, b, c]:
+                    mark_void(ax, "void")
+                if one_d:
+                    sparse_x_ticks(ax, last_row=r == n_methods - 1)
+                if r == 0:
+                    ax.set_title(wrap(f"map for {cls}", 16), fontsize=FONT)
+    for band in range(n_bands):
+        for r in range(n_methods + 1):
+            label = "input" if r == 0 else f"{methods[r - 1]}\n(÷ {size[r - 1, 0]:.2g})"
+            axes[band, r, 0].set_ylabel(wrap(label, 22), fontsize=FONT)
+        for ax in axes[band].ravel():
+            if not ax.has_data() and not ax.texts and ax.get_visible() and not ax.get_ylabel():
+                ax.set_axis_off()
+    map_colorbars(fig, flags, "row", cax=caxes)
+    fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
+    return fig
