@@ -74,6 +74,10 @@ def _check_semantics(config: dict) -> None:
     """Rules a schema cannot express, including each dataset kind's own checks of its values."""
     from posthoc.data import check_spec
 
+    results = Path(config["results"])
+    if results.exists() and not results.is_dir():
+        raise ConfigError(f"invalid config at 'results': {results} is a file, not a folder; "
+                          "give a folder for the outputs (it is created when absent)")
     for name, ds in config["datasets"].items():
         try:
             check_spec(name, ds["data"])

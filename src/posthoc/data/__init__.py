@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from posthoc.data.layout import Split, load_split, read_meta, verify_checksum, write_dataset
+from posthoc.errors import DataError
 
-KINDS = ("mnist1d", "blockdigits", "medmnist", "imagefolder")
+KINDS = ("mnist1d", "blockdigits", "ihc", "medmnist", "imagefolder")
 
 __all__ = ["KINDS", "Split", "check_spec", "defaults", "load_split", "prepare", "read_meta", "resolve_spec",
            "verify_checksum"]
@@ -23,7 +24,7 @@ __all__ = ["KINDS", "Split", "check_spec", "defaults", "load_split", "prepare", 
 
 def _module(name: str, kind: Any):
     if kind not in KINDS:
-        raise ValueError(
+        raise DataError(
             f"datasets.{name}.data.kind = {kind!r} is not a known dataset kind; allowed kinds: {', '.join(KINDS)}"
         )
     return importlib.import_module(f"posthoc.data.{kind}")
@@ -41,7 +42,7 @@ def resolve_spec(name: str, spec: dict) -> dict:
     unknown = sorted(set(spec) - set(module.DEFAULTS))
     if unknown:
         keys = ", ".join(f"datasets.{name}.data.{k}" for k in unknown)
-        raise ValueError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
+        raise DataError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
     return {**module.DEFAULTS, **spec}
 
 
