@@ -22,6 +22,16 @@ def dataset_cfg(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def method_params(wildcards):
+    """A method's settings for one dataset: methods.<method>, and for occlusion the dataset's own window and
+    stride (datasets.<name>.occlusion, in that dataset's pixels or samples)."""
+    params = dict(config["methods"][wildcards.method])
+    if wildcards.method == "occlusion":
+        windows = dataset_cfg(wildcards)["occlusion"]
+        params.update(window=windows["window"], stride=windows["stride"])
+    return params
+
+
 def package(*modules):
     """Absolute paths of package modules, declared as inputs of the rules that import them."""
     return [str(PACKAGE / m) for m in modules]

@@ -13,7 +13,7 @@ rule explain:
         figure=report(f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", caption="../captions/explanations.rst",
                       category="Explanations", subcategory="{dataset}"),
     params:
-        method_params=lambda wc: config["methods"][wc.method],
+        method_params=method_params,
         n_eval=lambda wc: dataset_cfg(wc)["explain"]["n_eval"],
         n_confusions=lambda wc: dataset_cfg(wc)["explain"]["n_confusions"],
         batch_size=config["explain"]["batch_size"],

@@ -25,6 +25,7 @@ rule occlusion_study:
     params:
         study=config["occlusion_study"],
         method=config["methods"].get("occlusion", {}),
+        windows=lambda wc: dataset_cfg(wc)["occlusion"],
         seed=config["seed"],
         device=config["device"],
     log:

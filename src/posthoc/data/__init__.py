@@ -1,8 +1,8 @@
 """Dataset preparation: every kind ends in the one on-disk layout of ``posthoc.data.layout``.
 
 ``prepare(name, spec, outdir, seed)`` dispatches on ``spec["kind"]``; each kind module
-exposes ``DEFAULTS`` (its spec keys and default values), ``check(name, params)`` (raises a
-ValueError naming the key for values it cannot build; cheap, no downloads, run when the config is
+exposes ``DEFAULTS`` (its spec keys and default values), ``input_size(params)`` (image side or signal length), ``check(name, params)`` (raises a
+DataError naming the key for values it cannot build; cheap, no downloads, run when the config is
 read: :func:`check_spec`) and ``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
 scratch folder inside ``outdir`` (removed afterwards) for arrays too big for memory.
 """
@@ -18,7 +18,7 @@ from posthoc.errors import DataError
 
 KINDS = ("mnist1d", "blockdigits", "ihc", "medmnist", "imagefolder")
 
-__all__ = ["KINDS", "Split", "check_spec", "defaults", "load_split", "prepare", "read_meta", "resolve_spec",
+__all__ = ["KINDS", "Split", "check_spec", "defaults", "input_size", "load_split", "prepare", "read_meta", "resolve_spec",
            "verify_checksum"]
 
 
@@ -51,6 +51,12 @@ def check_spec(name: str, spec: dict) -> dict:
     params = resolve_spec(name, spec)
     _module(name, params["kind"]).check(name, params)
     return params
+
+
+def input_size(name: str, spec: dict) -> int:
+    """Side (pixels) or length (samples) of the samples that ``spec`` builds, known from the spec alone."""
+    params = resolve_spec(name, spec)
+    return int(_module(name, params["kind"]).input_size(params))
 
 
 def prepare(name: str, spec: dict, outdir, seed: int) -> dict:

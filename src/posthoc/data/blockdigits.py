@@ -32,6 +32,11 @@ _BG_GRID = 4  # coarse grid of the low-frequency background field
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["image_size"])
+
+
 def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     size, d = int(p["image_size"]), int(p["distractor_size"])

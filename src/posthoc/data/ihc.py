@@ -44,6 +44,11 @@ BLOCKS = np.array([
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["patch_size"])
+
+
 def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     if not 32 <= int(p["patch_size"]) <= BLOCK:

@@ -130,6 +130,11 @@ def _all_gray(files: list[Path]) -> bool:
     return gray
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["image_size"])
+
+
 def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     if int(p["image_size"]) < 8:

@@ -53,6 +53,11 @@ def file_info(flag: str, size: int, name: str = "<name>") -> dict:
     return {"filename": f"{flag}{suffix}.npz", "url": info[f"url{suffix}"], "md5": info[f"MD5{suffix}"], "info": info}
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["size"])
+
+
 def check(name: str, params: dict) -> None:
     """The flag and size name a supported MedMNIST file and ``root`` can hold it (no download, no hashing:
     used when the config is read)."""

@@ -18,6 +18,12 @@ from posthoc.errors import DataError
 
 DEFAULTS = {"kind": "mnist1d", "n_val": 500, "num_samples": 5000, "train_split": 0.8}
 CLASS_NAMES = [str(d) for d in range(10)]
+LENGTH = 40  # samples per signal (the mnist1d package's final_seq_length)
+
+
+def input_size(params: dict) -> int:
+    """Samples per signal."""
+    return LENGTH
 
 
 @contextlib.contextmanager

@@ -82,7 +82,7 @@ def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: s
                       f"p(true) {float(res.prob0[0]):.2f} → {p_hidden:.2f} hidden; channel {int(res.channel[0])}")}
 
 
-def run(data_dir: str, checkpoint: str, predictions: str, settings: list[dict], reference_size: int | None,
+def run(data_dir: str, checkpoint: str, predictions: str, settings: list[dict],
         fill: float, batch_size: int, n_eval: int, position: str, seed: int, out_correct: str, out_wrong: str,
         out_csv: str, device: str = "auto") -> pd.DataFrame:
     model, info, dev, normalise, test, (labels, preds, _) = load_explained(data_dir, checkpoint, predictions, device)
@@ -93,12 +93,12 @@ def run(data_dir: str, checkpoint: str, predictions: str, settings: list[dict], 
     rows, figures = [], {"correct": [], "wrong": []}
     for setting in tqdm(settings, desc=f"occlusion sweep ({len(evaluation)} images)", mininterval=5):
         w, s = int(setting["window"]), int(setting["stride"])
-        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, reference_size, fill, batch_size)
+        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, fill, batch_size)
         rows.append({"window": w, "stride": s, **sweep_summary(res)})
         for outcome, idx in examples.items():
             if idx is not None:
                 x1 = normalise(test.images[[idx]]).to(dev)
-                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, reference_size, fill, batch_size, layer)
+                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, fill, batch_size, layer)
                 figures[outcome].append(figure_row(model, x1, int(labels[idx]), int(preds[idx]), one, position,
                                                    layer, info, fill, setting))
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
