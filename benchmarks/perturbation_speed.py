@@ -102,7 +102,7 @@ def occlusion_rows(setup, repeats):
     positions = int(np.prod([window_masks(L, w, s).shape[0] for L, w, s in zip(x.shape[2:], wins, strides)]))
     samples = n * (positions + 1)
     ours = lambda: occlusion(model, x, target, window=setup["window"], stride=setup["stride"],  # noqa: E731
-                             reference_size=None, batch_size=BATCH)
+                             batch_size=BATCH)
     captum = Occlusion(lambda z: torch.softmax(model(z), 1))
     ref = lambda: captum.attribute(x, sliding_window_shapes=(x.shape[1], *wins), strides=(x.shape[1], *strides),  # noqa: E731
                                    baselines=0.0, target=target, perturbations_per_eval=max(1, BATCH // n))

@@ -39,6 +39,15 @@ def code(script, *modules):
     return content_hash(*script_modules(path), *modules)
 
 
+def method_params(wildcards):
+    """A method's settings for one dataset: methods.<method>, plus the keys its registry entry takes from
+    the dataset's own section (``dataset_params``, e.g. occlusion windows in that dataset's units)."""
+    params = dict(config["methods"][wildcards.method])
+    own = dataset_cfg(wildcards).get(wildcards.method, {})
+    params.update({key: own[key] for key in TRAITS[wildcards.method].dataset_params})
+    return params
+
+
 def data_code(wildcards):
     return code("prepare_data", f"data.{dataset_cfg(wildcards)['data']['kind']}")  # kinds are imported by name
 

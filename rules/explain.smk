@@ -10,7 +10,7 @@ rule explain:
         figure=reported(f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", "explanations", "{method}",
                         "Explanations"),
     params:
-        method_params=lambda wc: config["methods"][wc.method],
+        method_params=method_params,
         n_eval=lambda wc: dataset_cfg(wc)["explain"]["n_eval"],
         n_confusions=lambda wc: dataset_cfg(wc)["explain"]["n_confusions"],
         batch_size=config["explain"]["batch_size"],

@@ -20,10 +20,9 @@ rule occlusion_study:
         wrong=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", "occlusion", "panels_wrong", "Occlusion"),
         sweep=f"{RESULTS}/{{dataset}}/occlusion/sweep.csv",
     params:
-        settings=config["occlusion_study"]["sweep"],
+        settings=lambda wc: dataset_cfg(wc)["occlusion"]["sweep"],
         n_eval=config["occlusion_study"]["n_eval"],
         position=config["occlusion_study"]["position"],
-        reference_size=lambda wc: config["methods"]["occlusion"]["reference_size"],
         fill=lambda wc: config["methods"]["occlusion"]["fill"],
         batch_size=lambda wc: config["methods"]["occlusion"]["batch_size"],
         seed=config["seed"],

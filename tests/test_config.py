@@ -8,17 +8,18 @@ from posthoc.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
+BLOCKDIGITS = yaml.safe_load((ROOT / "configs" / "blockdigits.yaml").read_text())
 
 
-def rejected(mutate):
-    config = copy.deepcopy(BASE)
+def rejected(mutate, base=BASE):
+    config = copy.deepcopy(base)
     mutate(config)
     with pytest.raises(ConfigError) as err:
         validate_config(config)
     return str(err.value)
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml"])
+@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/blockdigits.yaml"])
 def test_shipped_configs_are_valid(path):
     config = load_config(ROOT / path)
     assert config["datasets"]
@@ -40,12 +41,12 @@ def test_unknown_dataset_kind_is_named():
 
 
 def test_wrong_type_is_named():
-    msg = rejected(lambda c: c["datasets"]["blockdigits"]["train"].update(batch_size="big"))
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["train"].update(batch_size="big"), BLOCKDIGITS)
     assert "datasets.blockdigits.train.batch_size" in msg and "not of type 'integer'" in msg
 
 
 def test_negative_count_is_named():
-    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(n_train=-5))
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(n_train=-5), BLOCKDIGITS)
     assert "datasets.blockdigits.data.n_train" in msg and "minimum" in msg
 
 
@@ -76,7 +77,8 @@ def test_architecture_must_fit_the_data():
 
 
 def test_dataset_values_the_kind_cannot_build_are_named_before_any_job():
-    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(digit_size=[24, 60], distractor_size=14))
+    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(digit_size=[24, 60], distractor_size=14),
+                   BLOCKDIGITS)
     assert "datasets.blockdigits.data" in msg and "must fit in image_size" in msg
     msg = rejected(lambda c: c["datasets"]["mnist1d"]["data"].update(n_val=100000))
     assert "datasets.mnist1d.data.n_val" in msg
@@ -92,3 +94,23 @@ def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
         with pytest.raises(ConfigError) as err:
             validate_config(config)
         assert f"datasets.{name}.data." in str(err.value) and expected in str(err.value)
+
+
+def test_default_study_has_the_tissue_dataset_and_no_blockdigits():
+    kinds = {name: d["data"]["kind"] for name, d in load_config(ROOT / "config.yaml")["datasets"].items()}
+    assert kinds == {"mnist1d": "mnist1d", "tissue": "ihc"}
+    assert {d["data"]["kind"] for d in load_config(ROOT / "configs/blockdigits.yaml")["datasets"].values()} == {"blockdigits"}
+
+
+def test_occlusion_windows_are_in_the_datasets_own_units():
+    config = validate_config(copy.deepcopy(BASE))
+    assert config["datasets"]["mnist1d"]["occlusion"]["window"] < 40  # samples of the 40-sample signal
+    paper = load_config(ROOT / "configs/paper.yaml")
+    for ds in paper["datasets"].values():  # seed 000's values at 128 px (the schema's defaults)
+        assert ds["occlusion"]["window"] == 32 and ds["occlusion"]["stride"] == 10
+        assert [s["window"] for s in ds["occlusion"]["sweep"]] == [32, 64, 80, 90]
+    msg = rejected(lambda c: c["datasets"]["mnist1d"].pop("occlusion"))  # the 128-px defaults on 40 samples
+    assert "datasets.mnist1d.occlusion.sweep[1].window': 64" in msg  # 32 < 40 passes, 64 does not
+    assert "not smaller than the input (40 samples)" in msg
+    msg = rejected(lambda c: c["datasets"]["tissue"]["occlusion"]["sweep"].append({"window": 48, "stride": 4}))
+    assert "datasets.tissue.occlusion.sweep[4].window" in msg and "(48 pixels)" in msg

@@ -7,6 +7,7 @@ from PIL import Image
 
 from posthoc.data import load_split, prepare
 from posthoc.data import imagefolder as imf
+from posthoc.errors import DataError
 
 CLASSES = ["stroma", "adipose", "tumor"]  # sorted: adipose, stroma, tumor
 
@@ -92,7 +93,7 @@ def test_sixteen_bit_grayscale_is_rescaled(tmp_path):
 
 
 def test_errors_name_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match=rf"datasets\.t\.data\.root: folder {tmp_path / 'nope'} does not exist"):
+    with pytest.raises(DataError, match=rf"datasets\.t\.data\.root: folder {tmp_path / 'nope'} does not exist"):
         prepare("t", _spec(tmp_path / "nope"), tmp_path / "out", seed=0)
     (tmp_path / "flat").mkdir()
     Image.new("RGB", (4, 4)).save(tmp_path / "flat" / "a.png")

@@ -177,12 +177,12 @@ def test_stratified_partition_disjoint_cover():
 
 
 def test_prepare_rejects_unknown_kind_and_keys(tmp_path):
-    with pytest.raises(ValueError, match=r"datasets\.foo\.data\.kind = 'cifar'.*mnist1d, blockdigits, medmnist, imagefolder"):
+    with pytest.raises(ValueError, match=r"datasets\.foo\.data\.kind = 'cifar'.*mnist1d, blockdigits, ihc, medmnist, imagefolder"):
         prepare("foo", {"kind": "cifar"}, tmp_path, 0)
     with pytest.raises(ValueError, match=r"datasets\.foo\.data\.kind = None"):
         prepare("foo", {}, tmp_path, 0)
     with pytest.raises(ValueError, match=r"datasets\.foo\.data\.n_vall"):
         prepare("foo", {"kind": "mnist1d", "n_vall": 3}, tmp_path, 0)
-    assert KINDS == ("mnist1d", "blockdigits", "medmnist", "imagefolder")
+    assert KINDS == ("mnist1d", "blockdigits", "ihc", "medmnist", "imagefolder")
     assert resolve_spec("x", {"kind": "blockdigits", "n_train": 7})["n_train"] == 7
     assert resolve_spec("x", {"kind": "blockdigits"})["image_size"] == 64

@@ -41,7 +41,7 @@ def test_occlusion_equals_captum(kind, shape, window, stride, fill, batch_size):
     model = peaked(model)
     x = torch.randn(*shape, dtype=torch.float64)
     target = torch.arange(n) % 5
-    att = explain("occlusion", model, x, target, [], window=window, stride=stride, reference_size=None, fill=fill,
+    att = explain("occlusion", model, x, target, [], window=window, stride=stride, fill=fill,
                   batch_size=batch_size)
     assert att.layers == ["input"] and att.maps.shape == (n, 1, *shape[2:]) and att.maps.dtype == torch.float32
     assert torch.isfinite(att.maps).all()
@@ -58,10 +58,11 @@ def test_window_positions_cover_the_input_like_captum():
     assert masks[-1].nonzero().squeeze(1).tolist() == list(range(40, 50))  # cut off at the border
 
 
-def test_window_and_stride_scale_to_the_input_size():
-    assert window_geometry((64, 64), 32, 10, reference_size=128) == ((16, 16), (5, 5))
-    assert window_geometry((40,), 90, 20, reference_size=128) == ((28,), (6,))
-    assert window_geometry((20,), 90, 20, reference_size=None) == ((20,), (20,))  # clamped to the input
+def test_window_and_stride_are_in_the_inputs_own_units():
+    assert window_geometry((64, 64), 16, 5) == ((16, 16), (5, 5))  # not rescaled from another size
+    assert window_geometry((40,), 4, 2) == ((4,), (2,))
+    assert window_geometry((20,), 90, 20) == ((20,), (20,))  # clamped to the input
+    assert window_geometry((20,), 6, 9) == ((6,), (6,))  # stride at most the window
 
 
 def test_scan_maps_match_single_forward_passes():
@@ -69,7 +70,7 @@ def test_scan_maps_match_single_forward_passes():
     model = peaked(AlexNet128(3, 4, width=0.125))
     x, target = torch.randn(2, 3, 48, 48, dtype=torch.float64), torch.tensor([1, 3])
     layer = "features.10"
-    res = scan(model, x, target, window=16, stride=8, reference_size=None, fill=0.0, batch_size=7, layer=layer)
+    res = scan(model, x, target, window=16, stride=8, fill=0.0, batch_size=7, layer=layer)
     assert res.grid == (5, 5) and res.prob.shape == res.pred.shape == res.activation.shape == (2, 5, 5)
     acts = {}
     model.get_submodule(layer).register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
@@ -92,8 +93,8 @@ def test_result_does_not_depend_on_batch_size():
     torch.manual_seed(2)
     model = CNN1D(1, 3, 30, channels=(4,)).eval()
     x, target = torch.randn(5, 1, 30), torch.tensor([0, 1, 2, 0, 1])
-    a = explain("occlusion", model, x, target, [], window=6, stride=2, reference_size=None, batch_size=1000).maps
-    b = explain("occlusion", model, x, target, [], window=6, stride=2, reference_size=None, batch_size=3).maps
+    a = explain("occlusion", model, x, target, [], window=6, stride=2, batch_size=1000).maps
+    b = explain("occlusion", model, x, target, [], window=6, stride=2, batch_size=3).maps
     torch.testing.assert_close(a, b)
 
 
@@ -125,9 +126,9 @@ def test_result_does_not_depend_on_how_inputs_are_chunked(monkeypatch):
     torch.manual_seed(4)
     model = peaked(AlexNet128(3, 4, width=0.125))
     x, target = torch.randn(3, 3, 40, 40, dtype=torch.float64), torch.tensor([0, 1, 2])
-    whole = explain("occlusion", model, x, target, [], window=12, stride=6, reference_size=None, batch_size=8).maps
+    whole = explain("occlusion", model, x, target, [], window=12, stride=6, batch_size=8).maps
     monkeypatch.setattr(occ, "CHUNK_ELEMENTS", 1)  # one forward batch per chunk
-    chunked = explain("occlusion", model, x, target, [], window=12, stride=6, reference_size=None, batch_size=8).maps
+    chunked = explain("occlusion", model, x, target, [], window=12, stride=6, batch_size=8).maps
     torch.testing.assert_close(chunked, whole, rtol=0, atol=0)
     lime_whole = explain("lime", model, x, target, [], n_samples=20, kernel_size=2, max_dist=10, batch_size=8)
     monkeypatch.setattr(occ, "CHUNK_ELEMENTS", 1 << 23)

@@ -81,6 +81,9 @@ def test_method_defaults_are_the_schema_defaults(method):
     from posthoc.explain import METHODS
     traits, schema = METHODS[method], _schema_params(method)
     assert set(traits.params) == set(schema), f"METHOD.params of {method} differ from its schema entry"
+    own = SCHEMA["$defs"]["dataset"]["properties"].get(method, {}).get("properties", {})
+    assert set(traits.dataset_params) <= set(own), f"{method}: dataset_params missing from datasets.<name>.{method}"
+    schema = {**schema, **{key: own[key] for key in traits.dataset_params}}
     signature = inspect.signature(traits.fn).parameters
     for name, param in signature.items():
         if name in schema and param.default is not inspect.Parameter.empty:

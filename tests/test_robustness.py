@@ -115,12 +115,12 @@ def study(request, tmp_path_factory):
 
 def test_occlusion_study_script(study):
     out = study / "occlusion"
-    sweep = {"sweep": [{"window": 32, "stride": 16}, {"window": 90, "stride": 20}], "n_eval": 6, "position": "max_drop"}
-    script("occlusion_study").main(str(study / "data"), study / "checkpoint.pt", study / "predictions.npz", sweep,
-                                   {"reference_size": 128, "fill": 0.0, "batch_size": 16}, 0, out / "c.png",
-                                   out / "w.png", out / "sweep.csv", "cpu")
+    windows = {"window": 8, "stride": 4, "sweep": [{"window": 8, "stride": 4}, {"window": 24, "stride": 6}]}
+    script("occlusion_study").main(str(study / "data"), study / "checkpoint.pt", study / "predictions.npz",
+                                   {"n_eval": 6, "position": "max_drop"}, {"fill": 0.0, "batch_size": 16}, windows, 0,
+                                   out / "c.png", out / "w.png", out / "sweep.csv", "cpu")
     table = pd.read_csv(out / "sweep.csv")
-    assert table["window"].tolist() == [32, 90] and (table["n_images"] == 6).all()
+    assert table["window"].tolist() == [8, 24] and (table["n_images"] == 6).all()
     assert table[["flip_rate", "images_flipped"]].stack().between(0, 1).all()
     assert (out / "c.png").stat().st_size > 5000 and (out / "w.png").stat().st_size > 5000
 

@@ -74,15 +74,39 @@ def _check_semantics(config: dict) -> None:
     """Rules a schema cannot express, including each dataset kind's own checks of its values."""
     from posthoc.data import check_spec
 
+    results = Path(config["results"])
+    if results.exists() and not results.is_dir():
+        raise ConfigError(f"invalid config at 'results': {results} is a file, not a folder; "
+                          "give a folder for the outputs (it is created when absent)")
     for name, ds in config["datasets"].items():
         try:
             check_spec(name, ds["data"])
         except ValueError as err:
             raise ConfigError(f"invalid config: {err}") from None
+        if "occlusion" in config.get("methods", {}):
+            _check_windows(name, ds)
         kind, arch = ds["data"]["kind"], ds["model"]["arch"]
         if (kind == "mnist1d") != (arch == "cnn1d"):
             raise ConfigError(f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "
                               f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128')")
+
+
+def _check_windows(name: str, ds: dict) -> None:
+    """Occlusion windows are in the dataset's own units and must be smaller than its input (a window as large as
+    the input hides everything: every window position gives the same, meaningless, probability)."""
+    from posthoc.data import input_size
+
+    size = input_size(name, ds["data"])
+    unit = "samples" if ds["data"]["kind"] == "mnist1d" else "pixels"
+    occ = ds["occlusion"]
+    windows = [("window", occ["window"])] + [(f"sweep[{i}].window", s["window"]) for i, s in enumerate(occ["sweep"])]
+    for key, window in windows:
+        if int(window) >= size:
+            raise ConfigError(
+                f"invalid config at 'datasets.{name}.occlusion.{key}': {window} is not smaller than the input "
+                f"({size} {unit}); occlusion windows are in the dataset's own {unit}, set datasets.{name}.occlusion "
+                f"(window, stride, sweep) for this input size"
+            )
 
 
 def load_config(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:

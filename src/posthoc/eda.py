@@ -5,11 +5,14 @@ so a 4 GB training split is never loaded whole.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from posthoc.data.layout import load_split, read_meta
 from posthoc.paths import SPLITS
 
+_CONSTANT_STD = 1e-12  # a std at or below this (float rounding of 0) marks a constant channel
 _MAX_VALUES_PER_CHUNK = 1 << 23  # bounds the temporary memory of one chunk (~64 MB as int64)
 
 
@@ -76,6 +79,28 @@ def channel_mean_std(images, chunk: int = 4096) -> tuple[list[float], list[float
     raise TypeError(f"expected uint8 (N,H,W,C) images or float (N,L) signals, got {images.dtype} {images.shape}")
 
 
+def safe_std(std, name: str = "<dataset>") -> tuple[list[float], list[int]]:
+    """``std`` with every zero (constant channel) replaced by 1, and the indices replaced, with a warning.
+
+    A channel that is constant over the training split carries no information; dividing by its std of 0
+    would make it NaN/inf. Replacing 0 by 1 only centres it (the training inputs of that channel become 0),
+    and a test image whose channel differs stays bounded (x - mean in [-1, 1]). A small epsilon instead
+    would multiply any such difference by 1/epsilon, so it is not used.
+    """
+    std = [float(s) for s in std]
+    if not all(np.isfinite(std)):
+        raise ValueError(f"dataset {name}: training statistics are not finite (std {std})")
+    constant = [c for c, s in enumerate(std) if s <= _CONSTANT_STD]
+    if constant:
+        warnings.warn(
+            f"dataset {name}: channel(s) {constant} are constant over the training split (std 0); they are "
+            "centred but not scaled (std set to 1), so they carry no information into the model",
+            stacklevel=2,
+        )
+        print(f"warning: dataset {name}: constant channel(s) {constant}; std set to 1 (centred only)")
+    return [1.0 if c in constant else s for c, s in enumerate(std)], constant
+
+
 def dataset_stats(datadir) -> dict:
     """What goes in ``stats.json``: train mean/std, class counts and sizes per split, shape,
     and ``pixel_scale`` (255 for uint8 images, 1 for signals)."""
@@ -83,6 +108,7 @@ def dataset_stats(datadir) -> dict:
     n_classes = len(meta["class_names"])
     train = load_split(datadir, "train")
     mean, std = channel_mean_std(train.images)
+    std, constant = safe_std(std, name=meta["name"])
     counts = {split: class_counts(load_split(datadir, split).labels, n_classes).tolist() for split in SPLITS}
     return {
         "name": meta["name"],
@@ -93,4 +119,5 @@ def dataset_stats(datadir) -> dict:
         "n_samples": {split: int(sum(counts[split])) for split in SPLITS},
         "shape": list(meta["shape"]),
         "pixel_scale": 255.0 if train.images.dtype == np.uint8 else 1.0,
+        "constant_channels": constant,
     }

@@ -11,17 +11,25 @@ def log_to(path: str | Path | None, quiet: tuple[type[BaseException], ...] = ())
     """Redirect stdout and stderr to ``path`` (line-buffered) for the duration of the block.
 
     An exception escaping the block is written to the log with its traceback, except ``SystemExit``
-    and the ``quiet`` types, whose handler has already printed the one sentence that matters.
+    and the ``quiet`` types, whose handler has already printed the one sentence that matters. A
+    :class:`~posthoc.errors.UserError` ends the log and the console with its message alone (exit status 1).
     """
     if path is None:
         yield
         return
+    from .errors import UserError
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         try:
             yield
         except (SystemExit, *quiet):
             raise
+        except UserError as err:  # a problem the user can fix: its one sentence ends the log and the console
+            print(f"error: {err}", file=fh)
+            if sys.__stderr__ is not None:
+                print(f"error: {err}", file=sys.__stderr__)
+            raise SystemExit(1) from None
         except BaseException:
             import traceback
 

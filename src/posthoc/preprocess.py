@@ -8,6 +8,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from posthoc.errors import UserError
+
+
+def checked_std(std) -> list[float]:
+    """``std`` as floats, or a UserError when one would make normalisation NaN/inf (0, negative, not finite)."""
+    values = [float(s) for s in np.atleast_1d(np.asarray(std, dtype=np.float64))]
+    if not values or not all(np.isfinite(values)) or min(values) <= 0:
+        raise UserError(
+            f"normalisation std {values} has a zero, negative or non-finite value, which would turn inputs into "
+            "NaN/inf; re-run the eda step so stats.json is rewritten (constant channels get std 1 there)"
+        )
+    return values
+
 
 def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.Tensor:
     """uint8 (N,H,W,C) or float (N,L) → normalised float32 (N,C,H,W) or (N,1,L)."""
@@ -20,7 +33,7 @@ def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.
         raise ValueError(f"expected images (N,H,W,C) or signals (N,L), got shape {tuple(x.shape)}")
     shape = (1, -1) + (1,) * (x.ndim - 2)
     mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
-    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(shape)
+    std_t = torch.as_tensor(checked_std(std), dtype=torch.float32).reshape(shape)
     return ((x - mean_t) / std_t).contiguous()
 
 

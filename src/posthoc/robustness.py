@@ -25,6 +25,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from .explain.gradcam import gradcam
+from .preprocess import checked_std
 
 DEGRADATIONS = ("noise", "brightness", "contrast")
 CLEAN_LEVEL = {"noise": 0.0, "brightness": 0.0, "contrast": 1.0}
@@ -80,7 +81,7 @@ def evaluate_level(model: nn.Module, x: torch.Tensor, label: torch.Tensor, kind:
     """Degrade normalised inputs x at one level, predict, and explain the top and the original class."""
     shape = _channel_shape(x)
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
-    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(shape)
+    std_t = torch.as_tensor(checked_std(std), dtype=x.dtype, device=x.device).reshape(shape)
     raw = degrade(x * std_t + mean_t, kind, level, noise, 1.0 if clip else std, clip)
     xd = (raw - mean_t) / std_t
     with torch.no_grad():

@@ -1,8 +1,8 @@
 """Dataset preparation: every kind ends in the one on-disk layout of ``posthoc.data.layout``.
 
 ``prepare(name, spec, outdir, seed)`` dispatches on ``spec["kind"]``; each kind module
-exposes ``DEFAULTS`` (its spec keys and default values), ``check(name, params)`` (raises a
-ValueError naming the key for values it cannot build; cheap, no downloads, run when the config is
+exposes ``DEFAULTS`` (its spec keys and default values), ``input_size(params)`` (image side or signal length), ``check(name, params)`` (raises a
+DataError naming the key for values it cannot build; cheap, no downloads, run when the config is
 read: :func:`check_spec`) and ``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
 scratch folder inside ``outdir`` (removed afterwards) for arrays too big for memory.
 """
@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from posthoc.data.layout import Split, load_split, read_meta, verify_checksum, write_dataset
+from posthoc.errors import DataError
 
-KINDS = ("mnist1d", "blockdigits", "medmnist", "imagefolder")
+KINDS = ("mnist1d", "blockdigits", "ihc", "medmnist", "imagefolder")
 
-__all__ = ["KINDS", "Split", "check_spec", "defaults", "load_split", "prepare", "read_meta", "resolve_spec",
+__all__ = ["KINDS", "Split", "check_spec", "defaults", "input_size", "load_split", "prepare", "read_meta", "resolve_spec",
            "verify_checksum"]
 
 
 def _module(name: str, kind: Any):
     if kind not in KINDS:
-        raise ValueError(
+        raise DataError(
             f"datasets.{name}.data.kind = {kind!r} is not a known dataset kind; allowed kinds: {', '.join(KINDS)}"
         )
     return importlib.import_module(f"posthoc.data.{kind}")
@@ -41,7 +42,7 @@ def resolve_spec(name: str, spec: dict) -> dict:
     unknown = sorted(set(spec) - set(module.DEFAULTS))
     if unknown:
         keys = ", ".join(f"datasets.{name}.data.{k}" for k in unknown)
-        raise ValueError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
+        raise DataError(f"unknown key(s) {keys} for kind '{spec['kind']}'; allowed: {sorted(module.DEFAULTS)}")
     return {**module.DEFAULTS, **spec}
 
 
@@ -50,6 +51,12 @@ def check_spec(name: str, spec: dict) -> dict:
     params = resolve_spec(name, spec)
     _module(name, params["kind"]).check(name, params)
     return params
+
+
+def input_size(name: str, spec: dict) -> int:
+    """Side (pixels) or length (samples) of the samples that ``spec`` builds, known from the spec alone."""
+    params = resolve_spec(name, spec)
+    return int(_module(name, params["kind"]).input_size(params))
 
 
 def prepare(name: str, spec: dict, outdir, seed: int) -> dict:

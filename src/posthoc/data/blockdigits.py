@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from posthoc.data.layout import stratified_partition
+from posthoc.errors import DataError
 
 DEFAULTS = {
     "kind": "blockdigits",
@@ -31,23 +32,28 @@ _BG_GRID = 4  # coarse grid of the low-frequency background field
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["image_size"])
+
+
 def check(name: str, p: dict) -> None:
     key = f"datasets.{name}.data"
     size, d = int(p["image_size"]), int(p["distractor_size"])
     lo, hi = (int(v) for v in p["digit_size"])
     for split in ("train", "val", "test"):
         if int(p[f"n_{split}"]) < 1:
-            raise ValueError(f"{key}.n_{split} must be >= 1, got {p[f'n_{split}']}")
+            raise DataError(f"{key}.n_{split} must be >= 1, got {p[f'n_{split}']}")
     if not 8 <= lo <= hi:
-        raise ValueError(f"{key}.digit_size must be [min, max] with 8 <= min <= max, got {p['digit_size']}")
+        raise DataError(f"{key}.digit_size must be [min, max] with 8 <= min <= max, got {p['digit_size']}")
     if d < 2 or hi + d > size:
-        raise ValueError(
+        raise DataError(
             f"{key}: digit_size max ({hi}) + distractor_size ({d}) must fit in image_size ({size}) "
             "so the distractor can always be placed beside the digit"
         )
     fr = p["source_fractions"]
     if set(fr) != {"val", "test"} or min(fr.values()) <= 0 or sum(fr.values()) >= 1:
-        raise ValueError(f"{key}.source_fractions must be {{val: f, test: g}} with f, g > 0, f + g < 1; got {fr}")
+        raise DataError(f"{key}.source_fractions must be {{val: f, test: g}} with f, g > 0, f + g < 1; got {fr}")
 
 
 def split_sources(labels: np.ndarray, fractions: dict, seed: int) -> dict:

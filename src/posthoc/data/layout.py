@@ -17,6 +17,7 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 
+from posthoc.errors import MissingInputError
 from posthoc.io import load_json, save_json, save_npy
 from posthoc.paths import SPLITS
 
@@ -159,7 +160,7 @@ def read_meta(datadir) -> dict:
     """Read ``meta.json`` of a prepared dataset folder."""
     path = Path(datadir) / META_FILE
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{path} not found: the dataset in {Path(datadir)} is not prepared, or its preparation "
             f"was interrupted; {_REMEDY}"
         )
@@ -179,7 +180,7 @@ def load_split(datadir, split: str, mmap: bool = True) -> Split:
             arrays[key] = None
             continue
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found although {Path(datadir) / META_FILE} exists; {_REMEDY}")
+            raise MissingInputError(f"{path} not found although {Path(datadir) / META_FILE} exists; {_REMEDY}")
         arrays[key] = np.load(path, mmap_mode=mode, allow_pickle=False)
     return Split(**arrays)
 

@@ -16,6 +16,7 @@ from urllib.request import urlopen  # module attribute, so tests can monkeypatch
 import numpy as np
 
 from posthoc.data.layout import stratified_subset
+from posthoc.errors import DataError, DownloadError
 
 DEFAULTS = {"kind": "medmnist", "flag": "pathmnist", "size": 128, "root": "data/raw", "max_per_split": None}
 SIZES = (28, 64, 128, 224)
@@ -37,24 +38,37 @@ def file_info(flag: str, size: int, name: str = "<name>") -> dict:
     table = _info_table()
     if flag not in table:
         flags = [f for f in table if not _is_3d(f, table[f])]
-        raise ValueError(f"{key}.flag = {flag!r} is not a MedMNIST dataset; 2-D flags: {', '.join(flags)}")
+        raise DataError(f"{key}.flag = {flag!r} is not a MedMNIST dataset; 2-D flags: {', '.join(flags)}")
     info = table[flag]
     if _is_3d(flag, info):
-        raise ValueError(f"{key}.flag = {flag!r} is a 3-D MedMNIST dataset; only 2-D images are supported")
+        raise DataError(f"{key}.flag = {flag!r} is a 3-D MedMNIST dataset; only 2-D images are supported")
     if "multi-label" in info["task"]:
-        raise ValueError(
+        raise DataError(
             f"{key}.flag = {flag!r} is a {info['task']} task; only single-label (multi-class, binary, "
             "ordinal) datasets are supported"
         )
     if int(size) not in SIZES:
-        raise ValueError(f"{key}.size = {size!r}; MedMNIST 2-D sizes are {SIZES}")
+        raise DataError(f"{key}.size = {size!r}; MedMNIST 2-D sizes are {SIZES}")
     suffix = "" if int(size) == 28 else f"_{int(size)}"
     return {"filename": f"{flag}{suffix}.npz", "url": info[f"url{suffix}"], "md5": info[f"MD5{suffix}"], "info": info}
 
 
+def input_size(params: dict) -> int:
+    """Image side in pixels."""
+    return int(params["size"])
+
+
 def check(name: str, params: dict) -> None:
-    """The flag and size name a supported MedMNIST file (no download; used when the config is read)."""
-    file_info(params["flag"], params["size"], name)
+    """The flag and size name a supported MedMNIST file and ``root`` can hold it (no download, no hashing:
+    used when the config is read)."""
+    fi = file_info(params["flag"], params["size"], name)
+    root = Path(params["root"])
+    if root.exists() and not root.is_dir():
+        raise DataError(f"datasets.{name}.data.root: {root} is a file, not a folder; give the folder that holds "
+                        f"(or will receive) {fi['filename']}")
+    if (root / fi["filename"]).is_dir():
+        raise DataError(f"datasets.{name}.data.root: {root / fi['filename']} is a folder; it must be the npz "
+                        f"file {fi['filename']} (or absent, to be downloaded)")
 
 
 def _is_3d(flag: str, info: dict) -> bool:
@@ -86,10 +100,10 @@ def download(url: str, dest, expected_md5: str, timeout: float = 60.0) -> Path:
                 h.update(block)
     except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"could not download {dest.name} from {url} ({err}); {manual}") from err
+        raise DownloadError(f"could not download {dest.name} from {url} ({err}); {manual}") from err
     if h.hexdigest() != expected_md5:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(
+        raise DownloadError(
             f"downloaded {dest.name} from {url} has MD5 {h.hexdigest()}, expected {expected_md5} "
             f"(truncated or changed upstream); retry, or {manual}"
         )
@@ -105,7 +119,7 @@ def fetch(flag: str, size: int, root, name: str = "<name>", downloader=download)
         return downloader(fi["url"], path, fi["md5"])
     actual = md5sum(path)
     if actual != fi["md5"]:
-        raise RuntimeError(
+        raise DownloadError(
             f"{path} has MD5 {actual}, expected {fi['md5']} (corrupt or partial download); "
             f"delete it so it is re-downloaded, or replace it by hand with {fi['url']}"
         )
@@ -125,7 +139,7 @@ def _extract_member(npz: zipfile.ZipFile, key: str, dest: Path, path: Path) -> n
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(src)
         if fortran or dtype.hasobject:
-            raise ValueError(f"{path}:{key} is not a plain C-ordered array")
+            raise DataError(f"{path}:{key} is not a plain C-ordered array")
         out = np.lib.format.open_memmap(dest, mode="w+", dtype=dtype, shape=shape)
         flat = out.reshape(-1).view(np.uint8)
         pos = 0
@@ -133,7 +147,7 @@ def _extract_member(npz: zipfile.ZipFile, key: str, dest: Path, path: Path) -> n
             flat[pos : pos + len(block)] = np.frombuffer(block, np.uint8)
             pos += len(block)
         if pos != flat.size:
-            raise ValueError(f"{path}:{key} is truncated ({pos} of {flat.size} bytes)")
+            raise DataError(f"{path}:{key} is truncated ({pos} of {flat.size} bytes)")
         out.flush()
         del out, flat
     return np.load(dest, mmap_mode="r")
@@ -143,12 +157,12 @@ def _read_split(npz, split: str, workdir: Path, path: Path, size: int, limit, rn
     images = _extract_member(npz, f"{split}_images", workdir / f"{split}_images.npy", path)
     labels = np.asarray(_extract_member(npz, f"{split}_labels", workdir / f"{split}_labels.npy", path))
     if labels.ndim == 2 and labels.shape[1] != 1:
-        raise ValueError(f"{path}: {split}_labels has shape {labels.shape}; multi-label data is not supported")
+        raise DataError(f"{path}: {split}_labels has shape {labels.shape}; multi-label data is not supported")
     labels = labels.reshape(-1).astype(np.int64)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
-        raise ValueError(f"{path}: unexpected {split}_images {images.dtype} {images.shape} for {len(labels)} labels")
+        raise DataError(f"{path}: unexpected {split}_images {images.dtype} {images.shape} for {len(labels)} labels")
     if images.shape[1:3] != (size, size):
-        raise ValueError(f"{path}: {split}_images are {images.shape[1:3]}, expected ({size}, {size})")
+        raise DataError(f"{path}: {split}_images are {images.shape[1:3]}, expected ({size}, {size})")
     if images.ndim == 3:
         images = images[..., None]  # grayscale -> C=1 (a view)
     if limit is not None and limit < len(labels):
@@ -162,7 +176,7 @@ def build(name: str, params: dict, seed: int, workdir):
     key = f"datasets.{name}.data"
     limit = params.get("max_per_split")
     if limit is not None and int(limit) < 1:
-        raise ValueError(f"{key}.max_per_split must be a positive integer or null, got {limit}")
+        raise DataError(f"{key}.max_per_split must be a positive integer or null, got {limit}")
     fi = file_info(params["flag"], params["size"], name)
     path = fetch(params["flag"], params["size"], params["root"], name)
     workdir = Path(workdir)

@@ -14,9 +14,16 @@ import random
 import numpy as np
 
 from posthoc.data.layout import stratified_partition
+from posthoc.errors import DataError
 
 DEFAULTS = {"kind": "mnist1d", "n_val": 500, "num_samples": 5000, "train_split": 0.8}
 CLASS_NAMES = [str(d) for d in range(10)]
+LENGTH = 40  # samples per signal (the mnist1d package's final_seq_length)
+
+
+def input_size(params: dict) -> int:
+    """Samples per signal."""
+    return LENGTH
 
 
 @contextlib.contextmanager
@@ -48,12 +55,12 @@ def generate(num_samples: int = 5000, train_split: float = 0.8) -> dict:
 def check(name: str, params: dict) -> None:
     key = f"datasets.{name}.data"
     if int(params["num_samples"]) < 20:
-        raise ValueError(f"{key}.num_samples must be >= 20, got {params['num_samples']}")
+        raise DataError(f"{key}.num_samples must be >= 20, got {params['num_samples']}")
     if not 0 < float(params["train_split"]) < 1:
-        raise ValueError(f"{key}.train_split must be in (0, 1), got {params['train_split']}")
+        raise DataError(f"{key}.train_split must be in (0, 1), got {params['train_split']}")
     n_train = int(int(params["num_samples"]) // 10 * 10 * float(params["train_split"]))
     if not 0 < int(params["n_val"]) < n_train:
-        raise ValueError(f"{key}.n_val must be in (0, {n_train}) (the generated train size), got {params['n_val']}")
+        raise DataError(f"{key}.n_val must be in (0, {n_train}) (the generated train size), got {params['n_val']}")
 
 
 def build(name: str, params: dict, seed: int, workdir=None):

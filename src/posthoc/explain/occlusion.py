@@ -13,8 +13,8 @@ are ceil((L − w) / s) + 1 windows, the last one cut off at the border, so ever
   the drop of the target-class probability (p − p_occluded) averaged over the windows that cover it,
   which is Captum's ``Occlusion`` applied to the softmax output.
 
-Window and stride are given in pixels at ``reference_size`` and scaled to the input's size (seed 000
-uses 32–90 px windows and strides 10–20 on 128-px images); ``reference_size: null`` uses them as given.
+Window and stride are in the input's own units, pixels of an image or samples of a signal (seed 000
+uses 32–90 px windows and strides 10–20 on 128-px images); each dataset sets its own in the config.
 """
 from __future__ import annotations
 
@@ -29,23 +29,11 @@ from .base import Attribution, capture, fast_layout
 from .registry import Method
 
 
-def scaled(value: int, size: int, reference_size: int | None) -> int:
-    """A length in pixels at ``reference_size`` → the same fraction of ``size`` (at least 1)."""
-    if reference_size is None:
-        return int(value)
-    return max(1, int(round(value * size / reference_size)))
-
-
-def window_geometry(shape: Sequence[int], window: int, stride: int,
-                    reference_size: int | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Per spatial dimension: (window, stride) in pixels, scaled and clamped to Captum's constraints."""
-    wins, strides = [], []
-    for size in shape:
-        w = min(size, scaled(window, size, reference_size))
-        s = min(w, scaled(stride, size, reference_size))
-        wins.append(w)
-        strides.append(max(1, s))
-    return tuple(wins), tuple(strides)
+def window_geometry(shape: Sequence[int], window: int, stride: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per spatial dimension: (window, stride) in the input's units, clamped to Captum's constraints
+    (window at most the input, stride at most the window)."""
+    wins = tuple(max(1, min(int(size), int(window))) for size in shape)
+    return wins, tuple(max(1, min(w, int(stride))) for w in wins)
 
 
 def window_masks(size: int, window: int, stride: int, device=None) -> torch.Tensor:
@@ -117,13 +105,12 @@ def forward_chunks(total: int, sample_elements: int, batch_size: int):
 
 @torch.inference_mode()
 def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
-         reference_size: int | None, fill: float = 0.0, batch_size: int = 256,
-         layer: str | None = None) -> OcclusionScan:
+         fill: float = 0.0, batch_size: int = 256, layer: str | None = None) -> OcclusionScan:
     """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
     model.eval()
     x = fast_layout(x)  # occluded copies inherit the layout: channels-last images on the CPU
     n, spatial = x.shape[0], tuple(x.shape[2:])
-    wins, strides = window_geometry(spatial, window, stride, reference_size)
+    wins, strides = window_geometry(spatial, window, stride)
     masks = [window_masks(size, w, s, device=x.device) for size, w, s in zip(spatial, wins, strides)]
     grid = tuple(m.shape[0] for m in masks)
     per_image = math.prod(grid) + 1                       # the original, then every position
@@ -154,10 +141,9 @@ def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, s
 
 
 def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (), *,
-              window: int = 32, stride: int = 10, reference_size: int | None = 128, fill: float = 0.0,
-              batch_size: int = 256) -> Attribution:
+              window: int, stride: int, fill: float = 0.0, batch_size: int = 256) -> Attribution:
     """Probability-drop map at input resolution (layer-less: ``layers == ["input"]``)."""
-    result = scan(model, x.detach(), target, window, stride, reference_size, fill, batch_size)
+    result = scan(model, x.detach(), target, window, stride, fill, batch_size)
     maps = result.drop_map().to(torch.float32).unsqueeze(1)
     return Attribution(maps=maps, layers=["input"])
 
@@ -189,4 +175,5 @@ METHOD = Method(name="occlusion",
                 caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset '
                          'mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly '
                          'classified test example per class; rows = classes, columns = input then the map'),
-                params=('target', 'n_eval', 'window', 'stride', 'reference_size', 'fill', 'batch_size'))
+                params=('target', 'n_eval', 'fill', 'batch_size'),
+                dataset_params=('window', 'stride'))

@@ -33,7 +33,9 @@ class Method:
     on), a key of :data:`EXPLAINED_MODELS`; ``figure``: its per-method figure, heat maps or
     channel-resolved reconstructions; ``signed``: its maps can be negative; ``extra_outputs``: output
     keys of rule explain_summary it adds (file ``explanations/{name}_{key}.csv``); ``caption``: what its
-    per-method figure shows; ``params``: its config keys (``methods.<name>`` in the schema).
+    per-method figure shows; ``params``: its config keys (``methods.<name>`` in the schema);
+    ``dataset_params``: keys it takes from the dataset's own section ``datasets.<dataset>.<name>``
+    instead (values in that input's units, e.g. occlusion windows).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Method:
     extra_outputs: tuple[str, ...] = ()
     caption: str = ""
     params: tuple[str, ...] = ("target",)
+    dataset_params: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.explains not in EXPLAINED_MODELS:

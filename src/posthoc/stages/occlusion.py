@@ -85,10 +85,10 @@ def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: s
 
 
 def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: str, wrong: str, sweep: str,
-        settings: list[dict], reference_size: int | None, fill: float, batch_size: int, n_eval: int, position: str,
+        settings: list[dict], fill: float, batch_size: int, n_eval: int, position: str,
         seed: int, device: str) -> pd.DataFrame:
     """Five-panel figures of a correctly and a wrongly classified test image and the window/stride ``sweep`` table
-    for every (window, stride) of ``settings``; ``reference_size``, ``fill``, ``batch_size`` as in method occlusion."""
+    for every (window, stride) of ``settings`` (in the input's units); ``fill``, ``batch_size`` as in method occlusion."""
     out_correct, out_wrong, out_csv = correct, wrong, sweep
     model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
     layer, names = info["layers"][-1], info["class_names"]
@@ -98,12 +98,12 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
     rows, figures = [], {"correct": [], "wrong": []}
     for setting in tqdm(settings, desc=f"occlusion sweep ({len(evaluation)} images)", mininterval=5):
         w, s = int(setting["window"]), int(setting["stride"])
-        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, reference_size, fill, batch_size)
+        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, fill, batch_size)
         rows.append({"window": w, "stride": s, **sweep_summary(res)})
         for outcome, idx in examples.items():
             if idx is not None:
                 x1 = normalise(test.images[[idx]]).to(dev)
-                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, reference_size, fill, batch_size, layer)
+                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, fill, batch_size, layer)
                 figures[outcome].append(figure_row(model, x1, int(labels[idx]), int(preds[idx]), one, position,
                                                    layer, info, fill, setting))
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
