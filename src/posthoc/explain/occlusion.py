@@ -185,7 +185,8 @@ def channel_projection(model: nn.Module, x: torch.Tensor, layer: str, channel: t
 METHOD = Method(name="occlusion",
                 fn=occlusion,
                 layered=False,
-                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset '
-                         'mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly '
-                         'classified test example per class; rows = classes, columns = input then the map'),
+                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the '
+                         'dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); '
+                         'one correctly classified test example per class; rows = classes, columns = input then '
+                         'the map'),
                 params=('target', 'n_eval', 'window', 'stride', 'reference_size', 'fill', 'batch_size'))
