@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -71,15 +73,45 @@ RULES: dict[str, Rule] = {
     # under some configs (train_gap only when CAM is in the study).
 }
 
+# The script each rule runs (tests/test_plumbing.py checks this against the workflow).
+RULE_SCRIPTS: dict[str, str] = {rule: rule for rule in RULES if rule not in ("all", "train_gap")} | {"train_gap": "train"}
+
+
+def package_users(path: str) -> list[tuple[str, dict]]:
+    """The jobs (rule, wildcard filter) whose code hash covers package file ``path`` (``src/posthoc/...``),
+    derived from the scripts' imports the way rules/common.smk does (``posthoc.dependencies``)."""
+    from posthoc.data import KINDS
+    from posthoc.dependencies import relative_files, script_modules
+
+    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
+    users = []
+    for rule, script in RULE_SCRIPTS.items():
+        base = script_modules(ROOT / "scripts" / f"{script}.py")
+        if rule == "explain":  # each job adds its method's module
+            users += [(rule, {"method": m}) for m in TRAITS if path in relative_files(*base, f"explain.{m}")]
+        elif rule == "prepare_data":  # each job adds its dataset kind's module
+            users += [(rule, {"dataset": d}) for d, spec in config["datasets"].items()
+                      if spec["data"]["kind"] in KINDS and path in relative_files(*base, f"data.{spec['data']['kind']}")]
+        elif path in relative_files(*base):
+            users.append((rule, {}))
+    return users
+
+
 # Files of the repository -> the jobs that use them directly, as (rule, wildcard filter) pairs.
-# Editing one must rerun exactly these jobs and what depends on them.
+# Editing one must rerun exactly these jobs and what depends on them. Package files: derived from the
+# imports (as the workflow does); rule scripts: Snakemake tracks them itself.
 CODE_USERS: dict[str, list[tuple[str, dict]]] = {
+    **{path: package_users(path) for path in ("src/posthoc/report/template.html.j2", "src/posthoc/explain/gradcam.py",
+                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics.py")},
+    "scripts/train.py": [("train", {}), ("train_gap", {})],
+}
+# What the derivation must give for these files (a check of the derivation itself).
+EXPECTED_USERS = {
     "src/posthoc/report/template.html.j2": [("report", {})],
     "src/posthoc/explain/gradcam.py": [("explain", {"method": "gradcam"}), ("explain", {"method": "guided_gradcam"}),
                                        ("robustness", {})],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
     "src/posthoc/metrics.py": [("evaluate", {}), ("faithfulness", {})],
-    "scripts/train.py": [("train", {}), ("train_gap", {})],
 }
 
 # Explanation method -> rules besides explain[method] that read its parameters (all their jobs).

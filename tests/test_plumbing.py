@@ -28,7 +28,8 @@ def rules(tmp_path_factory):
     """name -> (named keys, script path) of every rule of the workflow under configs/test.yaml."""
     workdir = tmp_path_factory.mktemp("workflow")
     with SnakemakeApi(OutputSettings(quiet=set())) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[TEST_CONFIG]),
+        wf = api.workflow(resource_settings=ResourceSettings(),
+                          config_settings=ConfigSettings(configfiles=[TEST_CONFIG]),
                           storage_settings=StorageSettings(), snakefile=ROOT / "Snakefile", workdir=workdir)
         found = {}
         for rule in wf._workflow.rules:
@@ -152,3 +153,11 @@ def test_code_hash_follows_imports():
     assert "explain/lime.py" not in files, "a registry package must not make its importers depend on every method"
     assert "report/template.html.j2" in {p.name and p.relative_to(ROOT / "src" / "posthoc").as_posix()
                                          for p in package_files("stages.report")}
+
+
+def test_job_table_scripts_and_code_users(rules):
+    """tests/jobgraph.py's rule -> script table is the workflow's; its derived code users are the known ones."""
+    import jobgraph
+    assert {r: s.stem for r, (_, s) in rules.items()} == jobgraph.RULE_SCRIPTS
+    for path, expected in jobgraph.EXPECTED_USERS.items():
+        assert sorted(map(str, jobgraph.CODE_USERS[path])) == sorted(map(str, expected)), path

@@ -1,6 +1,7 @@
 """Robustness sweeps (degradations, rank correlation, stability table) and the rule scripts of the
 perturbation family (occlusion_study, lime_study, robustness) on small synthetic studies."""
-import importlib.util
+import runpy
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -67,11 +68,16 @@ def test_sweep_is_seeded_and_its_clean_level_is_exact():
 
 # --- the three rule scripts on small synthetic studies ------------------------------------------
 
-def script(name):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(name, *, input=None, output=None, params=None, wildcards=None):
+    """Run ``scripts/<name>.py`` with a stand-in for Snakemake's ``snakemake`` object (named keys only)."""
+    job = SimpleNamespace(input=dict(input or {}), output=dict(output or {}), params=dict(params or {}),
+                          wildcards=dict(wildcards or {"dataset": "toy"}), log=[], threads=1)
+    runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": job})
+
+
+def inputs(study):
+    return {"meta": study / "data" / "meta.json", "checkpoint": study / "checkpoint.pt",
+            "predictions": study / "predictions.npz"}
 
 
 @pytest.fixture(scope="module", params=["image", "signal"])
@@ -115,10 +121,11 @@ def study(request, tmp_path_factory):
 
 def test_occlusion_study_script(study):
     out = study / "occlusion"
-    windows = {"window": 8, "stride": 4, "sweep": [{"window": 8, "stride": 4}, {"window": 24, "stride": 6}]}
-    script("occlusion_study").main(str(study / "data"), study / "checkpoint.pt", study / "predictions.npz",
-                                   {"n_eval": 6, "position": "max_drop"}, {"fill": 0.0, "batch_size": 16}, windows, 0,
-                                   out / "c.png", out / "w.png", out / "sweep.csv", "cpu")
+    sweep = {"sweep": [{"window": 8, "stride": 4}, {"window": 24, "stride": 6}], "n_eval": 6, "position": "max_drop"}
+    script("occlusion_study", input=inputs(study),
+           output={"correct": out / "c.png", "wrong": out / "w.png", "sweep": out / "sweep.csv"},
+           params={"settings": sweep["sweep"], "n_eval": sweep["n_eval"], "position": sweep["position"],
+                   "fill": 0.0, "batch_size": 16, "seed": 0, "device": "cpu"})
     table = pd.read_csv(out / "sweep.csv")
     assert table["window"].tolist() == [8, 24] and (table["n_images"] == 6).all()
     assert table[["flip_rate", "images_flipped"]].stack().between(0, 1).all()
@@ -132,8 +139,9 @@ def test_lime_study_script(study):
     settings = {"settings": [{"keep_probability": 0.4, "kernel_width": 0.5}, {"keep_probability": 0.8,
                                                                               "kernel_width": 1.0}],
                 "top_k": [2, 4], "n_examples": 2}
-    script("lime_study").main(str(study / "data"), study / "checkpoint.pt", study / "predictions.npz", settings, params,
-                              0, out / "c.png", out / "w.png", out / "examples.csv", "cpu")
+    script("lime_study", input=inputs(study),
+           output={"correct": out / "c.png", "wrong": out / "w.png", "examples": out / "examples.csv"},
+           params={**settings, "lime_params": params, "seed": 0, "device": "cpu"})
     table = pd.read_csv(out / "examples.csv")
     assert set(table["outcome"]) == {"correct", "wrong"} and set(table["kernel_width"]) == {0.5, 1.0}
     assert len(table) == 2 * 2 * 2 and np.isfinite(table["r2"]).all()
@@ -144,9 +152,8 @@ def test_robustness_script(study):
     out = study / "robustness"
     levels = {"noise": [0.0, 0.2], "brightness": [0.0, 0.3], "contrast": [1.0, 0.4]}
     figures = [out / f"{k}.png" for k in levels]
-    script("robustness").main(str(study / "data"), study / "checkpoint.pt", study / "predictions.npz",
-                              {"levels": levels, "n_eval": 8, "batch_size": 5}, 0, figures, out / "stability.csv",
-                              "cpu")
+    script("robustness", input=inputs(study), output={"figures": figures, "table": out / "stability.csv"},
+           params={"levels": levels, "n_eval": 8, "batch_size": 5, "seed": 0, "device": "cpu"})
     table = pd.read_csv(out / "stability.csv")
     assert len(table) == 6 and (table["n"] == 8).all()
     assert all(f.stat().st_size > 5000 for f in figures)

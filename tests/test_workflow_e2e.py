@@ -9,7 +9,7 @@ import yaml
 
 from posthoc.models import load_checkpoint
 
-from conftest import ROOT, TEST_CONFIG, snakemake
+from conftest import TEST_CONFIG, snakemake
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load(TEST_CONFIG.read_text())

@@ -1,7 +1,6 @@
 """Classification metrics (seed 004 §III-A, §IV-A) and faithfulness metrics (seed 004 §III-C)."""
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np

@@ -14,7 +14,9 @@ traceback.
 
 Reserved names, never passed to the stage: ``code`` (a params entry holding the content hash of the
 package files the rule's script runs, :func:`posthoc.dependencies.content_hash`: it makes Snakemake
-rerun the rule when that code changes, and only then). This module never imports Snakemake: ``job`` is any object with Snakemake's
+rerun the rule when that code changes, and only then).
+
+This module never imports Snakemake: ``job`` is any object with Snakemake's
 ``input``/``output``/``params``/``wildcards``/``log``/``threads`` attributes.
 """
 from __future__ import annotations

@@ -8,17 +8,17 @@ shape (N, n_layers, *input spatial shape). Methods without layers return ``layer
 """
 from __future__ import annotations
 
+import importlib
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from . import cam, deconvnet, gradcam, guided_backprop, guided_gradcam, integrated_gradients, lime, occlusion, saliency
 from .base import Attribution
-from .registry import Method
+from .registry import Method, declared
 
-METHODS: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (
-    gradcam, saliency, guided_backprop, guided_gradcam, deconvnet, cam, integrated_gradients, occlusion, lime)}
+#: every method module of this package that declares ``METHOD`` (found by :func:`registry.declared`)
+METHODS: dict[str, Method] = {name: importlib.import_module(f"{__name__}.{name}").METHOD for name in declared()}
 
 
 def explain(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str],

@@ -36,6 +36,6 @@ METHOD = Method(name="cam",
                 fn=cam,
                 layered=True,
                 explains='model_gap',
-                caption=('CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv '
-                         'features; rows = classes, columns = input then the map'),
+                caption=('CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv'
+                         ' features; rows = classes, columns = input then the map'),
                 params=('target',))

@@ -48,6 +48,6 @@ METHOD = Method(name="deconvnet",
                 class_independent=True,
                 figure='reconstructions',
                 signed=True,
-                caption=('DeconvNet reconstructions from every conv layer, one correctly classified test example per '
-                         'class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)'),
+                caption=('DeconvNet reconstructions from every conv layer, one correctly classified test example '
+                         'per class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)'),
                 params=('target',))

@@ -24,6 +24,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor, lay
 METHOD = Method(name="guided_backprop",
                 fn=guided_backprop,
                 layered=False,
-                caption=('Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002, 003), '
-                         'largest absolute value over channels; rows = classes, columns = input then the map'),
+                caption=('Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002,'
+                         ' 003), largest absolute value over channels; rows = classes, columns = input then the '
+                         'map'),
                 params=('target',))

@@ -37,6 +37,6 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, laye
 METHOD = Method(name="guided_gradcam",
                 fn=guided_gradcam,
                 layered=True,
-                caption=('Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 §3.3, '
-                         '003); rows = classes, columns = input then layers 1..L'),
+                caption=('Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 '
+                         '§3.3, 003); rows = classes, columns = input then layers 1..L'),
                 params=('target',))

@@ -199,8 +199,8 @@ METHOD = Method(name="lime",
                 fn=lime,
                 layered=False,
                 signed=True,
-                caption=("LIME: each superpixel's weight in a weighted linear model of the target-class probability on "
-                         'masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, columns = input then the '
-                         'map'),
+                caption=("LIME: each superpixel's weight in a weighted linear model of the target-class "
+                         'probability on masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, '
+                         'columns = input then the map'),
                 params=("target", "n_eval", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
                         "ratio", "segment_length", "alpha", "fill", "batch_size", "seed"))

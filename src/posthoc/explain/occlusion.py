@@ -172,8 +172,9 @@ METHOD = Method(name="occlusion",
                 fn=occlusion,
                 layered=False,
                 signed=True,
-                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the dataset '
-                         'mean) hides a position, averaged over the windows covering it (seed 000 §4.2); one correctly '
-                         'classified test example per class; rows = classes, columns = input then the map'),
+                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the '
+                         'dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); '
+                         'one correctly classified test example per class; rows = classes, columns = input then '
+                         'the map'),
                 params=('target', 'n_eval', 'fill', 'batch_size'),
                 dataset_params=('window', 'stride'))

@@ -21,6 +21,6 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Se
 METHOD = Method(name="saliency",
                 fn=saliency,
                 layered=False,
-                caption=('Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified test '
-                         'example per class; rows = classes, columns = input then the map'),
+                caption=('Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified '
+                         'test example per class; rows = classes, columns = input then the map'),
                 params=('target',))

@@ -191,7 +191,8 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
         table = json_table(obj)
         counter.tables += 1
         item = {"kind": "table" if table else "pre", "number": counter.tables,
-                "caption": caption_for(stage, js.stem, caption_source), "source": js.relative_to(results_dir).as_posix()}
+                "caption": caption_for(stage, js.stem, caption_source),
+                "source": js.relative_to(results_dir).as_posix()}
         if table:
             item["table"] = table
         else:

@@ -27,7 +27,8 @@ def load_captions(folder: str | Path = CAPTIONS_DIR) -> dict[str, dict]:
         entry = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         unknown = set(entry) - {"title", "captions"}
         if unknown or not isinstance(entry.get("captions", {}), Mapping):
-            raise ValueError(f"{path}: expected keys title and captions (a mapping glob -> sentence), got {sorted(entry)}")
+            raise ValueError(f"{path}: expected keys title and captions (a mapping glob -> sentence), "
+                             f"got {sorted(entry)}")
         found[path.stem] = {"title": str(entry.get("title") or path.stem),
                             "captions": {str(k): str(v) for k, v in (entry.get("captions") or {}).items()}}
     return found

@@ -7,7 +7,7 @@ from .. import data
 
 
 def run(*, dataset: str, spec: dict, seed: int, arrays: list[str], meta: str) -> dict:
-    """Build ``dataset`` from its config ``spec`` into the folder of ``meta`` (``arrays``: the split files it writes)."""
+    """Build ``dataset`` from its config ``spec`` into the folder of ``meta``; ``arrays``: the split files it writes."""
     written = data.prepare(dataset, spec, str(Path(meta).parent), seed=seed)
     missing = [p for p in arrays if not Path(p).is_file()]
     if missing:
