@@ -157,8 +157,9 @@ def test_a_std_that_would_give_nan_is_refused(std):
 
 # --- a failing job ends with one sentence ------------------------------------------------------------------------
 def _fake_job(tmp_path, spec) -> SimpleNamespace:
-    return SimpleNamespace(input={}, output={"outdir": str(tmp_path / "out")}, wildcards={"name": "tiles"},
-                           params={"spec": spec, "seed": 0}, log=[str(tmp_path / "job.log")], threads=1)
+    return SimpleNamespace(input={}, output={"arrays": [], "meta": str(tmp_path / "out" / "meta.json")},
+                           wildcards={"dataset": "tiles"}, params={"spec": spec, "seed": 0},
+                           log=[str(tmp_path / "job.log")], threads=1)
 
 
 def test_failing_rule_log_and_console_end_with_the_sentence(tmp_path, capfd):

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def log_to(path: str | Path | None, quiet: tuple[type[BaseException], ...] = ()):
+def log_to(path: str | Path | None):
     """Redirect stdout and stderr to ``path`` (line-buffered) for the duration of the block.
 
-    An exception escaping the block is written to the log with its traceback, except ``SystemExit``
-    and the ``quiet`` types, whose handler has already printed the one sentence that matters. A
-    :class:`~posthoc.errors.UserError` ends the log and the console with its message alone (exit status 1).
+    An exception escaping the block is written to the log with its traceback, except a
+    :class:`~posthoc.errors.UserError`, which ends the log and the console with its message alone
+    (exit status 1).
     """
     if path is None:
         yield
@@ -22,7 +23,7 @@ def log_to(path: str | Path | None, quiet: tuple[type[BaseException], ...] = ())
     with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         try:
             yield
-        except (SystemExit, *quiet):
+        except SystemExit:
             raise
         except UserError as err:  # a problem the user can fix: its one sentence ends the log and the console
             print(f"error: {err}", file=fh)

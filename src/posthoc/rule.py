@@ -21,10 +21,8 @@ This module never imports Snakemake: ``job`` is any object with Snakemake's
 """
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable, Mapping
 
-from .errors import UserError
 from .logs import log_to, set_threads
 
 #: rule keys that are for Snakemake only (rerun triggers), not arguments of the stage
@@ -63,12 +61,6 @@ def _plain(value: Any) -> Any:
 def run_rule(stage: Callable[..., Any], job: Any) -> Any:
     """Call ``stage(**named(job))`` inside the job's log; a UserError exits with its message only."""
     log = list(getattr(job, "log", []) or [])
-    with log_to(log[0] if log else None, quiet=(UserError,)):
+    with log_to(log[0] if log else None):  # a UserError ends the log and the console with its sentence
         set_threads(getattr(job, "threads", None))
-        try:
-            return stage(**named(job))
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)  # the log
-            if sys.__stderr__ is not None and log:
-                print(f"error: {err}", file=sys.__stderr__)  # the console
-            raise SystemExit(1) from None
+        return stage(**named(job))
