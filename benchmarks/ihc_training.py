@@ -34,18 +34,19 @@ def main(epochs: int = 12, threads: int = 2, seed: int = 1) -> pd.DataFrame:
         seed_everything(seed)
         model = models.build_model("alexnet128", 3, 3, tuple(meta["shape"][:2]), width=0.25)
         rows, start, cpu_start = [], time.perf_counter(), time.process_time()
+        path = Path(__file__).with_name("results") / "ihc_training.csv"
 
         def on_epoch(row):
             test = loss_and_accuracy(predict_logits(model, splits["test"].images, norm), splits["test"].labels)[1]
             model.train()
             rows.append({**row, "test_accuracy": test, "wall_s": time.perf_counter() - start,
-                         "cpu_s": time.process_time() - cpu_start})
+                         "cpu_s": time.process_time() - cpu_start, "threads": threads})
+            pd.DataFrame(rows).to_csv(path, index=False)  # after every epoch: a long run can be stopped early
             print(rows[-1], flush=True)
 
         fit(model, (splits["train"].images, splits["train"].labels), (splits["val"].images, splits["val"].labels),
             norm, epochs=epochs, seed=seed, device=torch.device("cpu"), on_epoch=on_epoch, **TRAIN)
-    out = pd.DataFrame(rows).assign(prepare_s=t_prepare, threads=threads, **{f"data_{k}": v for k, v in SPEC.items()})
-    path = Path(__file__).with_name("results") / "ihc_training.csv"
+    out = pd.DataFrame(rows).assign(prepare_s=t_prepare, **{f"data_{k}": v for k, v in SPEC.items()})
     out.to_csv(path, index=False)
     print(f"wrote {path}")
     return out
