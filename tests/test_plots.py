@@ -1,7 +1,5 @@
 """Figures: the right panels, labels and data; honest map display (sequential from 0 or diverging
 centred at 0, stated scale, void panels labelled); readable at the report's display width; light PNGs."""
-import warnings
-
 import matplotlib
 
 matplotlib.use("Agg")

@@ -79,7 +79,7 @@ def test_layer_maps_1d_heat_strip_and_void(rng, tmp_path):
                          signed=False)
         _render(fig)
     panels = [ax for ax in _panel_axes(fig) if ax.axison]
-    # 5 layers wrap into two bands of at most 3 maps, each band repeats the input column
+    # 5 layers wrap into two bands of at most 4 maps, each band repeats the input column
     assert len(panels) == n * (layers + 2)
     strips = [ax for ax in panels if ax.images]
     assert len(strips) == n * layers

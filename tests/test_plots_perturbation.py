@@ -142,7 +142,8 @@ def test_lime_topk_needs_rows():
 
 def _summary(levels):
     n = len(levels)
-    return pd.DataFrame({"level": levels, "accuracy": np.linspace(0.9, 0.3, n), "mean_confidence": np.linspace(.9, .5, n),
+    return pd.DataFrame({"level": levels, "accuracy": np.linspace(0.9, 0.3, n),
+                         "mean_confidence": np.linspace(.9, .5, n),
                          "mean_p_original": np.linspace(.9, .2, n), "rank_corr_top": np.linspace(1, .3, n),
                          "rank_corr_original": np.linspace(1, .5, n)})
 

@@ -56,7 +56,8 @@ def confusion_maps(correct_inputs, wrong_inputs, maps, methods: Sequence[str], c
     n_bands = math.ceil(k / per_band)
     pw, ph = (2.0, 1.1) if one_d else (1.2, 1.2)
     fig, axes, caxes = band_grid(n_bands, n_methods + 1, 3 * min(k, per_band), pw, ph, gap_h=0.32 if one_d else 0.1,
-                                 band_gap=0.6, top=1.1, block=3, block_gap=0.35, head_gap=0.55, cbar=len(set(flags.tolist())))
+                                 band_gap=0.6, top=1.1, block=3, block_gap=0.35, head_gap=0.55,
+                                 cbar=len(set(flags.tolist())))
     for b, conf in enumerate(confusions):
         band, col0 = divmod(b, per_band)
         grid = axes[band][:, 3 * col0:3 * col0 + 3]

@@ -12,7 +12,7 @@ from .panels import (FONT, band_grid, check_grid_labels, map_colorbars, mark_voi
                      sparse_x_ticks, wrap)
 
 #: most map columns side by side before the grid wraps into another band (~1,100 px wide figures)
-MAX_COLS_2D, MAX_COLS_1D = 5, 3
+MAX_COLS_2D, MAX_COLS_1D = 5, 4
 
 
 def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str], title: str, *, signed,
@@ -42,7 +42,7 @@ def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str],
     per_band = max_cols or (MAX_COLS_1D if one_d else MAX_COLS_2D)
     n_bands = math.ceil(k / per_band)
     cols = min(k, per_band) + 1
-    pw, ph = (2.0, 1.1) if one_d else (1.3, 1.3)
+    pw, ph = (1.6, 1.1) if one_d else (1.3, 1.3)
     fig, axes, caxes = band_grid(n_bands, n, cols, pw, ph, gap_h=0.32 if one_d else 0.1, band_gap=1.0 if one_d
                                  else 0.75, bottom=0.65 if one_d else 0.3, cbar=len(set(flags.ravel().tolist())))
     for b in range(n_bands):

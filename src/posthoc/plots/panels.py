@@ -244,7 +244,9 @@ def overlay(ax, x, m=None, signed: bool = False, one_d: bool | None = None, alph
 
 def scale_label(signed: bool, scale: str) -> str:
     what = "max |map|" if signed else "max map"
-    return f"map ÷ {what} (each panel on its own scale)" if scale == "panel" else f"map ÷ {what} of {SCALES[scale][:-2]}"
+    if scale == "panel":
+        return f"map ÷ {what} (each panel on its own scale)"
+    return f"map ÷ {what} of {SCALES[scale][:-2]}"
 
 
 def map_colorbars(fig, signed_flags, scale: str, cax=None, ax=None, **kw) -> list:
