@@ -599,7 +599,8 @@ def _training_note(ddir: Path) -> str | None:
 def _layer_note(frame: pd.DataFrame | None) -> str | None:
     if frame is None:
         return None
-    layers = list(dict.fromkeys(str(x) for x in frame["layer"] if str(x) != "input"))
+    own = frame[~frame["method"].isin(_findings.GAP_METHODS)].sort_values("depth", kind="stable")
+    layers = list(dict.fromkeys(str(x) for x in own["layer"] if str(x) != "input"))
     if not layers:
         return None
     rectified = [x for x in layers if re.search(r"relu|act", x, re.I)]
