@@ -31,7 +31,10 @@ rule explain:
 
 
 # Integrated gradients' completeness gaps, summarised per subset (only when the method is in the study).
-COMPLETENESS = {"completeness": f"{RESULTS}/{{dataset}}/explanations/integrated_gradients_completeness.csv"}
+COMPLETENESS = {"completeness": report(f"{RESULTS}/{{dataset}}/explanations/integrated_gradients_completeness.csv",
+                                       caption="../captions/tables/completeness.rst", category="Explanations",
+                                       subcategory="{dataset}",
+                                       labels={"dataset": "{dataset}", "table": "integrated gradients completeness"})}
 if "integrated_gradients" not in METHODS:
     COMPLETENESS = {}
 

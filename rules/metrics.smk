@@ -7,7 +7,8 @@ rule faithfulness:
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
         modules=package(*CORE, *MODEL, "metrics.py", "stages/faithfulness.py"),
     output:
-        f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv",
+        report(f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv", caption="../captions/tables/faithfulness.rst",
+               category="Faithfulness", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "{method}"}),
     params:
         keep_percent=lambda wc: dataset_cfg(wc)["faithfulness"]["keep_percent"],
         fill=config["faithfulness"]["fill"],

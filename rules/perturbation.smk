@@ -21,7 +21,8 @@ rule occlusion_study:
                        category="Occlusion", subcategory="{dataset}"),
         wrong=report(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", caption="../captions/occlusion.rst",
                      category="Occlusion", subcategory="{dataset}"),
-        sweep=f"{RESULTS}/{{dataset}}/occlusion/sweep.csv",
+        sweep=report(f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", caption="../captions/tables/occlusion_sweep.rst",
+                     category="Occlusion", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "sweep"}),
     params:
         study=config["occlusion_study"],
         method=config["methods"].get("occlusion", {}),
@@ -51,7 +52,8 @@ rule lime_study:
                        category="LIME", subcategory="{dataset}"),
         wrong=report(f"{RESULTS}/{{dataset}}/lime/topk_wrong.png", caption="../captions/lime.rst",
                      category="LIME", subcategory="{dataset}"),
-        examples=f"{RESULTS}/{{dataset}}/lime/examples.csv",
+        examples=report(f"{RESULTS}/{{dataset}}/lime/examples.csv", caption="../captions/tables/lime_examples.rst",
+                        category="LIME", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "fits"}),
     params:
         study=config["lime_study"],
         method=config["methods"].get("lime", {}),

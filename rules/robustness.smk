@@ -15,7 +15,8 @@ rule robustness:
     output:
         figures=[report(f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", caption="../captions/robustness.rst",
                         category="Robustness", subcategory="{dataset}") for kind in ROBUSTNESS_DEGRADATIONS],
-        table=f"{RESULTS}/{{dataset}}/robustness/stability.csv",
+        table=report(f"{RESULTS}/{{dataset}}/robustness/stability.csv", caption="../captions/tables/robustness_stability.rst",
+                     category="Robustness", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "stability"}),
     params:
         study=config["robustness"],
         seed=config["seed"],

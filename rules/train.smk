@@ -9,7 +9,8 @@ rule train:
         modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
-        history=f"{RESULTS}/{{dataset}}/model/history.csv",
+        history=report(f"{RESULTS}/{{dataset}}/model/history.csv", caption="../captions/tables/history.rst",
+                       category="Training", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "history (model)"}),
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
         curves=report(f"{RESULTS}/{{dataset}}/model/training_curves.png", caption="../captions/training.rst",
                       category="Training", subcategory="{dataset}"),
@@ -39,14 +40,19 @@ rule evaluate:
         modules=package(*CORE, *DATA_READ, *MODEL, "metrics.py", "plots.py", "stages/evaluate.py"),
     output:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        per_class=f"{RESULTS}/{{dataset}}/evaluation/per_class.csv",
-        confusion_csv=f"{RESULTS}/{{dataset}}/evaluation/confusion.csv",
+        per_class=report(f"{RESULTS}/{{dataset}}/evaluation/per_class.csv", caption="../captions/tables/per_class.rst",
+                         category="Evaluation", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "per-class accuracy"}),
+        confusion_csv=report(f"{RESULTS}/{{dataset}}/evaluation/confusion.csv", caption="../captions/tables/confusion.rst",
+                             category="Evaluation", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "confusion matrix"}),
         confusion_png=report(f"{RESULTS}/{{dataset}}/evaluation/confusion.png", caption="../captions/evaluation.rst",
                              category="Evaluation", subcategory="{dataset}"),
         roc_png=report(f"{RESULTS}/{{dataset}}/evaluation/roc.png", caption="../captions/evaluation.rst",
                        category="Evaluation", subcategory="{dataset}"),
-        roc_auc=f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv",
-        report=f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv",
+        roc_auc=report(f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv", caption="../captions/tables/roc_auc.rst",
+                       category="Evaluation", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "ROC AUC"}),
+        report=report(f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv",
+                      caption="../captions/tables/classification_report.rst", category="Evaluation",
+                      subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "classification report"}),
     params:
         device=config["device"],
     log:
@@ -70,7 +76,8 @@ rule train_gap:
         modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
-        history=f"{RESULTS}/{{dataset}}/model_gap/history.csv",
+        history=report(f"{RESULTS}/{{dataset}}/model_gap/history.csv", caption="../captions/tables/history_gap.rst",
+                       category="Training", subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "history (GAP model for CAM)"}),
         scores=f"{RESULTS}/{{dataset}}/model_gap/scores.json",
         curves=report(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", caption="../captions/training.rst",
                       category="Training", subcategory="{dataset}"),
