@@ -17,7 +17,9 @@ rule report:
         robustness=ROBUSTNESS_OUTPUTS,
         speed=sorted(str(p) for p in (Path(workflow.basedir) / "benchmarks" / "results").glob("*.csv")),
         template=package("report/template.html.j2"),
-        modules=package(*CORE, "report/__init__.py", "report/builder.py", "stages/report.py"),
+        modules=package(*CORE, "config.py", "report/__init__.py", "report/builder.py", "report/findings.py",
+                        "report/images.py", "report/provenance.py", "stages/report.py"),
+        schema=f"{workflow.basedir}/schemas/config.schema.yaml",  # report.* defaults are read from it
     output:
         f"{RESULTS}/report.html",
     params:
