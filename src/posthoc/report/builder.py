@@ -396,7 +396,8 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
     pngs = sorted(_files(stage_dir, ["*.png"]), key=lambda p: _order_key(stage, p.stem, methods))
     for png in pngs:
         counter.figures += 1
-        image = embed_image(png, fmt=settings["image_format"], max_width=settings["max_image_width"])
+        image = embed_image(png, fmt=settings["image_format"], max_width=settings["max_image_width"],
+                            quality=settings["image_quality"])
         size_note = (f" Shown downscaled from {image.original_width}×{image.original_height} px; the full-size file is "
                      f"in the results folder." if image.downscaled else "")
         items.append({

@@ -1,9 +1,11 @@
 """Figures for the HTML report: re-encoded small, embedded with their pixel size.
 
-Matplotlib writes RGBA PNGs with millions of colours (antialiasing) that are mostly white; the same
-figure as lossless WebP or as a 256-colour palette PNG on an opaque white background is several times
-smaller and looks the same at display size. Figures wider than ``max_width`` pixels are downscaled
-(Lanczos) before encoding; the original file stays in the results folder at full resolution.
+Matplotlib writes RGBA PNGs that are mostly white; on an opaque white background the same figure is
+several times smaller as WebP or as a 256-colour palette PNG. Line plots and bar charts (few colours)
+are encoded losslessly; figures full of colour-mapped maps or photographs (more than
+:data:`MANY_COLOURS` distinct colours) as lossy WebP at ``quality`` (100 = lossless for every figure),
+which is about four times smaller again and indistinguishable at display size. Figures wider than
+``max_width`` pixels are downscaled (Lanczos) first; the original file stays in the results folder.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 FORMATS = ("webp", "png")
+#: Above this many distinct colours a figure counts as image-like (maps, photographs) for lossy WebP.
+MANY_COLOURS = 4096
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,13 @@ def _opaque(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _encode(img: Image.Image, fmt: str) -> bytes:
+def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
     buf = io.BytesIO()
     if fmt == "webp":
-        # lossless: exact colours of colour maps and sharp text; method 4 balances size and speed
-        img.save(buf, format="WEBP", lossless=True, quality=80, method=4)
+        if quality >= 100 or img.getcolors(maxcolors=MANY_COLOURS) is not None:
+            img.save(buf, format="WEBP", lossless=True, quality=80, method=4)  # exact colours, sharp text
+        else:
+            img.save(buf, format="WEBP", quality=quality, method=4)
     elif fmt == "png":
         colours = img.getcolors(maxcolors=256)
         if colours is None:  # more than 256 colours: median-cut palette, no dithering (keeps text crisp)
@@ -65,8 +71,9 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def embed_image(path, *, fmt: str, max_width: int) -> EmbeddedImage:
-    """Read a figure, make it opaque, downscale it to at most ``max_width`` px wide and encode it as ``fmt``."""
+def embed_image(path, *, fmt: str, max_width: int, quality: int) -> EmbeddedImage:
+    """Read a figure, make it opaque, downscale it to at most ``max_width`` px wide and encode it as ``fmt``
+    (``quality``: lossy WebP quality for image-like figures, 100 = lossless)."""
     path = Path(path)
     with Image.open(path) as src:
         src.load()
@@ -74,7 +81,7 @@ def embed_image(path, *, fmt: str, max_width: int) -> EmbeddedImage:
         img = _opaque(src)
     if ow > max_width:
         img = img.resize((max_width, max(1, round(oh * max_width / ow))), Image.Resampling.LANCZOS)
-    data = _encode(img, fmt)
+    data = _encode(img, fmt, quality)
     mime = "image/webp" if fmt == "webp" else "image/png"
     return EmbeddedImage(src=f"data:{mime};base64," + base64.b64encode(data).decode("ascii"),
                          width=img.width, height=img.height, original_width=ow, original_height=oh,
