@@ -55,6 +55,8 @@ ITEM_ORDER = {
 }
 #: Tables longer than this are folded (``<details>``) in the report.
 FOLD_ROWS = 12
+#: Stages whose tables are all in the key findings already: folded whatever their length.
+FOLDED_STAGES = frozenset({"faithfulness"})
 #: Report column width in CSS pixels (figures are shown at most this wide; click opens the full image).
 COLUMN_PX = 1110
 #: Folders under ``results/<dataset>/`` that are not report stages (``data`` is summarised from
@@ -422,8 +424,11 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
         source = tab.relative_to(results_dir).as_posix()
         frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
         counter.tables += 1
-        items.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
-                      "caption": caption_for(stage, tab.stem), "source": source})
+        item = {"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
+                "caption": caption_for(stage, tab.stem), "source": source}
+        if stage in FOLDED_STAGES:
+            item["fold"] = "always"
+        items.append(item)
     return items
 
 

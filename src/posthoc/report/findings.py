@@ -100,7 +100,10 @@ def _fmt(v: Any) -> str:
         return "–"
     if isinstance(v, (int,)) or (isinstance(v, float) and v.is_integer() and abs(v) >= 10):
         return str(int(v))
-    return f"{float(v):.3f}"
+    v = float(v)
+    if v != 0 and abs(v) < 0.001:
+        return f"{v:.1e}"  # tiny but non-zero: keep it distinguishable from 0
+    return f"{v:.3f}"
 
 
 def _cell(row: Mapping, metric: str, interval: bool) -> str:
