@@ -42,6 +42,7 @@ BODY_PROBE = """<script>
       var fig = img.closest("figure"), cap = fig && fig.querySelector("figcaption");
       return {ok: img.complete && img.naturalWidth > 0, natural: [img.naturalWidth, img.naturalHeight],
               attr: [+img.getAttribute("width"), +img.getAttribute("height")], alt: img.alt,
+              shown: [img.getBoundingClientRect().width, img.getBoundingClientRect().height],
               caption: cap ? cap.textContent : ""};
     });
     var links = Array.prototype.slice.call(document.querySelectorAll('nav a[href^="#"]'));
@@ -55,6 +56,7 @@ BODY_PROBE = """<script>
     out.header_cells_without_scope = document.querySelectorAll("main th:not([scope])").length;
     out.height = document.documentElement.scrollHeight;
     out.width = document.documentElement.clientWidth;
+    out.viewport_height = window.innerHeight;
     var box = document.getElementById("lightbox");
     if (imgs.length && box) { imgs[0].click(); }
     setTimeout(function () {
