@@ -114,6 +114,7 @@ def caption(stage, stem):
     return str(path)
 
 
-def reported(path, stage, stem, category):
-    """An output shown by `snakemake --report`, with its caption."""
-    return report(path, caption=caption(stage, stem), category=category, subcategory="{dataset}")
+def reported(path, stage, stem, category, table=None):
+    """An output shown by `snakemake --report`, with its caption; a CSV ``table`` gets its own label."""
+    labels = {"dataset": "{dataset}", "table": table} if table else None
+    return report(path, caption=caption(stage, stem), category=category, subcategory="{dataset}", labels=labels)

@@ -4,7 +4,8 @@ rule faithfulness:
         checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # scored on the model the method explains
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
     output:
-        table=f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv",
+        table=reported(f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv", "faithfulness", "{method}",
+                       "Faithfulness", table="{method}"),
     params:
         keep_percent=lambda wc: dataset_cfg(wc)["faithfulness"]["keep_percent"],
         fill=config["faithfulness"]["fill"],

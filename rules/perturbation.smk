@@ -18,7 +18,7 @@ rule occlusion_study:
         correct=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_correct.png", "occlusion", "panels_correct",
                          "Occlusion"),
         wrong=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", "occlusion", "panels_wrong", "Occlusion"),
-        sweep=f"{RESULTS}/{{dataset}}/occlusion/sweep.csv",
+        sweep=reported(f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", "occlusion", "sweep", "Occlusion", table="sweep"),
     params:
         settings=lambda wc: dataset_cfg(wc)["occlusion"]["sweep"],
         n_eval=config["occlusion_study"]["n_eval"],
@@ -50,7 +50,7 @@ rule lime_study:
     output:
         correct=reported(f"{RESULTS}/{{dataset}}/lime/topk_correct.png", "lime", "topk_correct", "LIME"),
         wrong=reported(f"{RESULTS}/{{dataset}}/lime/topk_wrong.png", "lime", "topk_wrong", "LIME"),
-        examples=f"{RESULTS}/{{dataset}}/lime/examples.csv",
+        examples=reported(f"{RESULTS}/{{dataset}}/lime/examples.csv", "lime", "examples", "LIME", table="fits"),
     params:
         settings=config["lime_study"]["settings"],
         top_k=config["lime_study"]["top_k"],

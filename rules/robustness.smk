@@ -13,7 +13,8 @@ rule robustness:
     output:
         figures=[reported(f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", "robustness", f"gradcam_{kind}",
                           "Robustness") for kind in ROBUSTNESS_DEGRADATIONS],
-        table=f"{RESULTS}/{{dataset}}/robustness/stability.csv",
+        table=reported(f"{RESULTS}/{{dataset}}/robustness/stability.csv", "robustness", "stability", "Robustness",
+                       table="stability"),
     params:
         levels=config["robustness"]["levels"],  # one figure per degradation, in this order
         n_eval=config["robustness"]["n_eval"],

@@ -6,7 +6,7 @@ rule train:
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
-        history=f"{RESULTS}/{{dataset}}/model/history.csv",
+        history=reported(f"{RESULTS}/{{dataset}}/model/history.csv", "model", "history", "Training", table="history (model)"),
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
         curves=reported(f"{RESULTS}/{{dataset}}/model/training_curves.png", "model", "training_curves", "Training"),
     params:
@@ -37,13 +37,17 @@ rule evaluate:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
     output:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        per_class=f"{RESULTS}/{{dataset}}/evaluation/per_class.csv",
-        confusion_csv=f"{RESULTS}/{{dataset}}/evaluation/confusion.csv",
+        per_class=reported(f"{RESULTS}/{{dataset}}/evaluation/per_class.csv", "evaluation", "per_class", "Evaluation",
+                 table="per-class accuracy"),
+        confusion_csv=reported(f"{RESULTS}/{{dataset}}/evaluation/confusion.csv", "evaluation", "confusion", "Evaluation",
+                 table="confusion"),
         confusion_png=reported(f"{RESULTS}/{{dataset}}/evaluation/confusion.png", "evaluation", "confusion",
                                "Evaluation"),
         roc_png=reported(f"{RESULTS}/{{dataset}}/evaluation/roc.png", "evaluation", "roc", "Evaluation"),
-        roc_auc=f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv",
-        report=f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv",
+        roc_auc=reported(f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv", "evaluation", "roc_auc", "Evaluation",
+                 table="ROC AUC"),
+        report=reported(f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv", "evaluation", "classification_report", "Evaluation",
+                 table="classification report"),
     params:
         device=config["device"],
         code=code("evaluate"),
@@ -69,7 +73,8 @@ rule train_gap:
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
-        history=f"{RESULTS}/{{dataset}}/model_gap/history.csv",
+        history=reported(f"{RESULTS}/{{dataset}}/model_gap/history.csv", "model_gap", "history", "Training",
+                         table="history (GAP model)"),
         scores=f"{RESULTS}/{{dataset}}/model_gap/scores.json",
         curves=reported(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", "model_gap", "training_curves",
                         "Training"),

@@ -70,7 +70,10 @@ def _results_template(tmp_path_factory):
     d = _dataset(root, "mnist1d", rng, one_d=True)
     # a future stage nobody told the builder about
     io.save_csv(d / "robustness" / "noise.csv", pd.DataFrame({"sigma": [0.1, 0.2], "accuracy": [0.8, 0.6]}))
-    io.save_csv(root / "benchmarks" / "train_pathmnist.csv", pd.DataFrame({"s": [12.5], "max_rss": [812.25]}))
+    bench = root / "benchmarks" / "pathmnist" / "train.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                     "72.5\t0:01:12\t812.25\t900\t700\t710\t0\t1\t95\t70.1\n")
     return root
 
 
@@ -90,11 +93,16 @@ def test_report_embeds_every_png_and_nothing_external(results, tmp_path):
     out, html = _build(results, tmp_path)
     n_png = len([p for p in results.rglob("*.png") if not p.name.startswith(".")])
     assert n_png == 8
-    assert html.count("data:image/png;base64,") == n_png
-    assert html.count("<img ") == n_png
+    assert html.count("data:image/webp;base64,") == n_png  # re-encoded (config report.image_format)
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert len(imgs) == n_png
+    for img in imgs:
+        assert 'loading="lazy"' in img and re.search(r'width="\d+" height="\d+"', img)
+        alt = re.search(r'alt="([^"]*)"', img).group(1)
+        assert alt and not any(alt in c or c in alt for c in builder.CAPTIONS.values())
     srcs = re.findall(r'src="([^"]*)"', html)
-    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert not re.search(r'<link\b|<script\b|href="(?!#)', html)  # no external CSS/JS/links
+    assert srcs and all(s.startswith("data:image/webp;base64,") for s in srcs)
+    assert not re.search(r'<link\b|<script\b[^>]*\bsrc=|href="(?!#)', html)  # no external CSS/JS/links
     assert "half written" not in html and ".partial" not in html
     assert "gradcam.npz" not in html and "model.pt" not in html and "train_images" not in html
     assert not list(out.parent.glob(".*"))  # no temporary file left behind
@@ -104,7 +112,7 @@ def test_report_tables_values_and_captions(results, tmp_path):
     _, html = _build(results, tmp_path)
     # scores.json: rows = splits, 4 significant digits
     assert "0.8765" in html and "0.87654321" not in html
-    assert re.search(r"<th>accuracy</th>\s*<th>loss</th>", html)
+    assert re.search(r'<th scope="col">accuracy</th>\s*<th scope="col">loss</th>', html)
     # history.csv, per_class.csv, faithfulness csv rendered with formatted floats; NaN as a dash
     assert "1.235" in html and "0.1235" in html and "0.6667" in html
     assert "<td>adipose</td>" in html and "–" in html
@@ -120,8 +128,11 @@ def test_report_tables_values_and_captions(results, tmp_path):
     summary = html.split('id="summary"')[1].split("</table>")[0]
     assert "pathmnist" in summary and "mnist1d" in summary and "0.8765" in summary and "0.5" in summary
     assert re.search(r'<td class="num">3</td>', summary)
-    # benchmarks appendix
-    assert "Appendix: speed benchmarks" in html and "812.2" in html
+    # runtimes appendix from the benchmark TSVs, and their summary in the header
+    appendix = html.split('id="benchmarks"')[1]
+    assert "<td>train</td>" in appendix and "<td>pathmnist</td>" in appendix and "1:12" in appendix
+    assert "812.2" in appendix and "70.1" in appendix
+    assert "slowest: train on pathmnist (1:12)" in html
 
 
 def test_report_order_toc_config_versions_and_fill(results, tmp_path):
@@ -138,7 +149,7 @@ def test_report_order_toc_config_versions_and_fill(results, tmp_path):
     # config as YAML, versions, time, fill value note
     assert "<pre>datasets:\n  pathmnist:\n    data:\n      kind: medmnist" in html
     assert "<td>snakemake</td>" in html and "9.1.0" in html
-    assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", html)
+    assert re.search(r"generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", html)
     assert "0 in normalised input space, i.e. the dataset mean" in html
 
 

@@ -90,7 +90,7 @@ def test_faithfulness_and_report(chain):
     table = pd.read_csv(chain / "toy" / "faithfulness" / "gradcam.csv")
     assert table["keep_percent"].eq(40).all() and len(table) == 5
     html = (chain / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(list(chain.rglob("*.png")))
+    assert html.count("data:image/webp;base64,") == len(list(chain.rglob("*.png")))
 
 
 def test_scripts_stay_small():

@@ -105,7 +105,7 @@ def test_method_summaries_and_gap_model(completed_run, dataset):
 def test_report_embeds_every_figure(completed_run):
     html = (completed_run / "results" / "report.html").read_text()
     pngs = list((completed_run / "results").rglob("*.png"))
-    assert html.count("data:image/png;base64,") >= len(pngs)
+    assert html.count('<img class="zoomable" src="data:image/webp;base64,') == len(pngs)  # report.image_format
     for dataset in DATASETS:
         assert dataset in html
     assert "keep_percent" in html or "keep top" in html

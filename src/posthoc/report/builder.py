@@ -36,12 +36,31 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from posthoc.io import atomic_path, load_json
 from posthoc.report import captions
+from posthoc.report import findings as _findings
+from posthoc.report import provenance as _provenance
+from posthoc.report.images import embed_image
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "template.html.j2"
 
 #: Stage folders in report order; any other folder under ``results/<dataset>/`` follows, sorted.
-STAGE_ORDER = ("eda", "model", "model_gap", "evaluation", "explanations", "faithfulness")
+STAGE_ORDER = ("eda", "model", "evaluation", "explanations", "faithfulness", "map_quality", "occlusion", "lime",
+               "robustness", "model_gap")
+#: Within a stage: figures/tables whose stem matches an earlier pattern come first (overview before detail;
+#: degradations in the order noise, brightness, contrast); per-method files follow in the config's method order.
+ITEM_ORDER = {
+    "explanations": ("comparison", "per_class", "confusions"),
+    "faithfulness": ("summary",),
+    "robustness": ("*noise*", "*brightness*", "*contrast*"),
+    "occlusion": ("*correct*", "*wrong*"),
+    "lime": ("*correct*", "*wrong*"),
+}
+#: Tables longer than this are folded (``<details>``) in the report.
+FOLD_ROWS = 12
+#: Stages whose tables are all in the key findings already: folded whatever their length.
+FOLDED_STAGES = frozenset({"faithfulness"})
+#: Report column width in CSS pixels (figures are shown at most this wide; click opens the full image).
+COLUMN_PX = 1110
 #: Folders under ``results/<dataset>/`` that are not report stages (``data`` is summarised from
 #: ``data/meta.json`` at the top of each dataset section instead; it holds the raw arrays).
 NON_STAGE_DIRS = frozenset({"data", "logs", "benchmarks"})
@@ -170,6 +189,30 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def report_settings(config: Mapping) -> dict:
+    """``config["report"]`` with the schema's defaults for keys left out (a bare config in tests)."""
+    from posthoc.config import load_schema
+
+    schema = load_schema()["properties"]["report"]["properties"]
+    given = config.get("report") if isinstance(config.get("report"), Mapping) else {}
+    return {k: given.get(k, spec.get("default")) for k, spec in schema.items()}
+
+
+def _order_key(stage: str, stem: str, methods: list[str]) -> tuple:
+    for i, pattern in enumerate(ITEM_ORDER.get(stage, ())):
+        if fnmatch.fnmatch(stem, pattern):
+            return (0, i, stem)
+    for i, method in enumerate(methods):
+        if stem == method or stem.startswith(method + "_"):
+            return (1, i, stem)
+    return (2, 0, stem)
+
+
+def alt_text(stage_title: str, stem: str, dataset: str, width: int, height: int) -> str:
+    """Short alternative text (what the image is, not the caption again)."""
+    return f"{derived_caption('', stem)} — {stage_title.lower()}, {dataset} ({width}×{height} px figure)"
+
+
 class _Counter:
     def __init__(self) -> None:
         self.figures = 0
@@ -177,21 +220,34 @@ class _Counter:
 
 
 def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counter,
-                caption_source: Mapping | None = None) -> list[dict]:
-    """Figures first, then JSON summaries, then CSV tables, each group sorted by path."""
+                caption_source: Mapping | None = None, *, settings: Mapping | None = None,
+                methods: Iterable[str] = (), dataset: str = "") -> list[dict]:
+    """Figures first, then JSON summaries, then CSV tables; overview items first (:data:`ITEM_ORDER`),
+    then per-method items in the config's method order, then the rest by name."""
+    settings = settings or report_settings({})
+    methods = list(methods)
+    caps = caption_source if caption_source is not None else captions.load_captions()
+    title = captions.stage_title(caps, stage)
     items: list[dict] = []
-    for png in _files(stage_dir, ["*.png"]):
+    pngs = sorted(_files(stage_dir, ["*.png"]), key=lambda p: _order_key(stage, p.stem, methods))
+    for png in pngs:
         counter.figures += 1
+        image = embed_image(png, fmt=settings["image_format"], max_width=settings["max_image_width"],
+                            quality=settings["image_quality"])
+        size_note = (f" Shown downscaled from {image.original_width}×{image.original_height} px; the full-size file is "
+                     f"in the results folder." if image.downscaled else "")
         items.append({
-            "kind": "figure", "number": counter.figures, "src": _png_data_uri(png),
-            "caption": caption_for(stage, png.stem, caption_source), "source": png.relative_to(results_dir).as_posix(),
+            "kind": "figure", "number": counter.figures, "src": image.src, "width": image.width,
+            "height": image.height, "alt": alt_text(title, png.stem, dataset, image.width, image.height),
+            "caption": caption_for(stage, png.stem, caps), "size_note": size_note,
+            "source": png.relative_to(results_dir).as_posix(),
         })
     for js in _files(stage_dir, ["*.json"]):
         obj = load_json(js)
         table = json_table(obj)
         counter.tables += 1
         item = {"kind": "table" if table else "pre", "number": counter.tables,
-                "caption": caption_for(stage, js.stem, caption_source),
+                "caption": caption_for(stage, js.stem, caps),
                 "source": js.relative_to(results_dir).as_posix()}
         if table:
             item["table"] = table
@@ -199,12 +255,15 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
             text = json.dumps(obj, indent=2, default=str)
             item["text"] = text if len(text) <= MAX_JSON_CHARS else text[:MAX_JSON_CHARS] + "\n… (truncated)"
         items.append(item)
-    for tab in _files(stage_dir, ["*.csv", "*.tsv"]):
+    for tab in sorted(_files(stage_dir, ["*.csv", "*.tsv"]), key=lambda p: _order_key(stage, p.stem, methods)):
         source = tab.relative_to(results_dir).as_posix()
         frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
         counter.tables += 1
-        items.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
-                      "caption": caption_for(stage, tab.stem, caption_source), "source": source})
+        item = {"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
+                "caption": caption_for(stage, tab.stem, caps), "source": source}
+        if stage in FOLDED_STAGES:
+            item["fold"] = "always"
+        items.append(item)
     return items
 
 
@@ -303,7 +362,9 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
     results_dir = Path(results_dir)
     source = caption_source if caption_source is not None else captions.load_captions()
     counter = _Counter()
-    datasets, summary_rows = [], []
+    settings = report_settings(config)
+    methods = list(config.get("methods") or {})
+    datasets, summary_rows, key_findings = [], [], []
     for name in _dataset_names(config):
         ddir = results_dir / name
         if not ddir.is_dir():
@@ -317,19 +378,21 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
                 "name": stage,
                 "title": captions.stage_title(source, stage),
                 "anchor": anchor("ds", name, stage),
-                "entries": stage_items(ddir / stage, stage, results_dir, counter, source),
+                "entries": stage_items(ddir / stage, stage, results_dir, counter, source, settings=settings,
+                                       methods=methods, dataset=name),
             })
         datasets.append({"name": name, "anchor": anchor("ds", name), "meta": _meta_table(meta), "stages": stages})
+        key_findings.append(_dataset_findings(name, ddir, scores, f"K{len(key_findings) + 1}"))
 
     benchmarks = []
-    bdir = results_dir / "benchmarks"
-    if bdir.is_dir():
-        for tab in _files(bdir, ["*.csv"]):  # the per-rule runtimes (*.tsv) go to the header, not here
-            source = tab.relative_to(results_dir).as_posix()
-            frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
-            counter.tables += 1
-            benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
-                               "caption": derived_caption("benchmarks", tab.stem), "source": source})
+    runtimes = _provenance.runtimes(results_dir)
+    if runtimes is not None:
+        counter.tables += 1
+        shown = runtimes.drop(columns=["wall s"])
+        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(shown),
+                           "caption": ("Runtime of every workflow job from its benchmark file (wall time, CPU time, "
+                                       "peak resident memory), slowest first"),
+                           "source": "benchmarks/"})
     for name, (text, notes) in sorted((speed_tables or {}).items()):
         counter.tables += 1
         frame = pd.read_csv(io.StringIO(text))
@@ -337,11 +400,8 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
                            "caption": _speed_caption(notes), "source": f"benchmarks/results/{name}"})
 
     versions = dict(versions) if versions is not None else collect_versions()
-    title = None
-    if isinstance(config.get("report"), Mapping):
-        title = config["report"].get("title")
     return {
-        "title": title or "posthoc: post-hoc explainability study",
+        "title": settings["title"],
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "summary": _table(["dataset", "data kind", "input shape", "classes", "val accuracy", "test accuracy"],
                           summary_rows),
@@ -352,7 +412,66 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
         "versions": _table(["package", "version"], [[k, str(v)] for k, v in versions.items()]),
         "fill_note": _fill_note(config),
         "n_figures": counter.figures,
+        "key_findings": key_findings,
+        "provenance": _provenance.provenance(config) + [["runtimes", _provenance.runtime_summary(runtimes)]],
+        "fold_rows": FOLD_ROWS,
+        "column_px": COLUMN_PX,
     }
+
+
+def _training_note(ddir: Path) -> str | None:
+    """Which epoch the scores are from, and the best validation epoch when it differs."""
+    hist_path = ddir / "model" / "history.csv"
+    if not hist_path.is_file():
+        return None
+    hist = pd.read_csv(hist_path)
+    if hist.empty or "epoch" not in hist.columns:
+        return None
+    last = int(hist["epoch"].iloc[-1])
+    text = (f"Scores and every explanation are from the model after the last training epoch ({last}), "
+            f"not the best validation epoch")
+    if "val_acc" in hist.columns and hist["val_acc"].notna().any():
+        best = hist.loc[hist["val_acc"].idxmax()]
+        if int(best["epoch"]) != last:
+            text += (f" (validation accuracy peaked at epoch {int(best['epoch'])}: {best['val_acc']:.3f} vs "
+                     f"{hist['val_acc'].iloc[-1]:.3f} at the last)")
+        else:
+            text += " (here the last epoch is also the best by validation accuracy)"
+    return text + "."
+
+
+def _layer_note(frame: pd.DataFrame | None) -> str | None:
+    if frame is None:
+        return None
+    own = frame[~frame["method"].isin(_findings.GAP_METHODS)].sort_values("depth", kind="stable")
+    layers = list(dict.fromkeys(str(x) for x in own["layer"] if str(x) != "input"))
+    if not layers:
+        return None
+    rectified = [x for x in layers if re.search(r"relu|act", x, re.I)]
+    kind = ("the rectified outputs (after the ReLU)" if len(rectified) == len(layers)
+            else "the convolution modules' outputs, before their ReLU")
+    return (f"Layer-wise maps are taken at the checkpoint's explained layers ({', '.join(layers)}): "
+            f"{kind}; depth 1 is the shallowest.")
+
+
+def _dataset_findings(name: str, ddir: Path, scores: Any, number: str) -> dict:
+    frame = _findings.findings_frame(ddir)
+
+    def test_acc(obj):
+        if isinstance(obj, Mapping) and isinstance(obj.get("test"), Mapping):
+            return obj["test"].get("accuracy")
+        return None
+
+    table = None
+    if frame is not None:
+        table = _findings.findings_table(frame, gap_accuracy=test_acc(_read_json_or_none(ddir / "model_gap" / "scores.json")),
+                                         model_accuracy=test_acc(scores))
+        table["number"] = number
+    return {"name": name, "anchor": anchor("kf", name), "table": table,
+            "sentence": _findings.distinguishability(frame, name),
+            "training": _training_note(ddir), "layers": _layer_note(frame),
+            "keep_percent": (format_value(frame["keep_percent"].iloc[0])
+                             if frame is not None and "keep_percent" in frame.columns else None)}
 
 
 def _environment() -> Environment:
