@@ -32,8 +32,8 @@ rule explain:
 
 # Extra outputs a method declares (registry trait extra_outputs, e.g. integrated gradients' completeness
 # table): explanations/{method}_{key}.csv, written by explain_summary under the output key.
-EXTRA_OUTPUTS = {key: reported(f"{RESULTS}/{{dataset}}/explanations/{m}_{key}.csv", "explanations", f"{m}_{key}",
-                               "Explanations", table=f"{m} {key}") for m in METHODS for key in TRAITS[m].extra_outputs}
+EXTRA_OUTPUTS = {key: f"{RESULTS}/{{dataset}}/explanations/{m}_{key}.csv" for m in METHODS
+                 for key in TRAITS[m].extra_outputs}
 EXTRA_OWNERS = {key: m for m in METHODS for key in TRAITS[m].extra_outputs}
 
 
@@ -52,7 +52,8 @@ rule explain_summary:
                            "Explanations"),
         confusions=reported(f"{RESULTS}/{{dataset}}/explanations/confusions.png", "explanations", "confusions",
                             "Explanations"),
-        **EXTRA_OUTPUTS,
+        **{key: reported(path, "explanations", f"{EXTRA_OWNERS[key]}_{key}", "Explanations",
+                         table=f"{EXTRA_OWNERS[key]} {key}") for key, path in EXTRA_OUTPUTS.items()},
     params:
         methods=METHODS,
         completeness_params=config["methods"].get(EXTRA_OWNERS.get("completeness"), {}),

@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from posthoc import io  # noqa: E402
 from posthoc.plots import eda, evaluation, maps as map_figures, training  # noqa: E402
 from posthoc.report import builder  # noqa: E402
+from posthoc.report.captions import load_captions  # noqa: E402
 from posthoc.report import build_report  # noqa: E402
 from posthoc.explain.registry import declared  # noqa: E402
 
@@ -99,7 +100,8 @@ def test_report_embeds_every_png_and_nothing_external(results, tmp_path):
     for img in imgs:
         assert 'loading="lazy"' in img and re.search(r'width="\d+" height="\d+"', img)
         alt = re.search(r'alt="([^"]*)"', img).group(1)
-        assert alt and not any(alt in c or c in alt for c in builder.CAPTIONS.values())
+        all_captions = [c for entry in load_captions().values() for c in entry["captions"].values()]
+        assert alt and not any(alt in c or c in alt for c in all_captions)
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/webp;base64,") for s in srcs)
     assert not re.search(r'<link\b|<script\b[^>]*\bsrc=|href="(?!#)', html)  # no external CSS/JS/links

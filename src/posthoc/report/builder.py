@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 import datetime as _dt
+import fnmatch
 import json
 import math
 import numbers

@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from ..explain.registry import declared
+
 #: Metrics whose direction is known: +1 = higher is better, -1 = lower is better.
 DIRECTION = {
     "drop_rate": -1, "increase_rate": +1, "pointing_game": +1, "energy_pointing_game": +1, "relevance_mass": +1,
@@ -31,8 +33,8 @@ LABELS = {"drop_rate": "drop rate", "increase_rate": "increase rate", "spearman"
 #: Columns that are keys or settings, not metrics.
 NOT_METRICS = {"method", "layer", "layer_index", "keep_percent", "n", "randomised", "model", "dataset", "replicate",
                "seed", "target", "subset"}
-#: Methods that explain (and are scored on) the dataset's global-average-pooling variant, not its model.
-GAP_METHODS = frozenset({"cam"})
+#: Methods that explain (and are scored on) another model than the dataset's own (registry trait ``explains``).
+GAP_METHODS = frozenset(name for name, method in declared().items() if method.explains != "model")
 RANK_BY = "drop_rate"
 
 
