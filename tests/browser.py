@@ -26,9 +26,11 @@ window.addEventListener("error", function (e) {
   window.__errors.push(t && t !== window && (t.src || t.href) ? "failed to load " + (t.tagName || "") + " " +
     String(t.src || t.href).slice(0, 60) : String(e.message));
 }, true);
-window.addEventListener("unhandledrejection", function (e) { window.__errors.push("unhandled rejection: " + e.reason); });
+window.addEventListener("unhandledrejection", function (e) {
+  window.__errors.push("unhandled rejection: " + e.reason); });
 (function () { var ce = console.error; console.error = function () {
-  window.__errors.push("console.error: " + Array.prototype.join.call(arguments, " ")); ce.apply(console, arguments); }; })();
+  window.__errors.push("console.error: " + Array.prototype.join.call(arguments, " "));
+  ce.apply(console, arguments); }; })();
 </script>"""
 BODY_PROBE = """<script>
 (function () {

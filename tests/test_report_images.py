@@ -31,7 +31,8 @@ def test_few_colour_rgba_figure_is_exact_and_opaque(tmp_path, fmt):
 def test_wide_figure_is_downscaled_and_smaller(tmp_path):
     x = np.linspace(0, 1, 3000)
     smooth = (np.stack([x, x[::-1], 0.5 + 0 * x], 1)[None] * 255).astype(np.uint8).repeat(200, axis=0)
-    Image.fromarray(np.concatenate([smooth, np.full((200, 3000, 1), 255, np.uint8)], 2), "RGBA").save(tmp_path / "w.png")
+    rgba = np.concatenate([smooth, np.full((200, 3000, 1), 255, np.uint8)], 2)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "w.png")
     img = embed_image(tmp_path / "w.png", fmt="webp", max_width=1000, quality=100)
     assert (img.width, img.height, img.original_width, img.original_height) == (1000, 67, 3000, 200)
     assert img.downscaled and img.nbytes < img.original_bytes

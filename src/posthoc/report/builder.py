@@ -465,7 +465,8 @@ def _dataset_findings(name: str, ddir: Path, scores: Any, number: str) -> dict:
 
     table = None
     if frame is not None:
-        table = _findings.findings_table(frame, gap_accuracy=test_acc(_read_json_or_none(ddir / "model_gap" / "scores.json")),
+        gap_scores = _read_json_or_none(ddir / "model_gap" / "scores.json")
+        table = _findings.findings_table(frame, gap_accuracy=test_acc(gap_scores),
                                          model_accuracy=test_acc(scores))
         table["number"] = number
     return {"name": name, "anchor": anchor("kf", name), "table": table,

@@ -71,7 +71,8 @@ def provenance(config: Mapping, *, repo=REPO) -> list[list[str]]:
     """Rows ``[what, value]`` for the report header."""
     return [
         ["commit", git_commit(repo)],
-        ["host", f"{socket.gethostname()} ({platform.system()} {platform.release()}, Python {platform.python_version()})"],
+        ["host", f"{socket.gethostname()} ({platform.system()} {platform.release()}, "
+                 f"Python {platform.python_version()})"],
         ["device", device_description(str(config.get("device", "auto")))],
         ["seeds", seeds(config)],
         ["date", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")],
