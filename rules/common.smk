@@ -28,7 +28,8 @@ def package(*modules):
 
 
 CORE = ["__init__.py", "io.py", "logs.py", "stages/__init__.py"]
-MODEL = ["models.py", "preprocess.py", "train.py"]
+MODEL = ["models/__init__.py", "models/architectures.py", "models/checkpoint.py", "models/gap.py", "models/layers.py",
+         "models/torchvision.py", "errors.py", "preprocess.py", "train.py"]
 DATA_READ = ["data/__init__.py", "data/layout.py"]
 
 

@@ -60,14 +60,21 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# The global-average-pooling variant (conv features → GAP → linear) that CAM needs (seeds 002, 003):
-# same data, settings and seed as the dataset's model; only jobs of method `cam` use it.
+# CAM's global-average-pooling model (seeds 002, 003): by default a GAP + linear head on the frozen
+# features of the dataset's own model (model.cam_model: frozen), else the architecture's GAP variant
+# trained from scratch with the dataset's settings; only jobs of method `cam` use it.
+def gap_trained(wildcards):
+    frozen = dataset_cfg(wildcards)["model"]["cam_model"] == "frozen"
+    return [f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt"] if frozen else []
+
+
 rule train_gap:
     input:
         arrays=[p for s in SPLITS for p in split_arrays(s)],
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
-        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),
+        trained=gap_trained,
+        modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py", "stages/train_gap.py"),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
         history=f"{RESULTS}/{{dataset}}/model_gap/history.csv",
@@ -75,7 +82,7 @@ rule train_gap:
         curves=report(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", caption="../captions/training.rst",
                       category="Training", subcategory="{dataset}"),
     params:
-        model=lambda wc: {**dataset_cfg(wc)["model"], "gap": True},
+        model=lambda wc: dataset_cfg(wc)["model"],
         train=lambda wc: dataset_cfg(wc)["train"],
         seed=config["seed"],
         device=config["device"],
@@ -88,4 +95,4 @@ rule train_gap:
     conda:
         "../envs/posthoc.yaml"
     script:
-        "../scripts/train.py"
+        "../scripts/train_gap.py"

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from posthoc.models import AlexNet128, CNN1D, build_model, explainable_layers, load_checkpoint, save_checkpoint
+from posthoc.models import VGG7, AlexNet128, CNN1D, build_model, explainable_layers, load_checkpoint, save_checkpoint
 
 
 def feature_shapes(model, x):
@@ -31,18 +31,72 @@ def test_width_multiplier_scales_every_layer():
     assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 4)
 
 
-def test_explainable_layers_are_the_convs_in_order():
+def test_explainable_layers_are_the_rectified_convs_or_the_convs_in_order():
     model = AlexNet128(3, 2, width=0.1)
     layers = explainable_layers(model)
-    assert layers == ["features.0", "features.3", "features.6", "features.8", "features.10"]
-    assert all(isinstance(model.get_submodule(name), nn.Conv2d) for name in layers)
+    assert layers == ["features.1", "features.4", "features.7", "features.9", "features.11"]
+    assert all(isinstance(model.get_submodule(name), nn.ReLU) for name in layers)
+    conv = explainable_layers(model, "conv")
+    assert conv == ["features.0", "features.3", "features.6", "features.8", "features.10"]
+    assert all(isinstance(model.get_submodule(name), nn.Conv2d) for name in conv)
     assert not any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+    with pytest.raises(ValueError, match="explain_layers"):
+        explainable_layers(model, "pre")
+
+
+def test_vgg7_layout():
+    model = VGG7(3, 8)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) + len(linears) == 7 and [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert model(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
+    assert explainable_layers(model) == ["features.2", "features.5", "features.9", "features.12", "features.16",
+                                         "features.19"]
+    with torch.no_grad():
+        assert model.features(torch.zeros(1, 3, 150, 150)).shape == (1, 128, 18, 18)
+    gap = VGG7(3, 8, gap=True)
+    assert gap.pooled_layer == "features" and gap(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
+
+
+@pytest.mark.parametrize("arch, layers", [
+    ("vgg16", [f"features.{i}" for i in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)]),
+    ("resnet18", ["layer1", "layer2", "layer3", "layer4"]),
+    ("densenet121", [f"features.denseblock{i}" for i in range(1, 5)]),
+])
+def test_torchvision_layers_and_head(arch, layers):
+    model = build_model(arch, 1, 7, (32, 32))
+    assert explainable_layers(model) == layers
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    assert not any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+
+
+def test_torchvision_weights_file_errors_name_the_file(tmp_path):
+    import torchvision
+
+    from posthoc.errors import UserError
+
+    with pytest.raises(UserError, match="model.weights: .*missing.pth does not exist"):
+        build_model("resnet18", 3, 4, (32, 32), weights=str(tmp_path / "missing.pth"))
+    wrong = tmp_path / "vgg11.pth"
+    torch.save(torchvision.models.vgg11().state_dict(), wrong)
+    with pytest.raises(UserError, match="vgg11.pth does not fit torchvision's resnet18"):
+        build_model("resnet18", 3, 4, (32, 32), weights=str(wrong))
+    good = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18()
+    torch.save(reference.state_dict(), good)
+    model = build_model("resnet18", 1, 4, (32, 32), weights=str(good))
+    assert torch.equal(model.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    assert torch.equal(model.conv1.weight, reference.conv1.weight.sum(1, keepdim=True))  # greyscale first conv
+    assert model.fc.out_features == 4
 
 
 def test_cnn1d_shapes_and_layers():
     model = CNN1D(1, 10, length=40, channels=(8, 16, 4), kernel_size=5, stride=2)
     assert model(torch.zeros(3, 1, 40)).shape == (3, 10)
-    assert explainable_layers(model) == ["features.0", "features.2", "features.4"]
+    assert explainable_layers(model) == ["features.1", "features.3", "features.5"]
+    assert explainable_layers(model, "conv") == ["features.0", "features.2", "features.4"]
 
 
 def test_build_model_rejects_wrong_rank():
