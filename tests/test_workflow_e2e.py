@@ -37,8 +37,9 @@ def test_data_and_eda_outputs(completed_run, dataset):
 def test_model_and_evaluation_outputs(completed_run, dataset):
     base = completed_run / "results" / dataset
     model, info = load_checkpoint(base / "model" / "checkpoint.pt")
-    assert {"class_names", "mean", "std", "arch", "layers"} <= set(info)
-    assert all(isinstance(model.get_submodule(layer), (torch.nn.Conv1d, torch.nn.Conv2d)) for layer in info["layers"])
+    assert {"class_names", "mean", "std", "arch", "layers", "explain_layers"} <= set(info)
+    assert info["explain_layers"] == "rectified"  # the schema's default: the ReLU after each convolution
+    assert all(isinstance(model.get_submodule(layer), torch.nn.ReLU) for layer in info["layers"])
     history = pd.read_csv(base / "model" / "history.csv")
     assert history["epoch"].tolist() == list(range(1, CONFIG["datasets"][dataset]["train"]["epochs"] + 1))
     scores = json.loads((base / "model" / "scores.json").read_text())

@@ -59,9 +59,10 @@ def gap_model(model: nn.Module, layer: str, in_channels: int, input_shape, num_c
     was_training = body.training
     body.eval()
     with torch.no_grad():
-        channels = body(torch.zeros(1, in_channels, *input_shape)).shape[1]
+        param = next(body.parameters())
+        channels = body(torch.zeros(1, in_channels, *input_shape, dtype=param.dtype, device=param.device)).shape[1]
     body.train(was_training)
-    return GAPNet(body, int(channels), num_classes, len(input_shape))
+    return GAPNet(body, int(channels), num_classes, len(input_shape)).to(dtype=param.dtype, device=param.device)
 
 
 def fit_head(head: nn.Linear, features: torch.Tensor, labels: np.ndarray, val: tuple[torch.Tensor, np.ndarray], *,
