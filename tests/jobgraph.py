@@ -46,7 +46,8 @@ RULES: dict[str, Rule] = {
     "prepare_data":         Rule(("dataset",)),
     "eda":                  Rule(("dataset",), ("prepare_data",)),
     "train":                Rule(("dataset",), ("prepare_data", "eda")),
-    "train_gap":            Rule(("dataset",), ("prepare_data", "eda"), when=lambda c: "cam" in c["methods"]),
+    # train_gap reads the dataset's model too (model.cam_model: frozen, the default)
+    "train_gap":            Rule(("dataset",), ("prepare_data", "eda", "train"), when=lambda c: "cam" in c["methods"]),
     "evaluate":             Rule(("dataset",), ("prepare_data", "train")),
     "explain":              Rule(("dataset", "method"),
                                  ("prepare_data", ("train", not_cam), ("train_gap", cam), "evaluate")),
@@ -74,7 +75,8 @@ CODE_USERS: dict[str, list[tuple[str, dict]]] = {
                                        ("robustness", {})],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
     "src/posthoc/metrics.py": [("evaluate", {}), ("faithfulness", {})],
-    "scripts/train.py": [("train", {}), ("train_gap", {})],
+    "scripts/train.py": [("train", {})],
+    "scripts/train_gap.py": [("train_gap", {})],
 }
 
 # Explanation method -> rules besides explain[method] that read its parameters (all their jobs).

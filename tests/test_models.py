@@ -126,3 +126,29 @@ def test_checkpoint_roundtrip(tmp_path):
 def test_load_checkpoint_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.pt"):
         load_checkpoint(tmp_path / "nothere.pt")
+
+
+@pytest.mark.parametrize("arch, kw, shape", [("alexnet128", {"width": 0.1}, (48, 48)), ("cnn1d", {}, (40,)),
+                                             ("resnet18", {}, (32, 32))])
+def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape):
+    from posthoc.models import fit_head, gap_model
+
+    torch.manual_seed(0)
+    c = 1 if len(shape) == 1 else 3
+    base = build_model(arch, c, 3, shape, **kw).eval()
+    layer = explainable_layers(base)[-1]
+    gap = gap_model(base, layer, c, shape, 3)
+    x = torch.randn(30, c, *shape)
+    with torch.no_grad():
+        feats = gap.trunk(x).flatten(2).mean(2)
+    labels = feats[:, :3].argmax(1).numpy()  # learnable from the pooled features by construction
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    rows = fit_head(gap.head, feats, labels, (feats, labels), epochs=60, batch_size=10, lr=0.05, weight_decay=0.0,
+                    seed=0)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] and rows[-1]["val_acc"] >= 0.8
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # the features stay frozen
+    info = {"arch": arch, "arch_kwargs": kw, "class_names": list("abc"), "in_channels": c, "input_shape": list(shape),
+            "mean": [0.0] * c, "std": [1.0] * c, "pixel_scale": 1.0, "layers": ["trunk"], "gap_layer": layer}
+    save_checkpoint(tmp_path / "gap.pt", gap.eval(), info)
+    loaded, _ = load_checkpoint(tmp_path / "gap.pt")
+    assert loaded.pooled_layer == "trunk" and torch.allclose(loaded(x), gap(x), atol=1e-6)
