@@ -98,8 +98,13 @@ def test_method_summaries_and_gap_model(completed_run, dataset):
         table = pd.read_csv(base / "explanations" / "integrated_gradients_completeness.csv")
         assert set(table["subset"]) >= {"example", "evaluation"} and np.isfinite(table["median"]).all()
     if "cam" in METHODS:
-        gap, _ = load_checkpoint(base / "model_gap" / "checkpoint.pt")
-        assert gap.pooled_layer == "features"
+        gap, gap_info = load_checkpoint(base / "model_gap" / "checkpoint.pt")
+        model, info = load_checkpoint(base / "model" / "checkpoint.pt")
+        # model.cam_model: frozen (the default): a linear head on the dataset model's own last explained layer
+        assert gap.pooled_layer == "trunk" and gap_info["gap_layer"] == info["layers"][-1]
+        trunk_weights = {k.split(".", 1)[-1]: v for k, v in gap.trunk.state_dict().items()}
+        own = {k.split(".", 1)[-1]: v for k, v in model.state_dict().items() if k.startswith("features.")}
+        assert trunk_weights and all(torch.equal(v, own[k]) for k, v in trunk_weights.items())
         assert (base / "model_gap" / "training_curves.png").exists()
 
 
