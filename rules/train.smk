@@ -1,9 +1,16 @@
 # Training (seed 000 §3) and classification evaluation (seed 004 §III-A).
 
 
+def model_files(wildcards):
+    """The user's weights to start from (model.weights) or model to explain (model.checkpoint), if any."""
+    model = dataset_cfg(wildcards)["model"]
+    return [model[k] for k in ("weights", "checkpoint") if model.get(k)]
+
+
 rule train:
     input:
         arrays=[p for s in SPLITS for p in split_arrays(s)],
+        model_files=model_files,
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
         modules=package(*CORE, *DATA_READ, *MODEL, "plots.py", "stages/train.py"),

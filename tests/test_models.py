@@ -152,3 +152,40 @@ def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape)
     save_checkpoint(tmp_path / "gap.pt", gap.eval(), info)
     loaded, _ = load_checkpoint(tmp_path / "gap.pt")
     assert loaded.pooled_layer == "trunk" and torch.allclose(loaded(x), gap(x), atol=1e-6)
+
+
+def test_existing_model_is_scored_not_trained(tmp_path):
+    """model.checkpoint: the train stage loads the user's state dict and writes the usual outputs."""
+    import json
+
+    import numpy as np
+    import torchvision
+
+    from posthoc import io
+    from posthoc.data import layout
+    from posthoc.errors import UserError
+    from posthoc.stages import train
+
+    rng = np.random.default_rng(0)
+    splits = {s: {"images": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), "labels": np.arange(n) % 3}
+              for s, n in (("train", 12), ("val", 6), ("test", 6))}
+    data_dir = tmp_path / "data"
+    layout.write_dataset(data_dir, "toy", "imagefolder", splits, ["a", "b", "c"], source="test", params={})
+    io.save_json(tmp_path / "stats.json", {"mean": [0.5] * 3, "std": [0.25] * 3, "pixel_scale": 255.0})
+    torch.manual_seed(1)
+    user = torchvision.models.resnet18(num_classes=3)
+    torch.save(user.state_dict(), tmp_path / "mine.pth")
+    out = {k: str(tmp_path / "model" / f) for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"),
+                                                        ("s", "scores.json"), ("p", "curves.png"))}
+    cfg = {"arch": "resnet18", "checkpoint": str(tmp_path / "mine.pth"), "explain_layers": "rectified"}
+    train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"], cfg,
+              {"epochs": 3, "batch_size": 4}, 0, "cpu")
+    model, info = load_checkpoint(out["c"])
+    x = torch.randn(2, 3, 32, 32)
+    user.eval()
+    assert torch.allclose(model(x), user(x), atol=1e-6) and info["epochs"] == 0
+    assert info["layers"] == ["layer1", "layer2", "layer3", "layer4"]
+    assert set(json.loads(open(out["s"]).read())) == {"train", "val", "test"}
+    with pytest.raises(UserError, match="model.checkpoint: .*mine.pth does not fit resnet34"):
+        train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"],
+                  {**cfg, "arch": "resnet34"}, {"epochs": 3, "batch_size": 4}, 0, "cpu")

@@ -103,6 +103,13 @@ def _check_model(name: str, model: dict) -> None:
     if not own and model.get("cam_model") == "scratch":
         raise ConfigError(f"invalid config at '{key}.cam_model': 'scratch' needs one of {sorted(ARCHITECTURES)}; "
                           f"use 'frozen' for torchvision's {arch}")
+    existing = model.get("checkpoint")
+    if existing and not Path(existing).is_file():
+        raise ConfigError(f"invalid config at '{key}.checkpoint': {existing} does not exist; put the state dict of "
+                          f"your trained {arch} there (or remove the key to train one)")
+    if existing and model.get("weights"):
+        raise ConfigError(f"invalid config at '{key}': give either weights (to train from) or checkpoint (to explain "
+                          f"as it is), not both")
     weights = model.get("weights")
     if weights and not Path(weights).is_file():
         raise ConfigError(f"invalid config at '{key}.weights': {weights} does not exist; download the ImageNet "

@@ -29,24 +29,27 @@ def _replace(model: nn.Module, path: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
 
 
-def load_weights(model: nn.Module, weights: str | Path, arch: str) -> None:
-    """Load a torchvision state dict from ``weights``; a missing file or keys that do not fit are UserErrors."""
+def load_weights(model: nn.Module, weights: str | Path, arch: str, key: str = "model.weights") -> None:
+    """Load a state dict from ``weights`` (a bare state dict, or a dict holding one under ``state_dict``);
+    a missing file or keys that do not fit are UserErrors naming ``key`` and the file."""
     path = Path(weights)
     if not path.is_file():
-        raise UserError(f"model.weights: {path} does not exist; download the {arch} ImageNet state dict "
-                        f"(torchvision's published .pth file, see the README) and put it there")
+        what = "the ImageNet state dict (torchvision's published .pth file, see the README)" if key == "model.weights" \
+            else "the state dict of your trained model"
+        raise UserError(f"{key}: {path} does not exist; put {what} of {arch} there")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  any unreadable file is the user's to replace
-        raise UserError(f"model.weights: {path} is not a readable PyTorch state dict ({err})") from None
+        raise UserError(f"{key}: {path} is not a readable PyTorch state dict ({err})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as err:
-        first = str(err).splitlines()[0]
-        raise UserError(f"model.weights: {path} does not fit torchvision's {arch} ({first}); give the state dict "
-                        f"of exactly this architecture with the 1000 ImageNet classes") from None
+        first = " ".join(str(err).split())[:300]
+        classes = "the 1000 ImageNet classes" if key == "model.weights" else "the dataset's classes and channels"
+        raise UserError(f"{key}: {path} does not fit {arch} ({first}); give the state dict of exactly this "
+                        f"architecture with {classes}") from None
 
 
 def build(arch: str, in_channels: int, num_classes: int, weights: str | None = None) -> nn.Module:

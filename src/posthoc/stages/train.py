@@ -16,7 +16,7 @@ def spatial_shape(meta: dict) -> tuple[int, ...]:
 
 
 #: model keys that are not options of the architecture's constructor
-MODEL_KEYS = ("arch", "explain_layers", "cam_model", "weights", "pretrained_normalisation")
+MODEL_KEYS = ("arch", "explain_layers", "cam_model", "weights", "pretrained_normalisation", "checkpoint")
 #: train keys that the training loop takes
 FIT_KEYS = ("epochs", "batch_size", "lr", "weight_decay")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -59,9 +59,14 @@ def run(data_dir: str, stats_json: str, out_checkpoint: str, out_history: str, o
     normalise = Normaliser(mean, std, stats["pixel_scale"])
     splits = {s: data.load_split(data_dir, s) for s in ("train", "val", "test")}
     settings = {"model": model_cfg, "train": train_cfg, "seed": seed, "data": meta["checksum"], "stats": stats["mean"]}
-    history = fit(model, (splits["train"].images, splits["train"].labels), (splits["val"].images, splits["val"].labels),
-                  normalise, seed=seed, device=dev, resume_path=resume_path, settings_fingerprint=fingerprint(settings),
-                  **{k: v for k, v in train_cfg.items() if k in FIT_KEYS})
+    if model_cfg.get("checkpoint"):  # an existing model: its weights, no training
+        models.torchvision.load_weights(model, model_cfg["checkpoint"], model_cfg["arch"], key="model.checkpoint")
+        history = pd.DataFrame(columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+    else:
+            history = fit(model, (splits["train"].images, splits["train"].labels),
+                      (splits["val"].images, splits["val"].labels), normalise, seed=seed, device=dev,
+                      resume_path=resume_path, settings_fingerprint=fingerprint(settings),
+                      **{k: v for k, v in train_cfg.items() if k in FIT_KEYS})
     scores = {}
     for name, split in splits.items():
         loss, acc = loss_and_accuracy(predict_logits(model, split.images, normalise, device=dev), split.labels)
@@ -70,11 +75,15 @@ def run(data_dir: str, stats_json: str, out_checkpoint: str, out_history: str, o
             "class_names": meta["class_names"], "in_channels": meta["channels"], "input_shape": list(spatial_shape(meta)),
             "mean": mean, "std": std, "pixel_scale": stats["pixel_scale"],
             "explain_layers": model_cfg.get("explain_layers", "rectified"),
-            "layers": models.explainable_layers(model, model_cfg.get("explain_layers", "rectified")), "seed": seed, "epochs": int(train_cfg["epochs"])}
+            "layers": models.explainable_layers(model, model_cfg.get("explain_layers", "rectified")), "seed": seed,
+            "epochs": 0 if model_cfg.get("checkpoint") else int(train_cfg["epochs"]),
+            "source": model_cfg.get("checkpoint") or "trained"}
     model.cpu()
     io.save_csv(out_history, history)
     io.save_json(out_scores, scores)
-    io.save_figure(plots.training_curves(history), out_curves)
+    io.save_figure(plots.message_figure(f"Not trained here: weights from {model_cfg['checkpoint']}.",
+                                        f"{meta['name']}: existing model") if model_cfg.get("checkpoint")
+                   else plots.training_curves(history), out_curves)
     models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
     if resume_path and Path(resume_path).exists():
         Path(resume_path).unlink()
