@@ -18,7 +18,7 @@ def rejected(mutate):
     return str(err.value)
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml"])
+@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/hmt.yaml"])
 def test_shipped_configs_are_valid(path):
     config = load_config(ROOT / path)
     assert config["datasets"]
@@ -92,3 +92,18 @@ def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
         with pytest.raises(ConfigError) as err:
             validate_config(config)
         assert f"datasets.{name}.data." in str(err.value) and expected in str(err.value)
+
+
+def test_model_defaults_and_architecture_keys():
+    config = copy.deepcopy(BASE)
+    config["datasets"]["blockdigits"]["model"] = {"arch": "vgg7"}
+    model = validate_config(config)["datasets"]["blockdigits"]["model"]
+    assert model["explain_layers"] == "rectified" and model["cam_model"] == "frozen" and model["batch_norm"] is True
+    assert "unknown architecture 'resnet9'" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet9"}))
+    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "weights": "w/r18.pth"}))
+    assert "datasets.blockdigits.model.weights" in msg and "w/r18.pth does not exist" in msg
+    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "checkpoint": "mine.pt"}))
+    assert "datasets.blockdigits.model.checkpoint" in msg and "mine.pt does not exist" in msg
+    assert "'scratch' needs one of" in rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "cam_model": "scratch"}))
+    assert "width" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "width": 2}))
