@@ -64,8 +64,9 @@ MAX_JSON_CHARS = 6000
 CAPTIONS: dict[str, str] = {
     # --- gradient family (issue 3); first so that they win over the generic patterns below
     "model_gap/*": (
-        "Global-average-pooling variant of the model (conv features → GAP → linear, seeds 002/003), "
-        "trained with the same data, settings and seed; used only by CAM"
+        "CAM's global-average-pooling model (seeds 002/003): by default a GAP + linear head trained on the "
+        "frozen features of the dataset's model up to its last explained layer (model.cam_model: frozen), "
+        "else the architecture's GAP variant trained from scratch; used only by CAM"
     ),
     "faithfulness/cam*": (
         "CAM drop rate (lower is better) and increase rate (higher is better), measured on the "
@@ -149,7 +150,8 @@ CAPTIONS: dict[str, str] = {
         "classes, columns = input then layers 1..L"
     ),
     "explanations/gradcam*": (
-        "Grad-CAM at every conv layer, one correctly classified test example per class; rows = "
+        "Grad-CAM at every explained layer (by default the rectified output of each conv layer, the "
+        "title says which: model.explain_layers), one correctly classified test example per class; rows = "
         "classes, columns = input then layers 1..L (seed 000 Figs 24–26)"
     ),
     "explanations/deconvnet*": (
