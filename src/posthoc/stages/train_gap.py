@@ -29,7 +29,7 @@ def pooled_features(trunk: torch.nn.Module, samples: np.ndarray, normalise: Norm
 
 
 def run(*, meta: str, stats: str, trained, arrays, checkpoint: str, history: str, scores: str, curves: str,
-        model: dict, train: dict, seed: int, device: str, resume: str, modules=None) -> dict:
+        model: dict, train: dict, seed: int, device: str, resume: str, dataset: str = "", modules=None) -> dict:
     data_dir = str(Path(meta).parent)
     if model["cam_model"] == "scratch":
         return train_stage.run(data_dir, stats, checkpoint, history, scores, curves, {**model, "gap": True}, train,
