@@ -72,7 +72,7 @@ rule evaluate:
 # trained from scratch with the dataset's settings; only jobs of method `cam` use it.
 def gap_trained(wildcards):
     frozen = dataset_cfg(wildcards)["model"]["cam_model"] == "frozen"
-    return [f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt"] if frozen else []
+    return f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt" if frozen else []
 
 
 rule train_gap:
