@@ -33,6 +33,13 @@ def close(ours, ref, nonzero=True):
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * scale)
 
 
+def functional_relu(model):
+    """DenseNet applies F.relu in its forward: our guided rule reaches it, Captum's GuidedBackprop (module
+    hooks) does not, so Captum's guided reference is not the guided backprop of that model (measured: 8 %
+    largest relative difference); Grad-CAM, saliency, IG and DeconvNet are still compared there."""
+    return type(model).__name__ == "DenseNet"
+
+
 def make(name):
     torch.manual_seed(0)
     size, ours = ARCHS[name]
@@ -71,8 +78,9 @@ def test_gradcam_and_guided_gradcam_every_layer(case, mode):
         raw = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=False)
         close(gc.raw[:, i], up(raw, x))  # before the ReLU: never all zero
         close(gc.maps[:, i], up(raw.clamp(min=0), x), nonzero=False)
-        close(ggc.channels[:, i], GuidedGradCam(model, module).attribute(x, target=target, interpolate_mode="bilinear"),
-              nonzero=False)
+        if not functional_relu(model):
+            close(ggc.channels[:, i], GuidedGradCam(model, module).attribute(x, target=target,
+                                                                             interpolate_mode="bilinear"), nonzero=False)
 
 
 def test_rectified_layers_are_relu_outputs_or_blocks(case):
@@ -89,8 +97,9 @@ def test_rectified_layers_are_relu_outputs_or_blocks(case):
 def test_input_gradient_methods(case):
     model, x, target = case
     close(explain("saliency", model, x, target, []).channels[:, 0].abs(), Saliency(model).attribute(x, target=target))
-    close(explain("guided_backprop", model, x, target, []).channels[:, 0],
-          GuidedBackprop(model).attribute(x, target=target))
+    if not functional_relu(model):
+        close(explain("guided_backprop", model, x, target, []).channels[:, 0],
+              GuidedBackprop(model).attribute(x, target=target))
     att = explain("integrated_gradients", model, x, target, [], steps=8, step_rule="riemann_middle",
                   internal_batch_size=None)
     ref = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=8,
