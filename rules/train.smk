@@ -1,7 +1,16 @@
 # Training (seed 000 §3) and classification evaluation (seed 004 §III-A).
+
+
+def model_files(wildcards):
+    """The user's weights to start from (model.weights) or model to explain (model.checkpoint), if any."""
+    model = dataset_cfg(wildcards)["model"]
+    return [model[k] for k in ("weights", "checkpoint") if model.get(k)]
+
+
 rule train:
     input:
         [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
+        model_files,  # read through the model config
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
@@ -64,13 +73,20 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# The global-average-pooling variant (conv features → GAP → linear) that methods with
-# `explains="model_gap"` (CAM; seeds 002, 003) explain: same data, settings and seed as the dataset's model.
+# The global-average-pooling model that methods with `explains="model_gap"` (CAM; seeds 002, 003) explain:
+# by default a GAP + linear head on the frozen features of the dataset's own model (model.cam_model: frozen),
+# else the architecture's GAP variant trained from scratch with the dataset's settings.
+def gap_trained(wildcards):
+    frozen = dataset_cfg(wildcards)["model"]["cam_model"] == "frozen"
+    return f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt" if frozen else []
+
+
 rule train_gap:
     input:
         [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+        trained=gap_trained,
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
         history=reported(f"{RESULTS}/{{dataset}}/model_gap/history.csv", "model_gap", "history", "Training",
@@ -79,12 +95,12 @@ rule train_gap:
         curves=reported(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", "model_gap", "training_curves",
                         "Training"),
     params:
-        model=lambda wc: {**dataset_cfg(wc)["model"], "gap": True},
+        model=lambda wc: dataset_cfg(wc)["model"],
         train=lambda wc: dataset_cfg(wc)["train"],
         seed=config["seed"],
         device=config["device"],
         resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
-        code=code("train"),
+        code=code("train_gap"),
     log:
         log_path("train_gap"),
     benchmark:
@@ -95,4 +111,4 @@ rule train_gap:
     conda:
         "../envs/posthoc.yaml"
     script:
-        "../scripts/train.py"
+        "../scripts/train_gap.py"

@@ -19,7 +19,8 @@ def rejected(mutate, base=BASE):
     return str(err.value)
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/blockdigits.yaml"])
+@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/blockdigits.yaml",
+                                  "configs/hmt.yaml"])
 def test_shipped_configs_are_valid(path):
     config = load_config(ROOT / path)
     assert config["datasets"]
@@ -114,3 +115,18 @@ def test_occlusion_windows_are_in_the_datasets_own_units():
     assert "not smaller than the input (40 samples)" in msg
     msg = rejected(lambda c: c["datasets"]["tissue"]["occlusion"]["sweep"].append({"window": 48, "stride": 4}))
     assert "datasets.tissue.occlusion.sweep[4].window" in msg and "(48 pixels)" in msg
+
+
+def test_model_defaults_and_architecture_keys():
+    config = copy.deepcopy(BLOCKDIGITS)
+    config["datasets"]["blockdigits"]["model"] = {"arch": "vgg7"}
+    model = validate_config(config)["datasets"]["blockdigits"]["model"]
+    assert model["explain_layers"] == "rectified" and model["cam_model"] == "frozen" and model["batch_norm"] is True
+    assert "unknown architecture 'resnet9'" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet9"}), BLOCKDIGITS)
+    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "weights": "w/r18.pth"}), BLOCKDIGITS)
+    assert "datasets.blockdigits.model.weights" in msg and "w/r18.pth does not exist" in msg
+    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "checkpoint": "mine.pt"}), BLOCKDIGITS)
+    assert "datasets.blockdigits.model.checkpoint" in msg and "mine.pt does not exist" in msg
+    assert "'scratch' needs one of" in rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "cam_model": "scratch"}), BLOCKDIGITS)
+    assert "width" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "width": 2}), BLOCKDIGITS)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from posthoc.models import AlexNet128, CNN1D, build_model, explainable_layers, load_checkpoint, save_checkpoint
+from posthoc.models import VGG7, AlexNet128, CNN1D, build_model, explainable_layers, load_checkpoint, save_checkpoint
 
 
 def feature_shapes(model, x):
@@ -31,18 +31,72 @@ def test_width_multiplier_scales_every_layer():
     assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 4)
 
 
-def test_explainable_layers_are_the_convs_in_order():
+def test_explainable_layers_are_the_rectified_convs_or_the_convs_in_order():
     model = AlexNet128(3, 2, width=0.1)
     layers = explainable_layers(model)
-    assert layers == ["features.0", "features.3", "features.6", "features.8", "features.10"]
-    assert all(isinstance(model.get_submodule(name), nn.Conv2d) for name in layers)
+    assert layers == ["features.1", "features.4", "features.7", "features.9", "features.11"]
+    assert all(isinstance(model.get_submodule(name), nn.ReLU) for name in layers)
+    conv = explainable_layers(model, "conv")
+    assert conv == ["features.0", "features.3", "features.6", "features.8", "features.10"]
+    assert all(isinstance(model.get_submodule(name), nn.Conv2d) for name in conv)
     assert not any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+    with pytest.raises(ValueError, match="explain_layers"):
+        explainable_layers(model, "pre")
+
+
+def test_vgg7_layout():
+    model = VGG7(3, 8)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) + len(linears) == 7 and [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert model(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
+    assert explainable_layers(model) == ["features.2", "features.5", "features.9", "features.12", "features.16",
+                                         "features.19"]
+    with torch.no_grad():
+        assert model.features(torch.zeros(1, 3, 150, 150)).shape == (1, 128, 18, 18)
+    gap = VGG7(3, 8, gap=True)
+    assert gap.pooled_layer == "features" and gap(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
+
+
+@pytest.mark.parametrize("arch, layers", [
+    ("vgg16", [f"features.{i}" for i in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)]),
+    ("resnet18", ["layer1", "layer2", "layer3", "layer4"]),
+    ("densenet121", [f"features.denseblock{i}" for i in range(1, 5)]),
+])
+def test_torchvision_layers_and_head(arch, layers):
+    model = build_model(arch, 1, 7, (32, 32))
+    assert explainable_layers(model) == layers
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    assert not any(isinstance(m, nn.ReLU) and m.inplace for m in model.modules())
+
+
+def test_torchvision_weights_file_errors_name_the_file(tmp_path):
+    import torchvision
+
+    from posthoc.errors import UserError
+
+    with pytest.raises(UserError, match="model.weights: .*missing.pth does not exist"):
+        build_model("resnet18", 3, 4, (32, 32), weights=str(tmp_path / "missing.pth"))
+    wrong = tmp_path / "vgg11.pth"
+    torch.save(torchvision.models.vgg11().state_dict(), wrong)
+    with pytest.raises(UserError, match="vgg11.pth does not fit torchvision's resnet18"):
+        build_model("resnet18", 3, 4, (32, 32), weights=str(wrong))
+    good = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18()
+    torch.save(reference.state_dict(), good)
+    model = build_model("resnet18", 1, 4, (32, 32), weights=str(good))
+    assert torch.equal(model.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    assert torch.equal(model.conv1.weight, reference.conv1.weight.sum(1, keepdim=True))  # greyscale first conv
+    assert model.fc.out_features == 4
 
 
 def test_cnn1d_shapes_and_layers():
     model = CNN1D(1, 10, length=40, channels=(8, 16, 4), kernel_size=5, stride=2)
     assert model(torch.zeros(3, 1, 40)).shape == (3, 10)
-    assert explainable_layers(model) == ["features.0", "features.2", "features.4"]
+    assert explainable_layers(model) == ["features.1", "features.3", "features.5"]
+    assert explainable_layers(model, "conv") == ["features.0", "features.2", "features.4"]
 
 
 def test_build_model_rejects_wrong_rank():
@@ -72,3 +126,66 @@ def test_checkpoint_roundtrip(tmp_path):
 def test_load_checkpoint_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.pt"):
         load_checkpoint(tmp_path / "nothere.pt")
+
+
+@pytest.mark.parametrize("arch, kw, shape", [("alexnet128", {"width": 0.1}, (48, 48)), ("cnn1d", {}, (40,)),
+                                             ("resnet18", {}, (32, 32))])
+def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape):
+    from posthoc.models import fit_head, gap_model
+
+    torch.manual_seed(0)
+    c = 1 if len(shape) == 1 else 3
+    base = build_model(arch, c, 3, shape, **kw).eval()
+    layer = explainable_layers(base)[-1]
+    gap = gap_model(base, layer, c, shape, 3)
+    x = torch.randn(30, c, *shape)
+    with torch.no_grad():
+        feats = gap.trunk(x).flatten(2).mean(2)
+    labels = feats[:, :3].argmax(1).numpy()  # learnable from the pooled features by construction
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    rows = fit_head(gap.head, feats, labels, (feats, labels), epochs=60, batch_size=10, lr=0.05, weight_decay=0.0,
+                    seed=0)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] and rows[-1]["val_acc"] >= 0.8
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # the features stay frozen
+    info = {"arch": arch, "arch_kwargs": kw, "class_names": list("abc"), "in_channels": c, "input_shape": list(shape),
+            "mean": [0.0] * c, "std": [1.0] * c, "pixel_scale": 1.0, "layers": ["trunk"], "gap_layer": layer}
+    save_checkpoint(tmp_path / "gap.pt", gap.eval(), info)
+    loaded, _ = load_checkpoint(tmp_path / "gap.pt")
+    assert loaded.pooled_layer == "trunk" and torch.allclose(loaded(x), gap(x), atol=1e-6)
+
+
+def test_existing_model_is_scored_not_trained(tmp_path):
+    """model.checkpoint: the train stage loads the user's state dict and writes the usual outputs."""
+    import json
+
+    import numpy as np
+    import torchvision
+
+    from posthoc import io
+    from posthoc.data import layout
+    from posthoc.errors import UserError
+    from posthoc.stages import train
+
+    rng = np.random.default_rng(0)
+    splits = {s: {"images": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), "labels": np.arange(n) % 3}
+              for s, n in (("train", 12), ("val", 6), ("test", 6))}
+    data_dir = tmp_path / "data"
+    layout.write_dataset(data_dir, "toy", "imagefolder", splits, ["a", "b", "c"], source="test", params={})
+    io.save_json(tmp_path / "stats.json", {"mean": [0.5] * 3, "std": [0.25] * 3, "pixel_scale": 255.0})
+    torch.manual_seed(1)
+    user = torchvision.models.resnet18(num_classes=3)
+    torch.save(user.state_dict(), tmp_path / "mine.pth")
+    out = {k: str(tmp_path / "model" / f) for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"),
+                                                        ("s", "scores.json"), ("p", "curves.png"))}
+    cfg = {"arch": "resnet18", "checkpoint": str(tmp_path / "mine.pth"), "explain_layers": "rectified"}
+    train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"], cfg,
+              {"epochs": 3, "batch_size": 4}, 0, "cpu")
+    model, info = load_checkpoint(out["c"])
+    x = torch.randn(2, 3, 32, 32)
+    user.eval()
+    assert torch.allclose(model(x), user(x), atol=1e-6) and info["epochs"] == 0
+    assert info["layers"] == ["layer1", "layer2", "layer3", "layer4"]
+    assert set(json.loads(open(out["s"]).read())) == {"train", "val", "test"}
+    with pytest.raises(UserError, match="model.checkpoint: .*mine.pth does not fit resnet34"):
+        train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"],
+                  {**cfg, "arch": "resnet34"}, {"epochs": 3, "batch_size": 4}, 0, "cpu")

@@ -37,8 +37,9 @@ def test_data_and_eda_outputs(completed_run, dataset):
 def test_model_and_evaluation_outputs(completed_run, dataset):
     base = completed_run / "results" / dataset
     model, info = load_checkpoint(base / "model" / "checkpoint.pt")
-    assert {"class_names", "mean", "std", "arch", "layers"} <= set(info)
-    assert all(isinstance(model.get_submodule(layer), (torch.nn.Conv1d, torch.nn.Conv2d)) for layer in info["layers"])
+    assert {"class_names", "mean", "std", "arch", "layers", "explain_layers"} <= set(info)
+    assert info["explain_layers"] == "rectified"  # the schema's default: the ReLU after each convolution
+    assert all(isinstance(model.get_submodule(layer), torch.nn.ReLU) for layer in info["layers"])
     history = pd.read_csv(base / "model" / "history.csv")
     assert history["epoch"].tolist() == list(range(1, CONFIG["datasets"][dataset]["train"]["epochs"] + 1))
     scores = json.loads((base / "model" / "scores.json").read_text())
@@ -97,8 +98,13 @@ def test_method_summaries_and_gap_model(completed_run, dataset):
         table = pd.read_csv(base / "explanations" / "integrated_gradients_completeness.csv")
         assert set(table["subset"]) >= {"example", "evaluation"} and np.isfinite(table["median"]).all()
     if "cam" in METHODS:
-        gap, _ = load_checkpoint(base / "model_gap" / "checkpoint.pt")
-        assert gap.pooled_layer == "features"
+        gap, gap_info = load_checkpoint(base / "model_gap" / "checkpoint.pt")
+        model, info = load_checkpoint(base / "model" / "checkpoint.pt")
+        # model.cam_model: frozen (the default): a linear head on the dataset model's own last explained layer
+        assert gap.pooled_layer == "trunk" and gap_info["gap_layer"] == info["layers"][-1]
+        trunk_weights = {k.split(".", 1)[-1]: v for k, v in gap.trunk.state_dict().items()}
+        own = {k.split(".", 1)[-1]: v for k, v in model.state_dict().items() if k.startswith("features.")}
+        assert trunk_weights and all(torch.equal(v, own[k]) for k, v in trunk_weights.items())
         assert (base / "model_gap" / "training_curves.png").exists()
 
 

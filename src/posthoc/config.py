@@ -88,7 +88,39 @@ def _check_semantics(config: dict) -> None:
         kind, arch = ds["data"]["kind"], ds["model"]["arch"]
         if (kind == "mnist1d") != (arch == "cnn1d"):
             raise ConfigError(f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "
-                              f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128')")
+                              f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128', 'vgg7' "
+                              f"or a torchvision model)")
+        _check_model(name, ds["model"])
+
+
+def _check_model(name: str, model: dict) -> None:
+    """An architecture that exists, options that fit it, and a weights file that is there."""
+    from posthoc.models import ARCHITECTURES
+    from posthoc.models.torchvision import names
+
+    key, arch = f"datasets.{name}.model", model["arch"]
+    own = arch in ARCHITECTURES
+    if not own and arch not in names():
+        raise ConfigError(f"invalid config at '{key}.arch': unknown architecture {arch!r}; use one of "
+                          f"{sorted(ARCHITECTURES)} or a torchvision classification model name (e.g. resnet18)")
+    if own and model.get("weights"):
+        raise ConfigError(f"invalid config at '{key}.weights': {arch!r} is trained from scratch; weights files are "
+                          f"for torchvision architectures")
+    if not own and model.get("cam_model") == "scratch":
+        raise ConfigError(f"invalid config at '{key}.cam_model': 'scratch' needs one of {sorted(ARCHITECTURES)}; "
+                          f"use 'frozen' for torchvision's {arch}")
+    existing = model.get("checkpoint")
+    if existing and not Path(existing).is_file():
+        raise ConfigError(f"invalid config at '{key}.checkpoint': {existing} does not exist; put the state dict of "
+                          f"your trained {arch} there (or remove the key to train one)")
+    if existing and model.get("weights"):
+        raise ConfigError(f"invalid config at '{key}': give either weights (to train from) or checkpoint (to explain "
+                          f"as it is), not both")
+    weights = model.get("weights")
+    if weights and not Path(weights).is_file():
+        raise ConfigError(f"invalid config at '{key}.weights': {weights} does not exist; download the ImageNet "
+                          f"state dict of torchvision's {arch} (see the README, 'Pretrained weights') and put it "
+                          f"there")
 
 
 def _check_windows(name: str, ds: dict) -> None:

@@ -87,7 +87,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
     its last completed epoch.
     """
     model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     history: list[dict] = []
     start = 0
     resume_path = Path(resume_path) if resume_path else None
@@ -106,6 +106,9 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
+        for m in model.modules():  # frozen BatchNorm layers (train.freeze) keep their running statistics
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                m.eval()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
         torch.manual_seed(seed * 100_003 + epoch)  # dropout masks of this epoch
         total_loss, correct = 0.0, 0

@@ -58,6 +58,7 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Seq
 METHOD = Method(name="gradcam",
                 fn=gradcam,
                 layered=True,
-                caption=('Grad-CAM at every conv layer, one correctly classified test example per class; rows = '
-                         'classes, columns = input then layers 1..L (seed 000 Figs 24–26)'),
+                caption=('Grad-CAM at every explained layer (by default the rectified output of each conv layer; the '
+                         'title says which, model.explain_layers), one correctly classified test example per class; '
+                         'rows = classes, columns = input then layers 1..L (seed 000 Figs 24–26)'),
                 params=('target',))

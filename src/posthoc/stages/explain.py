@@ -145,7 +145,8 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
         layers = att.layers
     out = dict(x=x.numpy(), index=index, label=labels[index], pred=own_pred, target=target,
                prob=probs.astype(np.float32), maps=torch.cat(maps).numpy().astype(np.float32),
-               layers=np.array(layers), subset=subset)
+               layers=np.array(layers), subset=subset,
+               explain_layers=np.array(info.get("explain_layers", "conv")))
     if raws and raws[0] is not None:
         out["maps_raw"] = torch.cat(raws).numpy().astype(np.float32)
     out.update({key: torch.cat(v).numpy().astype(np.float32) for key, v in extras.items()})
@@ -155,7 +156,9 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
     io.save_npz(out_npz, **out)
     ex = np.flatnonzero(is_example)
     rows_text = [f"{names[labels[i]]} (p={probs[r, labels[i]]:.2f})" for r, i in zip(ex, index[ex])]
-    model_note = " — GAP model" if info.get("arch_kwargs", {}).get("gap") else ""
+    model_note = (" — GAP head on frozen features" if info.get("gap_layer") else
+                  " — GAP model" if info.get("arch_kwargs", {}).get("gap") else
+                  f" — {info.get('explain_layers', 'conv')} layers" if layers != ["input"] else "")
     title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
     if traits.figure == "reconstructions":
         channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))

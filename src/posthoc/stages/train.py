@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from .. import data, io, models
+from ..plots.panels import message_figure
 from ..plots.training import training_curves
 from ..train import Normaliser, fingerprint, fit, loss_and_accuracy, predict_logits, seed_everything, select_device
 
@@ -15,36 +17,80 @@ def spatial_shape(meta: dict) -> tuple[int, ...]:
     return tuple(meta["shape"][:1]) if meta["ndim"] == 1 else tuple(meta["shape"][:2])
 
 
+#: model keys that are not options of the architecture's constructor
+MODEL_KEYS = ("arch", "explain_layers", "cam_model", "weights", "pretrained_normalisation", "checkpoint")
+#: train keys that the training loop takes
+FIT_KEYS = ("epochs", "batch_size", "lr", "weight_decay")
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def architecture_options(model_cfg: dict) -> dict:
+    return {k: v for k, v in model_cfg.items() if k not in MODEL_KEYS}
+
+
+def normalisation(model_cfg: dict, stats: dict, channels: int) -> tuple[list, list]:
+    """The training split's mean/std, or ImageNet's (``model.pretrained_normalisation: imagenet``)."""
+    if model_cfg.get("pretrained_normalisation", "dataset") != "imagenet":
+        return stats["mean"], stats["std"]
+    if channels == 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return [sum(IMAGENET_MEAN) / 3] * channels, [sum(IMAGENET_STD) / 3] * channels
+
+
+def freeze(model, mode: str) -> None:
+    """``features``: only the last linear layer (the head) keeps ``requires_grad`` (``train.freeze``)."""
+    if mode == "none":
+        return
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
+
+
 def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, scores: str, curves: str,
         model: dict, train: dict, seed: int, device: str, resume: str | None) -> dict:
-    """Fit the model of config ``model`` with settings ``train``; ``resume`` holds the state of an interrupted run."""
+    """Fit the model of config ``model`` with settings ``train`` (or load ``model.checkpoint``, an existing model);
+    ``resume`` holds the state of an interrupted run."""
     data_dir = str(Path(meta).parent)
     out_checkpoint, out_history, out_scores, out_curves = checkpoint, history, scores, curves
     model_cfg, train_cfg, resume_path = model, train, resume
     meta, stats = data.read_meta(data_dir), io.load_json(stats)
     dev = select_device(device)
-    arch_kwargs = {k: v for k, v in model_cfg.items() if k != "arch"}
+    arch_kwargs = architecture_options(model_cfg)
     seed_everything(seed)
     model = models.build_model(model_cfg["arch"], meta["channels"], len(meta["class_names"]), spatial_shape(meta),
-                               **arch_kwargs)
-    normalise = Normaliser(stats["mean"], stats["std"], stats["pixel_scale"])
+                               weights=model_cfg.get("weights"), **arch_kwargs)
+    freeze(model, train_cfg["freeze"])
+    mean, std = normalisation(model_cfg, stats, meta["channels"])
+    normalise = Normaliser(mean, std, stats["pixel_scale"])
     splits = {s: data.load_split(data_dir, s) for s in ("train", "val", "test")}
     settings = {"model": model_cfg, "train": train_cfg, "seed": seed, "data": meta["checksum"], "stats": stats["mean"]}
-    history = fit(model, (splits["train"].images, splits["train"].labels), (splits["val"].images, splits["val"].labels),
-                  normalise, seed=seed, device=dev, resume_path=resume_path, settings_fingerprint=fingerprint(settings),
-                  **train_cfg)
+    if model_cfg.get("checkpoint"):  # an existing model: its weights, no training
+        models.torchvision.load_weights(model, model_cfg["checkpoint"], model_cfg["arch"], key="model.checkpoint")
+        history = pd.DataFrame(columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+    else:
+        history = fit(model, (splits["train"].images, splits["train"].labels),
+                      (splits["val"].images, splits["val"].labels), normalise, seed=seed, device=dev,
+                      resume_path=resume_path, settings_fingerprint=fingerprint(settings),
+                      **{k: v for k, v in train_cfg.items() if k in FIT_KEYS})
     scores = {}
     for name, split in splits.items():
         loss, acc = loss_and_accuracy(predict_logits(model, split.images, normalise, device=dev), split.labels)
         scores[name] = {"accuracy": acc, "loss": loss, "n": int(len(split.labels))}
     info = {"dataset": meta["name"], "arch": model_cfg["arch"], "arch_kwargs": arch_kwargs,
             "class_names": meta["class_names"], "in_channels": meta["channels"], "input_shape": list(spatial_shape(meta)),
-            "mean": stats["mean"], "std": stats["std"], "pixel_scale": stats["pixel_scale"],
-            "layers": models.explainable_layers(model), "seed": seed, "epochs": int(train_cfg["epochs"])}
+            "mean": mean, "std": std, "pixel_scale": stats["pixel_scale"],
+            "explain_layers": model_cfg["explain_layers"],
+            "layers": models.explainable_layers(model, model_cfg["explain_layers"]), "seed": seed,
+            "epochs": 0 if model_cfg.get("checkpoint") else int(train_cfg["epochs"]),
+            "source": model_cfg.get("checkpoint") or "trained"}
     model.cpu()
     io.save_csv(out_history, history)
     io.save_json(out_scores, scores)
-    io.save_figure(training_curves(history), out_curves)
+    io.save_figure(message_figure(f"Not trained here: weights from {model_cfg['checkpoint']}.",
+                                  f"{meta['name']}: existing model") if model_cfg.get("checkpoint")
+                   else training_curves(history), out_curves)
     models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
     if resume_path and Path(resume_path).exists():
         Path(resume_path).unlink()

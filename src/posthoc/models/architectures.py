@@ -1,27 +1,20 @@
-"""Model architectures and checkpoints.
+"""The architectures the study trains itself.
 
 * ``alexnet128``: the AlexNet adapted to 128×128 inputs of seed 000 §3, with a ``width`` multiplier
   on every channel count and hidden size (1.0 = the paper's model).
 * ``cnn1d``: a small 1-D CNN for MNIST-1D (seed 004 §III; the MNIST-1D paper's CNN family).
+* ``vgg7``: the VGG-style network with 7 weight layers of seed 004 §IV (histology tiles), see :class:`VGG7`.
 
-Both take ``gap=True`` for their global-average-pooling variant (seeds 002, 003): the same conv
-stack (AlexNet without its last max-pool, so the pooled maps keep the last conv's resolution) →
-global average pooling → one linear layer. Such a model names the module whose output is pooled
-``pooled_layer`` and its linear layer ``head``.
-
-Every model exposes ``explainable_layers``: the ordered module paths of its convolution layers,
-usable with ``model.get_submodule``. ReLUs are not in-place, so a hook on a convolution sees its
-own output, untouched by the activation that follows.
+Each takes ``gap=True`` for its global-average-pooling variant (seeds 002, 003): the same conv
+stack (without its last max-pool, so the pooled maps keep the last conv's resolution) → global
+average pooling → one linear layer. Such a model names the module whose output is pooled
+``pooled_layer`` and its linear layer ``head``. ReLUs are modules and not in-place, so a hook on a
+convolution sees its own output and a hook on the ReLU after it the rectified map.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import torch
 from torch import nn
-
-from .io import atomic_path
 
 
 class AlexNet128(nn.Module):
@@ -98,46 +91,45 @@ class CNN1D(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-ARCHITECTURES = {"alexnet128": AlexNet128, "cnn1d": CNN1D}
+class VGG7(nn.Module):
+    """VGG-style network with 7 weight layers (seed 004 §IV, HMT histology tiles at 150 px).
 
-
-def build_model(arch: str, in_channels: int, num_classes: int, input_shape, **kwargs: Any) -> nn.Module:
-    """Build an architecture by name; ``input_shape`` is the per-sample spatial shape (L,) or (H, W)."""
-    if arch == "alexnet128":
-        if len(input_shape) != 2:
-            raise ValueError(f"model.arch 'alexnet128' needs 2-D images, got per-sample shape {tuple(input_shape)}; use 'cnn1d'")
-        return AlexNet128(in_channels, num_classes, **kwargs)
-    if arch == "cnn1d":
-        if len(input_shape) != 1:
-            raise ValueError(f"model.arch 'cnn1d' needs 1-D signals, got per-sample shape {tuple(input_shape)}; use 'alexnet128'")
-        return CNN1D(in_channels, num_classes, length=int(input_shape[0]), **kwargs)
-    raise ValueError(f"unknown model.arch {arch!r}; choose one of {sorted(ARCHITECTURES)}")
-
-
-def explainable_layers(model: nn.Module) -> list[str]:
-    """Module paths of the convolution layers, in forward order."""
-    return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
-
-
-def save_checkpoint(path, model: nn.Module, info: dict) -> None:
-    """Save weights and everything needed to rebuild and use the model (atomic)."""
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
-
-
-def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint written by :func:`save_checkpoint` → ``(model in eval mode, info)``.
-
-    ``info`` holds ``arch``, ``arch_kwargs``, ``class_names``, ``in_channels``, ``input_shape``,
-    ``mean``, ``std``, ``pixel_scale`` and ``layers`` (explainable module paths, in order).
+    Layout (``width`` = 1): three blocks [conv3×3 32, conv3×3 32, max-pool 2], [64, 64, pool],
+    [128, 128, pool] — six 3×3 convolutions, each followed by BatchNorm (``batch_norm``) and a ReLU —
+    then adaptive average pooling to 4×4, dropout and one linear layer: 6 conv + 1 linear = 7 weight
+    layers. Why this layout: seed 004 names the model but not its layers; VGG's defining trait is
+    pairs of 3×3 convolutions between 2× poolings, and three such blocks take 150-px tiles to 18×18
+    maps, fine enough for Grad-CAM on tissue structure, with a single linear layer keeping the weight
+    count at seven (≈0.3 M parameters for 8 classes, trainable on CPU). BatchNorm lets it train at
+    the study's default learning rate without warm-up.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} not found; run the training rule first (snakemake {path})")
-    blob = torch.load(path, map_location=map_location, weights_only=False)
-    info = blob["info"]
-    model = build_model(info["arch"], info["in_channels"], len(info["class_names"]), info["input_shape"],
-                        **info["arch_kwargs"])
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    return model, info
+
+    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5,
+                 batch_norm: bool = True, gap: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for block, c in enumerate(max(1, round(c * width)) for c in (32, 64, 128)):
+            for _ in range(2):
+                layers += [nn.Conv2d(c_in, c, kernel_size=3, padding=1)]
+                layers += [nn.BatchNorm2d(c)] if batch_norm else []
+                layers += [nn.ReLU()]
+                c_in = c
+            if not (gap and block == 2):
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.pooled_layer = "features" if gap else None
+        self.avgpool = nn.AdaptiveAvgPool2d(1 if gap else 4)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in * (1 if gap else 16), num_classes))
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.classifier[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+ARCHITECTURES = {"alexnet128": AlexNet128, "cnn1d": CNN1D, "vgg7": VGG7}
+#: the rank of the per-sample spatial shape each own architecture needs
+RANKS = {"alexnet128": 2, "cnn1d": 1, "vgg7": 2}
