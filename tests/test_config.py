@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,17 @@ def rejected(mutate, base=BASE):
     return str(err.value)
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/blockdigits.yaml",
-                                  "configs/hmt.yaml"])
+@pytest.mark.parametrize("path", ["config.yaml", "configs/test.yaml", "configs/paper.yaml", "configs/blockdigits.yaml"])
 def test_shipped_configs_are_valid(path):
     config = load_config(ROOT / path)
     assert config["datasets"]
+
+
+@pytest.mark.parametrize("path, missing", [("configs/hmt.yaml", "datasets.hmt.data.root: folder data/kather2016"),
+                                           ("configs/transfer.yaml", "datasets.pathmnist.model.weights")])
+def test_configs_of_data_and_weights_not_shipped_name_the_missing_file(path, missing):
+    with pytest.raises(ConfigError, match=re.escape(missing)):
+        load_config(ROOT / path)
 
 
 def test_defaults_are_filled_in():

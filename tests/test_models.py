@@ -80,7 +80,7 @@ def test_torchvision_weights_file_errors_name_the_file(tmp_path):
         build_model("resnet18", 3, 4, (32, 32), weights=str(tmp_path / "missing.pth"))
     wrong = tmp_path / "vgg11.pth"
     torch.save(torchvision.models.vgg11().state_dict(), wrong)
-    with pytest.raises(UserError, match="vgg11.pth does not fit torchvision's resnet18"):
+    with pytest.raises(UserError, match="vgg11.pth does not fit resnet18"):
         build_model("resnet18", 3, 4, (32, 32), weights=str(wrong))
     good = tmp_path / "resnet18.pth"
     torch.manual_seed(0)
@@ -178,8 +178,10 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     out = {k: str(tmp_path / "model" / f) for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"),
                                                         ("s", "scores.json"), ("p", "curves.png"))}
     cfg = {"arch": "resnet18", "checkpoint": str(tmp_path / "mine.pth"), "explain_layers": "rectified"}
-    train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"], cfg,
-              {"epochs": 3, "batch_size": 4}, 0, "cpu")
+    common = dict(dataset="toy", meta=str(data_dir / "meta.json"), stats=str(tmp_path / "stats.json"),
+                  checkpoint=out["c"], history=out["h"], scores=out["s"], curves=out["p"],
+                  train={"epochs": 3, "batch_size": 4, "freeze": "none"}, seed=0, device="cpu", resume=None)
+    train.run(model=cfg, **common)
     model, info = load_checkpoint(out["c"])
     x = torch.randn(2, 3, 32, 32)
     user.eval()
@@ -187,5 +189,4 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     assert info["layers"] == ["layer1", "layer2", "layer3", "layer4"]
     assert set(json.loads(open(out["s"]).read())) == {"train", "val", "test"}
     with pytest.raises(UserError, match="model.checkpoint: .*mine.pth does not fit resnet34"):
-        train.run(str(data_dir), str(tmp_path / "stats.json"), out["c"], out["h"], out["s"], out["p"],
-                  {**cfg, "arch": "resnet34"}, {"epochs": 3, "batch_size": 4}, 0, "cpu")
+        train.run(model={**cfg, "arch": "resnet34"}, **common)

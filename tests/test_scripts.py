@@ -39,8 +39,9 @@ def chain(tmp_path_factory):
     script("train", input={"meta": d / "meta.json", "stats": e / "stats.json"},
            output={"checkpoint": m / "checkpoint.pt", "history": m / "history.csv", "scores": m / "scores.json",
                    "curves": m / "training_curves.png"},
-           params={"model": {"arch": "alexnet128", "width": 0.05},
-                   "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0}, "seed": 0,
+           params={"model": {"arch": "alexnet128", "width": 0.05, "explain_layers": "rectified", "cam_model": "frozen"},
+                   "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "freeze": "none"},
+                   "seed": 0,
                    "device": "cpu", "resume": str(m / ".resume.pt"), "code": "ignored"},
            wildcards=toy)
     v = r / "toy" / "evaluation"
