@@ -11,7 +11,13 @@ import torch
 
 def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.Tensor:
     """uint8 (N,H,W,C) or float (N,L) → normalised float32 (N,C,H,W) or (N,1,L)."""
-    x = torch.from_numpy(np.array(samples, dtype=np.float32)) / float(pixel_scale)
+    return normalise_tensor(torch.from_numpy(np.array(samples)), mean, std, pixel_scale)
+
+
+def normalise_tensor(stored: torch.Tensor, mean, std, pixel_scale: float) -> torch.Tensor:
+    """Stored samples as a tensor (uint8 (N,H,W,C) or float (N,L), on any device) → normalised float32
+    (N,C,H,W) or (N,1,L) on the same device (the input path converts on the GPU with this)."""
+    x = stored.to(torch.float32) / float(pixel_scale)
     if x.ndim == 4:
         x = x.permute(0, 3, 1, 2)
     elif x.ndim == 2:
@@ -19,8 +25,8 @@ def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.
     else:
         raise ValueError(f"expected images (N,H,W,C) or signals (N,L), got shape {tuple(x.shape)}")
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
-    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(shape)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).reshape(shape)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).reshape(shape)
     return ((x - mean_t) / std_t).contiguous()
 
 
