@@ -111,3 +111,16 @@ def test_release_pages_drops_resident_pages(tmp_path):
     release_pages(x)  # the mapping stays readable: pages come back from the file
     assert np.array_equal(np.array(x[:10]), before)
     release_pages(np.zeros(3))  # in-memory arrays: nothing to do
+
+
+def test_chunked_npy_writer_writes_what_np_save_writes(tmp_path):
+    from posthoc.io import save_npy
+    from posthoc.mapped import row_chunks
+
+    x, _ = images(tmp_path, n=40, size=48)
+    save_npy(tmp_path / "copy.npy", x)
+    np.save(tmp_path / "plain.npy", np.array(x))
+    assert (tmp_path / "copy.npy").read_bytes() == (tmp_path / "plain.npy").read_bytes()
+    chunks = list(row_chunks(x, chunk_bytes=48 * 48 * 3 * 7))
+    assert [len(c) for c in chunks] == [7] * 5 + [5]
+    assert np.array_equal(np.concatenate(chunks), x)

@@ -14,7 +14,6 @@ cache (``madvise(MADV_DONTNEED)``; the file is read-only, nothing is lost) after
 """
 from __future__ import annotations
 
-import mmap
 import queue
 import threading
 from typing import Iterable, Iterator, Sequence
@@ -22,32 +21,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .mapped import mapping_of, release_pages  # noqa: F401  (re-exported)
 from .preprocess import normalise_tensor
 
 RELEASE_BYTES = 1 << 28  # hand mapped pages back after this many bytes read (256 MiB)
-
-
-def mapping_of(array: np.ndarray) -> mmap.mmap | None:
-    """The ``mmap`` behind a (view of a) memory-mapped array, else None."""
-    base = array
-    while base is not None:
-        own = getattr(base, "_mmap", None)
-        if isinstance(own, mmap.mmap):
-            return own
-        if isinstance(base, mmap.mmap):
-            return base
-        base = getattr(base, "base", None)
-    return None
-
-
-def release_pages(array: np.ndarray) -> None:
-    """Drop the resident pages of a read-only memory map (they stay in the page cache); no-op otherwise."""
-    mapped = mapping_of(array)
-    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            mapped.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):  # closed or not supported: only memory accounting is affected
-            pass
 
 
 def gather(array: np.ndarray, index) -> np.ndarray:

@@ -80,7 +80,7 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def autocast(device: torch.device | str, amp: str):
     """Mixed precision for the block: ``bf16`` / ``fp16`` autocast on ``device``, or nothing for ``off``."""
-    if amp == "off":
+    if amp in ("off", False, None):  # YAML reads an unquoted `off` as false
         return contextlib.nullcontext()
     if amp not in AMP_DTYPES:
         raise UserError(f"train.amp = {amp!r}; choose one of off, bf16, fp16")
@@ -122,7 +122,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16" and device.type == "cuda")
     history: list[dict] = []
     start = 0
     resume_path = Path(resume_path) if resume_path else None
