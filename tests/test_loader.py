@@ -124,3 +124,13 @@ def test_chunked_npy_writer_writes_what_np_save_writes(tmp_path):
     chunks = list(row_chunks(x, chunk_bytes=48 * 48 * 3 * 7))
     assert [len(c) for c in chunks] == [7] * 5 + [5]
     assert np.array_equal(np.concatenate(chunks), x)
+
+
+def test_gather_into_a_given_buffer(tmp_path):
+    from posthoc.loader import gather
+
+    x, _ = images(tmp_path, n=12, size=48)
+    for index in (slice(2, 7), np.array([0, 3, 4, 9, 11])):
+        out = np.empty((5, *x.shape[1:]), np.uint8)
+        assert gather(x, index, out=out) is out
+        assert np.array_equal(out, np.asarray(x)[index])

@@ -27,15 +27,21 @@ from .preprocess import normalise_tensor
 RELEASE_BYTES = 1 << 28  # hand mapped pages back after this many bytes read (256 MiB)
 
 
-def gather(array: np.ndarray, index) -> np.ndarray:
-    """``array[index]`` as an in-memory copy (``index``: a slice or sorted integer indices)."""
+def gather(array: np.ndarray, index, out: np.ndarray | None = None) -> np.ndarray:
+    """``array[index]`` as an in-memory copy (``index``: a slice or sorted integer indices), written into
+    ``out`` when given (e.g. a pinned buffer, so that no second copy is needed before the transfer)."""
+    if out is not None:
+        if isinstance(index, slice):
+            out[...] = array[index]
+        else:
+            np.take(array, index, axis=0, out=out)
+        return out
     rows = array[index]
     return np.array(rows) if isinstance(index, slice) else np.asarray(rows)
 
 
-def _to_tensor(rows: np.ndarray, pin: bool) -> torch.Tensor:
-    t = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
-    return t.pin_memory() if pin else t
+def _batch_length(index, n: int) -> int:
+    return len(range(*index.indices(n))) if isinstance(index, slice) else len(index)
 
 
 class DeviceBatches:
@@ -65,19 +71,27 @@ class DeviceBatches:
     def _produce(self) -> Iterator[torch.Tensor]:
         read = 0
         row_bytes = int(np.prod(self.images.shape[1:])) * self.images.itemsize
+        dtype = torch.from_numpy(np.zeros(0, self.images.dtype)).dtype
         for index in self.index_batches:
-            rows = gather(self.images, index)
-            read += len(rows) * row_bytes
+            if self.pin:  # gathered straight into page-locked memory: the copy to the GPU can overlap compute
+                buf = torch.empty((_batch_length(index, len(self.images)), *self.images.shape[1:]), dtype=dtype,
+                                  pin_memory=True)
+                gather(self.images, index, out=buf.numpy())
+            else:
+                rows = gather(self.images, index)
+                buf = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+            read += len(buf) * row_bytes
             if read >= self.release_bytes:
                 release_pages(self.images)
                 read = 0
-            yield _to_tensor(rows, self.pin)
+            yield buf
         release_pages(self.images)
 
-    def _stored(self) -> Iterator[torch.Tensor]:
+    def host_batches(self) -> Iterator[torch.Tensor]:
         if self.prefetch <= 0:
             yield from self._produce()
             return
+        # the host side: stored rows of each batch, gathered ahead by one thread (pinned on CUDA)
         slots: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         done = object()
@@ -118,7 +132,7 @@ class DeviceBatches:
 
     def __iter__(self):
         n = self.normalise
-        for index, stored in zip(self.index_batches, self._stored()):
+        for index, stored in zip(self.index_batches, self.host_batches()):
             on_device = stored.to(self.device, non_blocking=self.pin)
             x = normalise_tensor(on_device, n.mean, n.std, n.pixel_scale)
             if self.channels_last and x.ndim == 4:
