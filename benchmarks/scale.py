@@ -50,10 +50,11 @@ MEAN, STD = [0.5, 0.5, 0.5], [0.29, 0.29, 0.29]  # of uniform bytes (the EDA sta
 # --- synthetic data -------------------------------------------------------------------------------
 
 def write_npz(path: Path, fraction: float, seed: int = 0) -> dict:
-    """A MedMNIST-format npz (deflated members ``{split}_images``/``{split}_labels``), streamed in blocks."""
+    """A MedMNIST-format npz (members ``{split}_images``/``{split}_labels``; stored, since random bytes do not
+    compress), streamed in blocks."""
     rng = np.random.default_rng(seed)
     counts = {split: max(1, round(n * fraction)) for split, n in SPLITS.items()}
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as npz:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as npz:  # random bytes do not deflate
         for split, n in counts.items():
             arrays = {"images": ((n, SIZE, SIZE, CHANNELS), np.uint8), "labels": ((n, 1), np.uint8)}
             for key, (shape, dtype) in arrays.items():
@@ -64,8 +65,10 @@ def write_npz(path: Path, fraction: float, seed: int = 0) -> dict:
                     per_block = 2048
                     for start in range(0, n, per_block):
                         rows = min(per_block, n - start)
-                        high = CLASSES if key == "labels" else 256
-                        member.write(rng.integers(0, high, size=(rows, *shape[1:]), dtype=dtype).tobytes())
+                        if key == "labels":
+                            member.write(rng.integers(0, CLASSES, size=(rows, 1), dtype=np.uint8).tobytes())
+                        else:
+                            member.write(rng.bytes(rows * SIZE * SIZE * CHANNELS))
     return counts
 
 

@@ -78,12 +78,13 @@ def predict_logits(model: nn.Module, samples: np.ndarray, normalise: Normaliser,
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast(device: torch.device | str, amp: str):
-    """Mixed precision for the block: ``bf16`` / ``fp16`` autocast on ``device``, or nothing for ``off``."""
+def autocast(device: torch.device | str, amp: str | bool, key: str = "train.amp"):
+    """Mixed precision for the block: ``bf16`` / ``fp16`` autocast on ``device``, or nothing for ``off``
+    (``key`` names the setting in the error message)."""
     if amp in ("off", False, None):  # YAML reads an unquoted `off` as false
         return contextlib.nullcontext()
     if amp not in AMP_DTYPES:
-        raise UserError(f"train.amp = {amp!r}; choose one of off, bf16, fp16")
+        raise UserError(f"{key} = {amp!r}; choose one of off, bf16, fp16")
     return torch.autocast(device_type=torch.device(device).type, dtype=AMP_DTYPES[amp])
 
 
