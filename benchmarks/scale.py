@@ -198,8 +198,16 @@ def child_fwd_bwd(work: Path, args) -> dict:
     t0 = time.perf_counter()
     for _ in range(args.model_steps):
         step()
-    return {"n_images": args.model_steps * BATCH, "seconds": time.perf_counter() - t0,
-            "note": f"full-width AlexNet-128, batch {BATCH}, forward+backward+Adam, {args.model_steps} steps"}
+    rows = [{"stage": "alexnet128_fwd_bwd", "n_images": args.model_steps * BATCH, "seconds": time.perf_counter() - t0,
+             "note": f"full-width AlexNet-128, batch {BATCH}, forward+backward+Adam, {args.model_steps} steps"}]
+    model.eval()
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        for _ in range(args.model_steps):
+            model(x)
+    rows.append({"stage": "alexnet128_forward", "n_images": args.model_steps * BATCH,
+                 "seconds": time.perf_counter() - t0, "note": f"the same model, inference only, batch {BATCH}"})
+    return rows
 
 
 def SPLITS_N(work: Path) -> dict:
