@@ -3,8 +3,9 @@
     python benchmarks/perturbation_speed.py --out perturbation_speed.csv [--repeats 3]
 
 ``rows(repeats)`` returns one dict per comparison with the columns of ``benchmarks/explain_speed.py``:
-``model, method, ours_s, reference, reference_s, speedup`` (speedup = reference_s / ours_s; one warm-up
-call each, then ``repeats`` rounds alternating the contenders, median). Models, on the CPU, random weights
+``model, method, ours_s, reference, reference_s, speedup, speedup_q25, speedup_q75, rounds`` (speedup: the
+median over paired rounds of reference / ours, q25/q75 its interquartile range; one warm-up call each,
+then ``repeats`` rounds, the order of the contenders alternating from round to round). Models, on the CPU, random weights
 (speed does not depend on training): AlexNet-128 at width 0.5 on 128×128 RGB and the default study's
 MNIST-1D CNN (4 × 32 channels, length 40), forward batches of 32 on both sides.
 
@@ -19,6 +20,8 @@ MNIST-1D CNN (4 × 32 channels, length 40), forward batches of 32 on both sides.
   user switching from the package sees. Ours always runs batches of 32. lime's ``classifier_fn``
   hands the model lime's (N, H, W, C) images permuted to (N, C, H, W), which is the channels-last
   layout in memory, the layout ours uses too: the forward passes cost the same on both sides.
+* ``lime`` vs ``inference``: plain batched inference of the ``n_samples`` forward samples LIME needs
+  (goal ≥ 1/1.2).
 * ``lime (excl. forward)``: ours and lime (batch 32) less the time spent in the model's forward
   passes, i.e. what each implementation adds around the model.
 """
@@ -76,14 +79,24 @@ def _timed(fn) -> float:
 
 
 def _rounds(contenders: dict, repeats: int) -> dict:
-    """One warm-up call each, then ``repeats`` rounds alternating them; the median seconds of each."""
+    """One warm-up call each, then ``repeats`` rounds, the order of the contenders alternating from round to
+    round; the seconds of every round of each."""
     for fn in contenders.values():
         fn()
     times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, fn in contenders.items():
-            times[name].append(_timed(fn))
-    return {name: statistics.median(t) for name, t in times.items()}
+    names = list(contenders)
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times[name].append(_timed(contenders[name]))
+    return times
+
+
+def _spread(ours: list[float], reference: list[float]) -> dict:
+    """Medians and the paired ratio reference/ours per round (median, interquartile range)."""
+    ratios = np.asarray(reference) / np.asarray(ours)
+    q25, q50, q75 = np.quantile(ratios, [0.25, 0.5, 0.75])
+    return {"ours_s": statistics.median(ours), "reference_s": statistics.median(reference), "speedup": q50,
+            "speedup_q25": q25, "speedup_q75": q75, "rounds": len(ratios)}
 
 
 @torch.inference_mode()
@@ -108,9 +121,11 @@ def occlusion_rows(setup, repeats):
                                    baselines=0.0, target=target, perturbations_per_eval=max(1, BATCH // n))
     infer = lambda: _inference(model, x, samples)  # noqa: E731
     t = _rounds({"ours": ours, "captum": ref, "inference": infer}, repeats)
-    base = dict(model=setup["name"], method=f"occlusion ({n} inputs x {positions} windows)", ours_s=t["ours"])
-    return [dict(base, reference="inference (same forward samples)", reference_s=t["inference"]),
-            dict(base, reference="captum.attr.Occlusion", reference_s=t["captum"])]
+    method = f"occlusion ({n} inputs x {positions} windows)"
+    return [dict(model=setup["name"], method=method, reference="inference (same forward samples; goal ≥ 1/1.2)",
+                 **_spread(t["ours"], t["inference"])),
+            dict(model=setup["name"], method=method, reference="captum.attr.Occlusion",
+                 **_spread(t["ours"], t["captum"]))]
 
 
 def lime_rows(setup, repeats):
@@ -143,8 +158,9 @@ def lime_rows(setup, repeats):
                                                   hide_color=0.0, num_samples=LIME_SAMPLES, batch_size=batch_size,
                                                   segmentation_fn=lambda _img: lime_segments)
 
+    infer = lambda: _inference(timed.model, x, LIME_SAMPLES)  # noqa: E731  (the forward samples LIME needs)
     silent = _silence_tqdm()
-    runs = {"ours": [], "ref": [], "ref_default": []}  # (total, forward) seconds of every call
+    runs = {"ours": [], "ref": [], "ref_default": [], "inference": []}  # (total, forward) seconds of every call
 
     def measured(name, fn):
         def run():
@@ -154,20 +170,23 @@ def lime_rows(setup, repeats):
 
     try:
         _rounds({"ours": measured("ours", ours), "ref": measured("ref", reference(BATCH)),
-                 "ref_default": measured("ref_default", reference(LIME_DEFAULT_BATCH))}, repeats)
+                 "ref_default": measured("ref_default", reference(LIME_DEFAULT_BATCH)),
+                 "inference": measured("inference", infer)}, repeats)
     finally:
         silent()
-    total = {name: statistics.median(t for t, _ in v[1:]) for name, v in runs.items()}  # without the warm-up
-    rest = {name: statistics.median(t - f for t, f in v[1:]) for name, v in runs.items()}
+    total = {name: [t for t, _ in v[1:]] for name, v in runs.items()}  # without the warm-up
+    rest = {name: [t - f for t, f in v[1:]] for name, v in runs.items()}
     k = int(segments.max()) + 1
     ref = "lime.lime_image.LimeImageExplainer"
     method = f"lime ({LIME_SAMPLES} samples, {k} superpixels)"
-    return [dict(model=setup["name"], method=method, ours_s=total["ours"], reference=f"{ref} (batch_size {BATCH})",
-                 reference_s=total["ref"]),
-            dict(model=setup["name"], method=method, ours_s=total["ours"],
-                 reference=f"{ref} (its default batch_size {LIME_DEFAULT_BATCH})", reference_s=total["ref_default"]),
-            dict(model=setup["name"], method="lime (excl. forward passes)", ours_s=rest["ours"],
-                 reference=f"{ref} (batch_size {BATCH})", reference_s=rest["ref"])]
+    return [dict(model=setup["name"], method=method, reference=f"inference ({LIME_SAMPLES} forward samples; "
+                 "goal ≥ 1/1.2)", **_spread(total["ours"], total["inference"])),
+            dict(model=setup["name"], method=method, reference=f"{ref} (batch_size {BATCH})",
+                 **_spread(total["ours"], total["ref"])),
+            dict(model=setup["name"], method=method, reference=f"{ref} (its default batch_size {LIME_DEFAULT_BATCH})",
+                 **_spread(total["ours"], total["ref_default"])),
+            dict(model=setup["name"], method="lime (excl. forward passes)", reference=f"{ref} (batch_size {BATCH})",
+                 **_spread(rest["ours"], rest["ref"]))]
 
 
 def _silence_tqdm():
@@ -185,20 +204,18 @@ def rows(repeats: int = 5) -> list[dict]:
         with torch.no_grad():
             out += occlusion_rows(setup, repeats)
         out += lime_rows(setup, repeats)
-    for r in out:
-        r["speedup"] = r["reference_s"] / r["ours_s"]
     return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per comparison (median reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="paired timed rounds per comparison")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     frame = pd.DataFrame(rows(args.repeats), columns=["model", "method", "ours_s", "reference", "reference_s",
-                                                      "speedup"])
+                                                      "speedup", "speedup_q25", "speedup_q75", "rounds"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(frame.to_string(index=False))

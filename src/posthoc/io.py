@@ -41,9 +41,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_npy(path, array: np.ndarray) -> None:
+    """``np.save`` atomically; a memory-mapped array is copied in chunks (resident memory stays flat)."""
+    from .mapped import write_npy
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array))
+            write_npy(fh, array)
 
 
 def save_npz(path, **arrays: Any) -> None:

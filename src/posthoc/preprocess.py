@@ -24,17 +24,25 @@ def checked_std(std) -> list[float]:
 
 def to_model_input(samples: np.ndarray, mean, std, pixel_scale: float) -> torch.Tensor:
     """uint8 (N,H,W,C) or float (N,L) → normalised float32 (N,C,H,W) or (N,1,L)."""
-    x = torch.from_numpy(np.array(samples, dtype=np.float32)) / float(pixel_scale)
-    if x.ndim == 4:
-        x = x.permute(0, 3, 1, 2)
-    elif x.ndim == 2:
-        x = x.unsqueeze(1)
+    return normalise_tensor(torch.from_numpy(np.array(samples)), mean, std, pixel_scale)
+
+
+def normalise_tensor(stored: torch.Tensor, mean, std, pixel_scale: float) -> torch.Tensor:
+    """Stored samples as a tensor (uint8 (N,H,W,C) or float (N,L), on any device) → normalised float32
+    (N,C,H,W) or (N,1,L) on the same device (the input path converts on the GPU with this)."""
+    if stored.ndim == 4:
+        n, h, w, c = stored.shape
+        x = torch.empty((n, c, h, w), dtype=torch.float32, device=stored.device)
+        x.copy_(stored.permute(0, 3, 1, 2))  # convert and transpose in one pass
+    elif stored.ndim == 2:
+        x = stored.to(torch.float32).unsqueeze(1).contiguous()
     else:
-        raise ValueError(f"expected images (N,H,W,C) or signals (N,L), got shape {tuple(x.shape)}")
+        raise ValueError(f"expected images (N,H,W,C) or signals (N,L), got shape {tuple(stored.shape)}")
+    # in place, in this order: the same float32 operations as ((x / scale) - mean) / std, one buffer
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
-    std_t = torch.as_tensor(checked_std(std), dtype=torch.float32).reshape(shape)
-    return ((x - mean_t) / std_t).contiguous()
+    x.div_(float(pixel_scale))
+    x.sub_(torch.as_tensor(mean, dtype=torch.float32, device=x.device).reshape(shape))
+    return x.div_(torch.as_tensor(checked_std(std), dtype=torch.float32, device=x.device).reshape(shape))
 
 
 def to_display(x: np.ndarray | torch.Tensor, mean, std) -> np.ndarray:

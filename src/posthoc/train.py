@@ -6,6 +6,7 @@ replays epochs ``e+1..`` exactly as an uninterrupted run would.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -20,7 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .errors import UserError
 from .io import atomic_path
+from .loader import DeviceBatches, index_batches
 from .preprocess import to_model_input
 
 
@@ -60,11 +63,34 @@ def batches(n: int, batch_size: int):
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, samples: np.ndarray, normalise: Normaliser, batch_size: int = 256,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """Logits for every sample (eval mode, batched); returns a CPU float32 tensor (N, classes)."""
+                   device: torch.device | str = "cpu", amp: str = "off") -> torch.Tensor:
+    """Logits for every sample (eval mode, batched through the input path); a CPU float32 tensor (N, classes).
+
+    ``samples`` may be a memory map of any size: only a few batches are in memory at a time."""
     model.eval()
-    out = [model(normalise(samples[s]).to(device)).float().cpu() for s in batches(len(samples), batch_size)]
+    out = []
+    with autocast(device, amp):
+        for xb, _ in DeviceBatches(samples, index_batches(len(samples), batch_size), normalise, device):
+            out.append(model(xb).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device | str, amp: str | bool, key: str = "train.amp"):
+    """Mixed precision for the block: ``bf16`` / ``fp16`` autocast on ``device``, or nothing for ``off``
+    (``key`` names the setting in the error message)."""
+    if amp in ("off", False, None):  # YAML reads an unquoted `off` as false
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise UserError(f"{key} = {amp!r}; choose one of off, bf16, fp16")
+    return torch.autocast(device_type=torch.device(device).type, dtype=AMP_DTYPES[amp])
+
+
+def compiled(model: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(model)`` when ``enabled`` (shares the parameters; the state dict stays the model's)."""
+    return torch.compile(model) if enabled else model
 
 
 def loss_and_accuracy(logits: torch.Tensor, labels) -> tuple[float, float]:
@@ -80,14 +106,24 @@ def fingerprint(obj) -> str:
 def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
         normalise: Normaliser, *, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
         device: torch.device, resume_path: str | Path | None = None, settings_fingerprint: str = "",
-        on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
+        on_epoch: Callable[[dict], None] | None = None, amp: str = "off", compile: bool = False,
+        max_steps: int | None = None) -> pd.DataFrame:
     """Train with Adam + cross-entropy; checkpoint every epoch to ``resume_path``; return the history.
 
     If ``resume_path`` holds a state with the same ``settings_fingerprint``, training continues after
-    its last completed epoch.
+    its last completed epoch. Batches come through the device-ready input path (:mod:`posthoc.loader`):
+    with ``amp: off`` on the CPU the result is bit-identical to converting each batch before the
+    copy. ``amp`` (``bf16``/``fp16``, GPU) runs forward passes under autocast (fp16 with a gradient
+    scaler); ``compile`` wraps the model in ``torch.compile``. ``max_steps`` caps the batches of each
+    epoch (benchmarks only).
     """
+    device = torch.device(device)
+    autocast(device, amp)  # validates the setting before any work
     model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16" and device.type == "cuda")
     history: list[dict] = []
     start = 0
     resume_path = Path(resume_path) if resume_path else None
@@ -96,10 +132,13 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
         if state.get("fingerprint") == settings_fingerprint:
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
+            if "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
             history, start = state["history"], state["epoch"]
             print(f"resuming after epoch {start} from {resume_path}", flush=True)
         else:
             print(f"ignoring {resume_path}: it was written with other settings", flush=True)
+    forward = compiled(model, compile)
     x_train, y_train = train
     n = len(y_train)
     labels_all = torch.from_numpy(np.array(y_train, dtype=np.int64))
@@ -111,25 +150,32 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
                 m.eval()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
         torch.manual_seed(seed * 100_003 + epoch)  # dropout masks of this epoch
-        total_loss, correct = 0.0, 0
-        for s in tqdm(list(batches(n, batch_size)), desc=f"epoch {epoch + 1}/{epochs}", mininterval=5):
-            idx = np.sort(order[s])
-            xb, yb = normalise(x_train[idx]).to(device), labels_all[idx].to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        steps = index_batches(n, batch_size, order)[:max_steps]
+        seen = 0
+        batches_in = DeviceBatches(x_train, steps, normalise, device, with_arrays=[labels_all])
+        for xb, (yb,) in tqdm(batches_in, desc=f"epoch {epoch + 1}/{epochs}", mininterval=5):
+            with autocast(device, amp):
+                logits = forward(xb)
+                loss = F.cross_entropy(logits, yb)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(1) == yb).sum().item()
-        val_loss, val_acc = loss_and_accuracy(predict_logits(model, val[0], normalise, device=device), val[1])
-        row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            total_loss += loss.detach().double() * len(yb)  # summed on the device: no sync per step
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(yb)
+        val_loss, val_acc = loss_and_accuracy(predict_logits(forward, val[0], normalise, device=device, amp=amp),
+                                              val[1])
+        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen, "train_acc": correct.item() / seen,
                "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
         history.append(row)
         if resume_path:
             with atomic_path(resume_path) as tmp:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history,
-                            "epoch": epoch + 1, "fingerprint": settings_fingerprint}, tmp)
+                            "epoch": epoch + 1, "fingerprint": settings_fingerprint,
+                            "scaler": scaler.state_dict()}, tmp)
         if on_epoch:
             on_epoch(row)
         print(json.dumps(row), flush=True)

@@ -19,6 +19,7 @@ import numpy as np
 
 from posthoc.errors import MissingInputError
 from posthoc.io import load_json, save_json, save_npy
+from posthoc.mapped import row_chunks
 from posthoc.paths import SPLITS
 
 ARRAY_KEYS = ("images", "labels", "masks")
@@ -97,9 +98,8 @@ def _validate(splits: Mapping[str, Mapping[str, np.ndarray]], n_classes: int) ->
 # ---------------------------------------------------------------------------------------
 def _update_hash(h, name: str, array: np.ndarray, block: int = 1 << 24) -> None:
     h.update(f"{name}:{array.dtype.str}:{tuple(array.shape)};".encode())
-    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8) if array.size else np.zeros(0, np.uint8)
-    for start in range(0, flat.size, block):
-        h.update(np.ascontiguousarray(flat[start : start + block]).data)
+    for chunk in row_chunks(array, block):  # chunks of whole rows: the same bytes in order, mapped pages released
+        h.update(chunk.reshape(-1).view(np.uint8).data)
 
 
 def compute_checksum(splits: Mapping[str, Mapping[str, np.ndarray]]) -> str:

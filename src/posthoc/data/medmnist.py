@@ -140,16 +140,16 @@ def _extract_member(npz: zipfile.ZipFile, key: str, dest: Path, path: Path) -> n
         shape, fortran, dtype = read_header(src)
         if fortran or dtype.hasobject:
             raise DataError(f"{path}:{key} is not a plain C-ordered array")
-        out = np.lib.format.open_memmap(dest, mode="w+", dtype=dtype, shape=shape)
-        flat = out.reshape(-1).view(np.uint8)
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         pos = 0
-        for block in iter(lambda: src.read(_BLOCK), b""):
-            flat[pos : pos + len(block)] = np.frombuffer(block, np.uint8)
-            pos += len(block)
-        if pos != flat.size:
-            raise DataError(f"{path}:{key} is truncated ({pos} of {flat.size} bytes)")
-        out.flush()
-        del out, flat
+        with open(dest, "wb") as out:  # through the file, not a writable map: dirty mapped pages would count as RSS
+            np.lib.format.write_array_header_1_0(
+                out, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+            for block in iter(lambda: src.read(_BLOCK), b""):
+                out.write(block[: max(0, size - pos)])
+                pos += len(block)
+        if pos != size:
+            raise DataError(f"{path}:{key} is {'truncated' if pos < size else 'too long'} ({pos} of {size} bytes)")
     return np.load(dest, mmap_mode="r")
 
 

@@ -347,8 +347,11 @@ def _fill_note(config: Mapping) -> str:
 def _speed_caption(meta: Mapping) -> str:
     """Caption of a speed table of the repository's ``benchmarks/results/``, from its ``.json`` sidecar's content."""
     where = ", ".join(f"{k}: {format_value(v)}" for k, v in meta.items())
+    if table.stem == "scale":
+        return (f"The paper study's data at full size (synthetic PathMNIST-128 shapes): peak resident memory per "
+                f"stage, each in its own process, and throughput (images per second){'; measured ' + where if where else ''}")
     return (f"Explanation speed, ours vs the reference on identical work (speedup = reference_s / ours_s; "
-            f"median of repeated runs){'; measured ' + where if where else ''}")
+            f"median over paired rounds, q25/q75 its interquartile range){'; measured ' + where if where else ''}")
 
 
 def build_context(results_dir, config: Mapping, versions: Mapping | None = None,

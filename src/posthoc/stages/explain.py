@@ -31,7 +31,7 @@ from ..plots.maps import layer_maps
 from ..plots.reconstructions import reconstructions
 from ..models import load_checkpoint
 from ..preprocess import to_display
-from ..train import Normaliser, batches, select_device
+from ..train import Normaliser, autocast, batches, select_device
 
 def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
     """Index of the first correctly classified test image of each class (else its first image)."""
@@ -121,6 +121,8 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
                                                                                   device)
     params = dict(method_params)
     target_rule = params.pop("target", "predicted")
+    amp = params.pop("amp", "off")  # forward passes under autocast (GPU); maps are stored as float32
+    autocast(dev, amp, f"methods.{method}.amp")  # a wrong value fails before any work
     n_eval = min(n_eval, params.pop("n_eval", None) or n_eval)  # costly methods may cap the evaluation set
     if params.get("baseline") == "black":  # the model-space value of a zero pixel, per channel
         params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
@@ -135,13 +137,14 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
     maps, raws, extras, recon, layers = [], [], {}, [], info["layers"]
     is_example = subset == "example"
     for s in tqdm(list(batches(len(index), batch_size)), desc=f"{method} ({len(index)} rows)", mininterval=5):
-        att = explain(method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], **params)
-        maps.append(att.maps.cpu())
-        raws.append(att.raw.cpu() if att.raw is not None else None)
+        with autocast(dev, amp, f"methods.{method}.amp"):
+            att = explain(method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], **params)
+        maps.append(att.maps.float().cpu())
+        raws.append(att.raw.float().cpu() if att.raw is not None else None)
         for key, value in att.extras.items():
-            extras.setdefault(key, []).append(value.detach().cpu())
+            extras.setdefault(key, []).append(value.detach().float().cpu())
         if traits.figure == "reconstructions":
-            recon.append(att.channels.cpu()[torch.from_numpy(is_example[s])])
+            recon.append(att.channels.float().cpu()[torch.from_numpy(is_example[s])])
         layers = att.layers
     out = dict(x=x.numpy(), index=index, label=labels[index], pred=own_pred, target=target,
                prob=probs.astype(np.float32), maps=torch.cat(maps).numpy().astype(np.float32),

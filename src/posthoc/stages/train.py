@@ -20,7 +20,7 @@ def spatial_shape(meta: dict) -> tuple[int, ...]:
 #: model keys that are not options of the architecture's constructor
 MODEL_KEYS = ("arch", "explain_layers", "cam_model", "weights", "pretrained_normalisation", "checkpoint")
 #: train keys that the training loop takes
-FIT_KEYS = ("epochs", "batch_size", "lr", "weight_decay")
+FIT_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "amp", "compile")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
