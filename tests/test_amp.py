@@ -33,8 +33,8 @@ def test_occlusion_under_bf16_is_close_to_float32():
     torch.manual_seed(0)
     model = CNN1D(1, 3, 24, channels=(8, 8)).eval()
     x, t = torch.randn(4, 1, 24), torch.tensor([0, 1, 2, 0])
-    ref = explain("occlusion", model, x, t, [], window=4, stride=2, reference_size=None, batch_size=16).maps
+    ref = explain("occlusion", model, x, t, [], window=4, stride=2, batch_size=16).maps
     with autocast("cpu", "bf16"):
-        low = explain("occlusion", model, x, t, [], window=4, stride=2, reference_size=None, batch_size=16).maps
+        low = explain("occlusion", model, x, t, [], window=4, stride=2, batch_size=16).maps
     assert low.float().shape == ref.shape
     assert torch.allclose(low.float(), ref, atol=2e-2)

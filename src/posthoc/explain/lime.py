@@ -202,5 +202,5 @@ METHOD = Method(name="lime",
                 caption=("LIME: each superpixel's weight in a weighted linear model of the target-class "
                          'probability on masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, '
                          'columns = input then the map'),
-                params=("target", "n_eval", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
+                params=("target", "n_eval", "amp", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
                         "ratio", "segment_length", "alpha", "fill", "batch_size", "seed"))

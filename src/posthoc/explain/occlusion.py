@@ -176,5 +176,5 @@ METHOD = Method(name="occlusion",
                          'dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); '
                          'one correctly classified test example per class; rows = classes, columns = input then '
                          'the map'),
-                params=('target', 'n_eval', 'fill', 'batch_size'),
+                params=('target', 'n_eval', 'fill', 'batch_size', 'amp'),
                 dataset_params=('window', 'stride'))
