@@ -79,7 +79,7 @@ def crop(x: np.ndarray, field: Field, positions: np.ndarray, fill: float = np.na
     start, _ = field.box(np.asarray(positions).reshape(n, ndim))
     start = start + np.asarray(field.size)  # into padded coordinates
     # one gather: index grids per axis, broadcast over rows
-    grids = [start[:, a].reshape(n, *([1] * a), field.size[a], *([1] * (ndim - a - 1)))
+    grids = [start[:, a].reshape(n, *([1] * ndim))
              + np.arange(field.size[a]).reshape(1, *([1] * a), field.size[a], *([1] * (ndim - a - 1)))
              for a in range(ndim)]
     rows = np.arange(n).reshape(n, *([1] * ndim))
