@@ -69,7 +69,9 @@ class LayerRecord:
         self.seen += n
 
     def result(self) -> dict[str, np.ndarray]:
-        positions = np.stack(np.unravel_index(self.top_flat.cpu().numpy(), self.shape), -1)  # (C, k, ndim)
+        flat = self.top_flat.cpu().numpy()
+        positions = (np.stack(np.unravel_index(flat, self.shape), -1) if self.shape
+                     else np.zeros((*flat.shape, 0), dtype=np.int64))  # (C, k, ndim)
         mean_max = self.max_sum / self.seen
         return {
             "index": self.top_index.cpu().numpy().astype(np.int64),
