@@ -118,7 +118,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         pad = [0, 0] * nd
         pad[2 * (nd - 1 - axis)] = pad[2 * (nd - 1 - axis) + 1] = r
         conv = F.conv1d if nd == 1 else F.conv2d
-        x = conv(F.pad(x, pad, mode="reflect"), k.reshape(shape), groups=c)
+        weight = k.reshape([1] + shape[1:]).expand(shape).contiguous()
+        x = conv(F.pad(x, pad, mode="reflect"), weight, groups=c)
     return x
 
 
@@ -141,7 +142,8 @@ def random_transform(x: torch.Tensor, s: Settings, gen: torch.Generator) -> torc
     n = len(x)
     scale = 1 + (torch.rand(n, generator=gen) * 2 - 1) * s.scale
     if nd == 1:
-        theta = torch.stack([1 / scale, torch.zeros(n)], 1).view(n, 1, 2)
+        zero, one = torch.zeros(n), torch.ones(n)
+        theta = torch.stack([torch.stack([1 / scale, zero, zero], 1), torch.stack([zero, one, zero], 1)], 1)
         grid = F.affine_grid(theta.to(x), (n, x.shape[1], 1, x.shape[2]), align_corners=False)
         return F.grid_sample(x.unsqueeze(2), grid, padding_mode="reflection", align_corners=False).squeeze(2)
     angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(s.rotate)
