@@ -21,6 +21,16 @@ def _panel_size(n_cols: int, want: float, left: float = 1.4) -> float:
     return max(0.55, min(want, (MAX_WIDTH_IN - left - 0.4) / max(n_cols, 1) - 0.12))
 
 
+def _signal_ticks(ax, last_row: bool) -> None:
+    """Few ticks on line panels: the value axis unlabelled, positions on the bottom row (ticks dominate drawing)."""
+    ax.set_yticks([])
+    if last_row:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3, integer=True))
+        ax.tick_params(labelsize=7)
+    else:
+        ax.set_xticks([])
+
+
 def _draw(ax, cell, colours=None, labels=None, last_row: bool = False) -> None:
     """One panel: an image (H, W[, C]) in [0, 1], a signal (L,), or a list of signals overlaid."""
     if cell is None:
@@ -30,16 +40,12 @@ def _draw(ax, cell, colours=None, labels=None, last_row: bool = False) -> None:
         for j, sig in enumerate(cell):
             ax.plot(np.arange(len(sig)), sig, lw=1.0, color=(colours or ["0.55", "C3", "C0"])[j % 3],
                     label=labels[j] if labels else None)
-        ax.tick_params(labelsize=7)
-        if not last_row:
-            ax.set_xticks([])
+        _signal_ticks(ax, last_row)
         return
     cell = np.asarray(cell)
     if cell.ndim == 1:
         ax.plot(np.arange(len(cell)), cell, lw=1.0, color="black")
-        ax.tick_params(labelsize=7)
-        if not last_row:
-            ax.set_xticks([])
+        _signal_ticks(ax, last_row)
         return
     if cell.ndim == 3 and cell.shape[-1] == 1:
         cell = cell[..., 0]

@@ -2,7 +2,7 @@
 
 Per layer and channel: the running top-k images by the channel's largest value over positions
 (value, test-set row, argmax position), the per-class mean of the channel's spatial mean, and the
-channel's mean, max and the spread of its per-image maxima (which channels are worth showing).
+channel's mean, max, largest spatial mean over images and the spread of its per-image maxima (which channels are worth showing).
 Ties keep the earlier image first (a stable sort over [kept top-k, new batch]), so the record
 equals a brute-force scan with a stable descending sort.
 """
@@ -32,6 +32,7 @@ class LayerRecord:
     class_count: torch.Tensor | None = None   # (classes,)
     total: float | torch.Tensor = 0.0         # (C,) sum of spatial means
     peak: torch.Tensor | None = None          # (C,) max over everything
+    best_mean: torch.Tensor | None = None     # (C,) largest spatial mean over images
     max_sum: torch.Tensor | None = None       # (C,) sum / sum of squares of per-image maxima
     max_sq: torch.Tensor | None = None
     seen: int = 0
@@ -52,6 +53,7 @@ class LayerRecord:
             self.class_count = torch.zeros(self.n_classes, device=dev)
             self.total = torch.zeros(c, device=dev)
             self.peak = torch.full((c,), -torch.inf, device=dev)
+            self.best_mean = torch.full((c,), -torch.inf, device=dev)
             self.max_sum = torch.zeros(c, device=dev)
             self.max_sq = torch.zeros(c, device=dev)
         values = torch.cat([self.top_value, value.T], 1)
@@ -64,6 +66,7 @@ class LayerRecord:
         self.class_count += torch.bincount(labels, minlength=self.n_classes).float()
         self.total += means.sum(0)
         self.peak = torch.maximum(self.peak, value.max(0).values)
+        self.best_mean = torch.maximum(self.best_mean, means.max(0).values)
         self.max_sum += value.sum(0)
         self.max_sq += (value ** 2).sum(0)
         self.seen += n
@@ -80,6 +83,7 @@ class LayerRecord:
             "class_mean": (self.class_sum / self.class_count.clamp(min=1)).cpu().numpy().astype(np.float32),
             "mean": (self.total / self.seen).cpu().numpy().astype(np.float32),
             "max": self.peak.cpu().numpy().astype(np.float32),
+            "best_mean": self.best_mean.cpu().numpy().astype(np.float32),
             "max_std": (self.max_sq / self.seen - mean_max ** 2).clamp(min=0).sqrt().cpu().numpy().astype(np.float32),
         }
 

@@ -53,6 +53,8 @@ STAGE_TITLES = {
     "occlusion": "Occlusion sensitivity",
     "lime": "LIME (local surrogate models on superpixels)",
     "robustness": "Robustness to noise, brightness and contrast",
+    "activations": "What the layers respond to — activations, filters and maximally activating patches",
+    "features": "Feature visualisation, class visualisation and DeepDream",
 }
 MAX_TABLE_ROWS = 60
 MAX_LIST_ITEMS = 20
@@ -62,6 +64,43 @@ MAX_JSON_CHARS = 6000
 #: :func:`fnmatch.fnmatch`. ``{stem}`` and ``{stage}`` are substituted. Unknown files get a caption
 #: derived from their name (:func:`derived_caption`).
 CAPTIONS: dict[str, str] = {
+    # --- what the network learned (captions/activations.yaml, captions/features.yaml)
+    "activations/feature_maps*": (
+        "Rows: one correctly classified test example per class (input on the left). Each further column is one explained layer: the channels most active for that image, tiled, each scaled to its own range (viridis, bright = strong). Early layers keep the input's layout; deeper ones are coarser and more class-specific."
+    ),
+    "activations/class_heatmap*": (
+        'Mean activation of every channel of the last explained layer (columns) for the test images of each class (rows), each channel scaled from its least (0) to its most (1) responsive class. A column bright for one class only is a class-selective channel.'
+    ),
+    "activations/filters*": (
+        'Weights of the first convolution. Images: each filter shown as an RGB (or grey) tile scaled to its own range — oriented edges and colour blobs are typical. Signals: one panel per filter, one line per input channel (x = kernel tap).'
+    ),
+    "activations/patches*": (
+        "Maximally activating patches (seed 003): for the most variable channels of each layer (rows), the test patches with the largest activation, cropped to the channel's exact receptive field around the strongest position; grey marks parts of the field outside the image. The number above a patch is the activation."
+    ),
+    "activations/top*": (
+        'Top-k test images of every channel of every layer (contract: layers, index_i, value_i, position_i).'
+    ),
+    "activations/layers*": (
+        'Per explained layer: channels, receptive field and stride in input pixels, mean and largest activation over the test split, and channels that never fire (max <= 0).'
+    ),
+    "activations/summary*": (
+        'Per-class mean activation of every channel and per-channel statistics of every layer.'
+    ),
+    "features/channels*": (
+        "Channel visualisations: for the most variable channels of each layer (rows = layers), an input optimised from noise to maximise the channel's mean activation with the default regularisers (multiscale, blur, jitter/rotation/scale, total variation). The value is the channel's largest activation on that input; compare with the best test image in scores.csv."
+    ),
+    "features/layers*": (
+        'Layer visualisation (seed 001 Program 4.4): one input per explained layer, optimised to maximise the sum of squared activations of the whole layer. Early layers give fine textures, later layers larger motifs.'
+    ),
+    "features/classes*": (
+        "Class visualisation / class impression: one row per class, an input optimised to maximise that class's logit under four settings — plain gradient ascent, multiscale pyramid, pyramid + Gaussian blur, and the default (adds jitter/rotation/scale and a total-variation prior). The regularisers trade a little logit for smoother, more natural-looking inputs."
+    ),
+    "features/dreams*": (
+        "DeepDream (seed 001 §4.3.3): real inputs (one test example per class and, for image models, scikit-image's immunohistochemistry slide of colon tissue) with one layer amplified by gradient ascent. For signals, the original (grey) and dreamed (red) sequence are overlaid."
+    ),
+    "features/scores*": (
+        "Each visualisation against the natural test images: for a class, its logit vs the largest logit of that class over the test split; for a channel, its largest activation vs the channel's best test image. 'beats' = the visualisation is higher."
+    ),
     # --- gradient family (issue 3); first so that they win over the generic patterns below
     "model_gap/*": (
         "Global-average-pooling variant of the model (conv features → GAP → linear, seeds 002/003), "

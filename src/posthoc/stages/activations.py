@@ -6,7 +6,8 @@ and argmax position), the per-class mean activation and the layer's statistics
 
 * ``top.npz`` — the contract: ``layers`` and per layer i ``index_{i}``, ``value_{i}``, ``position_{i}``;
 * ``summary.npz`` — ``layers``, ``class_names`` and per layer i ``class_mean_{i}`` (channels × classes),
-  ``mean_{i}``, ``max_{i}`` and ``max_std_{i}`` (spread of the per-image maxima) per channel;
+  ``mean_{i}``, ``max_{i}``, ``best_mean_{i}`` (largest spatial mean over test images) and
+  ``max_std_{i}`` (spread of the per-image maxima) per channel;
 * ``layers.csv`` — per layer: channels, output shape, receptive field, mean and max activation;
 * figures: feature maps of one example per class, the class × channel heat map of the last layer,
   the first layer's filters and the maximally activating patches of the most variable channels.
@@ -54,7 +55,7 @@ def run(*, dataset: str, arrays, meta, checkpoint, predictions, modules, top, su
     io.save_npz(top, layers=np.array(layers), **{f"{key}_{i}": r[key] for i, r in enumerate(per)
                                                  for key in ("index", "value", "position")})
     io.save_npz(summary, layers=np.array(layers), class_names=np.array(names),
-                **{f"{key}_{i}": r[key] for i, r in enumerate(per) for key in ("class_mean", "mean", "max", "max_std")})
+                **{f"{key}_{i}": r[key] for i, r in enumerate(per) for key in ("class_mean", "mean", "max", "best_mean", "max_std")})
     ndim = len(info["input_shape"])
     fields = [receptive_field(model, layer, ndim) for layer in layers]
     io.save_csv(table, pd.DataFrame({
