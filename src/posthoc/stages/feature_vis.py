@@ -135,9 +135,9 @@ def run(*, dataset: str, arrays, meta, checkpoint, predictions, top, summary, mo
     shown = {name: _shown(r.x, info) for name, r in results.items()}
     io.save_figure(plots_features.panel_grid(
         [[shown[v][t] for v in variants] for t in targets], [str(n) for n in names],
-        [[f"logit {results[v].final[t]:.1f}" for v in variants] for t in targets],
+        [[f"logit {results[v].final[t]:.3g}" for v in variants] for t in targets],
         f"{info['dataset']}: class visualisations under four settings (best test-image logit per class: "
-        f"{', '.join(f'{b:.1f}' for b in best_logit)})", col_labels=list(variants)), class_figure)
+        f"{', '.join(f'{b:.3g}' for b in best_logit)})", col_labels=list(variants)), class_figure)
 
     # --- DeepDream from real images
     layer = layers[deepdream["layer"]]
