@@ -16,6 +16,7 @@ rule report:
                model=sorted({TRAITS[m].explains for m in METHODS} - {"model"})),
         PERTURBATION_OUTPUTS,  # occlusion/ and lime/ (rules/perturbation.smk)
         ROBUSTNESS_OUTPUTS,
+        FEATURE_OUTPUTS,  # activations/ and features/ (rules/features.smk)
     output:
         html=f"{RESULTS}/report.html",
     params:

@@ -66,8 +66,11 @@ RULES: dict[str, Rule] = {
     "lime_study":           Rule(("dataset",), ("prepare_data", "train", "evaluate"),
                                  when=lambda c: "lime" in c["methods"]),
     "robustness":           Rule(("dataset",), ("prepare_data", "train", "evaluate")),
+    "activations":          Rule(("dataset",), ("prepare_data", "train", "evaluate")),
+    "feature_vis":          Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
     "report":               Rule((), ("eda", "train", "train_gap", "evaluate", "explain", "faithfulness_summary",
-                                      "explain_summary", "occlusion_study", "lime_study", "robustness")),
+                                      "explain_summary", "occlusion_study", "lime_study", "robustness",
+                                      "activations", "feature_vis")),
     "all":                  Rule((), ("report",)),
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
     # GAP model of train_gap, the others the plain model of train); `when` gives a rule jobs only
@@ -123,7 +126,8 @@ PARAMETER_READERS: dict[str, list[str]] = {
 }
 
 # Rules that ask for a GPU (their config resource group has gpu: 1 in configs/test.yaml).
-GPU_RULES = {"train", "train_gap", "explain", "occlusion_study", "lime_study", "robustness"}
+GPU_RULES = {"train", "train_gap", "explain", "occlusion_study", "lime_study", "robustness", "activations",
+             "feature_vis"}
 
 
 def wildcard_values(config: dict) -> dict[str, list[str]]:

@@ -108,6 +108,42 @@ def test_method_summaries_and_gap_model(completed_run, dataset):
         assert (base / "model_gap" / "training_curves.png").exists()
 
 
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_activation_and_feature_outputs(completed_run, dataset):
+    """The activations/ and features/ contracts: top-k records, visualisations, and that they beat natural images."""
+    base = completed_run / "results" / dataset
+    model, info = load_checkpoint(base / "model" / "checkpoint.pt")
+    k, shape = CONFIG["activations"]["k"], (info["in_channels"], *info["input_shape"])
+    n_test = len(np.load(base / "data" / "test_labels.npy"))
+    top = np.load(base / "activations" / "top.npz")
+    assert list(top["layers"]) == list(info["layers"])
+    channels_npz = np.load(base / "features" / "channels.npz")
+    assert list(channels_npz["layers"]) == list(info["layers"])
+    for i, layer in enumerate(info["layers"]):
+        index, value, position = top[f"index_{i}"], top[f"value_{i}"], top[f"position_{i}"]
+        n_channels = model.get_submodule(layer).out_channels if hasattr(model.get_submodule(layer), "out_channels") \
+            else len(index)
+        assert index.shape == value.shape == (n_channels, min(k, n_test)) and index.dtype == np.int64
+        assert value.dtype == np.float32 and (np.diff(value, axis=1) <= 0).all()  # best first
+        assert position.shape == (*index.shape, len(info["input_shape"])) and position.dtype == np.int64
+        assert 0 <= index.min() and index.max() < n_test
+        x_i, ch = channels_npz[f"x_{i}"], channels_npz[f"channel_{i}"]
+        assert x_i.shape == (len(ch), *shape) and x_i.dtype == np.float32 and np.isfinite(x_i).all()
+        assert ((0 <= ch) & (ch < n_channels)).all()
+    classes = np.load(base / "features" / "classes.npz")
+    names = info["class_names"]
+    assert classes["x"].shape == (len(names), *shape) and classes["x"].dtype == np.float32
+    np.testing.assert_array_equal(classes["target"], np.arange(len(names)))
+    scores = pd.read_csv(base / "features" / "scores.csv")
+    share = scores.groupby("kind")["beats"].mean()
+    print(f"{dataset}: share of visualisations beating the best natural test image: {share.to_dict()}")
+    assert share["class"] >= 0.8 and share["channel"] >= 0.5  # even the tiny config's weak models
+    for name in ("feature_maps", "class_heatmap", "filters", "patches"):
+        assert (base / "activations" / f"{name}.png").stat().st_size > 1000
+    for name in ("classes", "channels", "layers", "dreams"):
+        assert (base / "features" / f"{name}.png").stat().st_size > 1000
+
+
 def test_report_embeds_every_figure(completed_run):
     html = (completed_run / "results" / "report.html").read_text()
     pngs = list((completed_run / "results").rglob("*.png"))

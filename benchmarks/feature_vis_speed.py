@@ -1,0 +1,163 @@
+"""Speed of the feature family, every ratio measured in one process (alternating rounds, median).
+
+    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 3]
+
+Models on the CPU with random weights (speed does not depend on training): the default study's
+AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 × 32 channels, length 40).
+
+* ``channels batched`` vs ``channels loop``: every channel of one layer visualised in ONE batch
+  against one call per channel, same settings (steps, blur, jitter, TV) and image size.
+* vs ``lucent render_vis``: torch-lucent's ``render_vis`` per channel (pixel parameterisation at the
+  same size, same number of steps, no transforms, Adam as lucent has it); timed on ``--lucent-channels``
+  channels and scaled to the layer's channel count. torch-lucent is not a dependency: it runs when
+  importable (``pip install --no-deps torch-lucent kornia==0.4.1`` into ``--lucent-path``; its
+  import of IPython for notebook display is stubbed).
+* ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
+  per-class means, statistics) against the model's plain batched inference over the same test set.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from posthoc.features.records import record
+from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
+from posthoc.models import AlexNet128, CNN1D, explainable_layers
+
+SETTINGS = Settings(steps=10, lr=0.2, normalise_grad=True, levels=1, blur_sigma=0.5, jitter=2, tv=0.05)
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _alternate(contenders: dict, repeats: int) -> dict[str, float]:
+    for fn in contenders.values():  # warm-up
+        fn()
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            times[name].append(_time(fn))
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def _models():
+    torch.manual_seed(0)
+    return {"alexnet128 w0.25 64px": (AlexNet128(3, 10, width=0.25).eval(), (3, 64, 64), "features.3"),
+            "cnn1d 4x32 L40": (CNN1D(1, 10, length=40, channels=(32, 32, 32, 32)).eval(), (1, 40), "features.4")}
+
+
+def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) -> list[dict]:
+    rows = []
+    for name, (model, shape, layer) in _models().items():
+        n = model.get_submodule(layer).out_channels
+        start = noise_start(n, shape, None, None, seed=0)
+
+        def batched():
+            visualise(model, channel_objective([layer] * n, range(n)), start, SETTINGS, seed=0)
+
+        def loop():
+            for c in range(n):
+                visualise(model, channel_objective([layer], [c]), start[c:c + 1], SETTINGS, seed=0)
+        t = _alternate({"batched": batched, "loop": loop}, repeats)
+        rows.append(dict(model=name, method=f"channels of {layer} ({n}) batched", ours_s=t["batched"],
+                         reference="channels loop (ours, one call per channel)", reference_s=t["loop"],
+                         speedup=t["loop"] / t["batched"]))
+        render = _lucent(lucent_path)
+        if render is not None and len(shape) == 3:
+            k = min(lucent_channels, n)
+            lname = layer.replace(".", "_")
+
+            def lucent():
+                for c in range(k):
+                    render.render_vis(model, f"{lname}:{c}", param_f=lambda: _lucent_param(shape), transforms=[],
+                                      thresholds=(SETTINGS.steps,), show_image=False, progress=False,
+                                      preprocess=False, fixed_image_size=shape[1])
+            tl = _alternate({"lucent": lucent}, repeats)["lucent"] * n / k
+            rows.append(dict(model=name, method=f"channels of {layer} ({n}) batched", ours_s=t["batched"],
+                             reference=f"torch-lucent render_vis per channel (timed on {k}, scaled to {n})",
+                             reference_s=tl, speedup=tl / t["batched"]))
+        elif render is None:
+            print("torch-lucent not importable: lucent rows skipped", file=sys.stderr)
+    return rows
+
+
+def _lucent_param(shape):
+    from lucent.optvis import param
+    return param.pixel_image((1, *shape), sd=0.01)
+
+
+def _lucent(path: str | None):
+    if path:
+        sys.path.append(path)
+    if "IPython" not in sys.modules:  # lucent imports IPython.display for notebooks only
+        ipy = types.ModuleType("IPython")
+        ipy.display = types.ModuleType("IPython.display")
+        ipy.display.display = ipy.display.HTML = ipy.display.Image = lambda *a, **k: None
+        sys.modules.update({"IPython": ipy, "IPython.display": ipy.display})
+    try:
+        from lucent.optvis import render
+    except Exception as err:  # noqa: BLE001  not installed or incompatible
+        print(f"torch-lucent unavailable: {err}", file=sys.stderr)
+        return None
+    return render
+
+
+def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[dict]:
+    rows = []
+    for name, (model, shape, _) in _models().items():
+        layers = explainable_layers(model)
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (n_test, *shape[1:], shape[0]) if len(shape) == 3 else (n_test, shape[1]),
+                              dtype=np.uint8) if len(shape) == 3 else rng.normal(size=(n_test, shape[1])).astype(np.float32)
+        labels = rng.integers(0, 10, n_test)
+
+        def prepare(s):
+            x = torch.from_numpy(np.asarray(images[s], dtype=np.float32))
+            return (x.permute(0, 3, 1, 2) / 255.0 if x.ndim == 4 else x[:, None]).contiguous()
+
+        def stream():
+            return ((prepare(slice(i, i + batch)), labels[i:i + batch]) for i in range(0, n_test, batch))
+
+        @torch.no_grad()
+        def inference():
+            for x, _ in stream():
+                model(x)
+
+        def activations():
+            record(model, layers, stream(), 10, 6)
+        t = _alternate({"activations": activations, "inference": inference}, repeats)
+        rows.append(dict(model=name, method=f"activations record ({len(layers)} layers, {n_test} images)",
+                         ours_s=t["activations"], reference="one batched inference pass", reference_s=t["inference"],
+                         speedup=t["inference"] / t["activations"]))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="benchmarks/results/feature_vis_speed.csv")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lucent-channels", type=int, default=4)
+    ap.add_argument("--lucent-path", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    rows = activation_rows(args.repeats) + channel_rows(args.repeats, args.lucent_channels, args.lucent_path)
+    table = pd.DataFrame(rows)
+    table.insert(0, "threads", torch.get_num_threads())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+# What the network learned (seeds 001 ch. 4, 002, 003): activations over the test split, filters,
+# maximally activating patches; feature, class and layer visualisation and DeepDream.
+
+ACTIVATION_FIGURES = ["feature_maps", "class_heatmap", "filters", "patches"]
+FEATURE_FIGURES = {"class_figure": "classes", "channel_figure": "channels", "layer_figure": "layers",
+                   "dream_figure": "dreams"}  # rule output key -> file stem
+FEATURE_OUTPUTS = (
+    expand(f"{RESULTS}/{{dataset}}/activations/{{name}}.png", dataset=DATASETS, name=ACTIVATION_FIGURES)
+    + expand(f"{RESULTS}/{{dataset}}/activations/{{name}}", dataset=DATASETS, name=["top.npz", "layers.csv"])
+    + expand(f"{RESULTS}/{{dataset}}/features/{{name}}", dataset=DATASETS,
+             name=["classes.npz", "channels.npz", "scores.csv"] + [f"{f}.png" for f in FEATURE_FIGURES.values()])
+)  # for rule report
+
+
+def _figure(stage, name):
+    return reported(f"{RESULTS}/{{dataset}}/{stage}/{name}.png", stage, name, "What the network learned")
+
+
+rule activations:
+    input:
+        split_arrays("test"),  # read through meta's folder
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
+        predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
+    output:
+        top=f"{RESULTS}/{{dataset}}/activations/top.npz",
+        summary=f"{RESULTS}/{{dataset}}/activations/summary.npz",
+        table=f"{RESULTS}/{{dataset}}/activations/layers.csv",
+        **{name: _figure("activations", name) for name in ACTIVATION_FIGURES},
+    params:
+        k=config["activations"]["k"],
+        n_channels=config["activations"]["n_channels"],
+        n_maps=config["activations"]["n_maps"],
+        batch_size=config["activations"]["batch_size"],
+        device=config["device"],
+        code=code("activations"),
+    log:
+        log_path("activations"),
+    benchmark:
+        benchmark_path("activations")
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
+    conda:
+        "../envs/posthoc.yaml"
+    script:
+        "../scripts/activations.py"
+
+
+rule feature_vis:
+    input:
+        split_arrays("test"),  # read through meta's folder
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
+        predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
+        top=f"{RESULTS}/{{dataset}}/activations/top.npz",
+        summary=f"{RESULTS}/{{dataset}}/activations/summary.npz",
+    output:
+        classes=f"{RESULTS}/{{dataset}}/features/classes.npz",
+        channels=f"{RESULTS}/{{dataset}}/features/channels.npz",
+        scores=f"{RESULTS}/{{dataset}}/features/scores.csv",
+        **{key: _figure("features", stem) for key, stem in FEATURE_FIGURES.items()},
+    params:
+        settings={k: v for k, v in config["feature_vis"].items() if k not in ("n_channels", "deepdream")},
+        n_channels=config["feature_vis"]["n_channels"],
+        deepdream=config["feature_vis"]["deepdream"],
+        seed=config["seed"],
+        device=config["device"],
+        code=code("feature_vis"),
+    log:
+        log_path("feature_vis"),
+    benchmark:
+        benchmark_path("feature_vis")
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
+    conda:
+        "../envs/posthoc.yaml"
+    script:
+        "../scripts/feature_vis.py"

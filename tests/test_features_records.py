@@ -1,0 +1,74 @@
+"""Running top-k records and max-activating patches equal a brute-force scan of the split."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from posthoc.features.patches import top_patches
+from posthoc.features.receptive import receptive_field
+from posthoc.features.records import most_variable, record
+from posthoc.models import AlexNet128, CNN1D
+
+
+def _brute_force(model, layer, x, labels, n_classes, k):
+    store = {}
+    h = model.get_submodule(layer).register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    with torch.no_grad():
+        model(x)
+    h.remove()
+    a = store["a"].numpy()
+    n, c = a.shape[:2]
+    flat = a.reshape(n, c, -1)
+    value = flat.max(2)                                       # (N, C)
+    where = flat.argmax(2)
+    order = np.argsort(-value.T, axis=1, kind="stable")[:, :k]  # (C, k)
+    positions = np.stack(np.unravel_index(np.take_along_axis(where.T, order, 1), a.shape[2:]), -1)
+    means = flat.mean(2)
+    class_mean = np.stack([means[labels == j].mean(0) for j in range(n_classes)], 1)
+    return order, np.take_along_axis(value.T, order, 1), positions, class_mean, a
+
+
+@pytest.mark.parametrize("kind", ["image", "signal"])
+def test_records_and_patches_equal_a_brute_force_scan(kind):
+    torch.manual_seed(0)
+    if kind == "image":
+        model, x = AlexNet128(3, 3, width=0.05).eval(), torch.randn(70, 3, 48, 48)
+    else:
+        model, x = CNN1D(1, 3, length=40, channels=(4, 5)).eval(), torch.randn(70, 1, 40)
+    labels = np.arange(70) % 3
+    layers = [n for n, m in model.named_modules()
+              if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ReLU)) and n.startswith("features")]
+    batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 64), slice(64, 70))]
+    rec = record(model, layers, batches, n_classes=3, k=5)
+    assert rec.layers == layers
+    for layer, got in zip(layers, rec.per_layer):
+        order, value, position, class_mean, a = _brute_force(model, layer, x, labels, 3, 5)
+        np.testing.assert_array_equal(got["index"], order, err_msg=layer)
+        np.testing.assert_allclose(got["value"], value, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got["position"], position)
+        np.testing.assert_allclose(got["class_mean"], class_mean, rtol=1e-5, atol=1e-6)
+        assert got["index"].dtype == np.int64 and got["value"].dtype == np.float32
+        # the patch around the argmax, run through the layer alone, reproduces the recorded value
+        field = receptive_field(model, layer, x.ndim - 2)
+        channels = most_variable(got["max_std"], 2)
+        patches = top_patches(lambda rows: x.numpy()[rows], got["index"], got["position"], channels, field, 3)
+        assert patches.shape == (2, 3, x.shape[1], *field.size)
+        for ci, c in enumerate(channels):
+            for j in range(3):
+                row, pos = got["index"][c, j], got["position"][c, j]
+                start, stop = field.box(pos)
+                inside = tuple(slice(max(s0, 0), min(s1, n)) for s0, s1, n in zip(start, stop, x.shape[2:]))
+                patch_inside = patches[ci, j][(slice(None), *(slice(sl.start - s0, sl.stop - s0)
+                                                              for sl, s0 in zip(inside, start)))]
+                np.testing.assert_array_equal(patch_inside, x[row].numpy()[(slice(None), *inside)])
+                assert np.isnan(patches[ci, j]).sum() == patches[ci, j].size - patch_inside.size
+
+
+def test_ties_keep_the_earlier_image_first():
+    model = nn.Sequential(nn.Conv1d(1, 1, 1, bias=False), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    x = torch.tensor([[[-1.0, -2.0]], [[1.0, 3.0]], [[-5.0, 0.0]], [[3.0, 3.0]]])  # rows 0, 2 tie at 0; 1, 3 at 3
+    rec = record(model, ["1"], [(x[:2], np.zeros(2, int)), (x[2:], np.zeros(2, int))], n_classes=1, k=4)
+    np.testing.assert_array_equal(rec.per_layer[0]["index"], [[1, 3, 0, 2]])
+    np.testing.assert_array_equal(rec.per_layer[0]["position"][0, :, 0], [1, 0, 0, 0])
