@@ -22,6 +22,7 @@ include: "rules/explain.smk"
 include: "rules/metrics.smk"
 include: "rules/perturbation.smk"
 include: "rules/robustness.smk"
+include: "rules/map_quality.smk"
 include: "rules/report.smk"
 
 

@@ -5,7 +5,7 @@ rule faithfulness:
     input:
         checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # CAM: scored on the GAP model it explains
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
-        modules=package(*CORE, *MODEL, "metrics.py", "stages/faithfulness.py"),
+        modules=package(*CORE, *MODEL, "metrics/__init__.py", "stages/faithfulness.py"),
     output:
         f"{RESULTS}/{{dataset}}/faithfulness/{{method}}.csv",
     params:

@@ -15,6 +15,7 @@ rule report:
         gap_models=expand(f"{RESULTS}/{{dataset}}/model_gap/scores.json", dataset=DATASETS if "cam" in METHODS else []),
         perturbation=PERTURBATION_OUTPUTS,  # occlusion/ and lime/ (rules/perturbation.smk)
         robustness=ROBUSTNESS_OUTPUTS,
+        map_quality=MAP_QUALITY_OUTPUTS,
         speed=sorted(str(p) for p in (Path(workflow.basedir) / "benchmarks" / "results").glob("*.csv")),
         template=package("report/template.html.j2"),
         modules=package(*CORE, "report/__init__.py", "report/builder.py", "stages/report.py"),

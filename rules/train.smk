@@ -36,7 +36,7 @@ rule evaluate:
         arrays=split_arrays("test"),
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
-        modules=package(*CORE, *DATA_READ, *MODEL, "metrics.py", "plots.py", "stages/evaluate.py"),
+        modules=package(*CORE, *DATA_READ, *MODEL, "metrics/__init__.py", "plots.py", "stages/evaluate.py"),
     output:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
         per_class=f"{RESULTS}/{{dataset}}/evaluation/per_class.csv",

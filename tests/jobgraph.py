@@ -73,7 +73,7 @@ CODE_USERS: dict[str, list[tuple[str, dict]]] = {
     "src/posthoc/explain/gradcam.py": [("explain", {"method": "gradcam"}), ("explain", {"method": "guided_gradcam"}),
                                        ("robustness", {})],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
-    "src/posthoc/metrics.py": [("evaluate", {}), ("faithfulness", {})],
+    "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {})],
     "scripts/train.py": [("train", {}), ("train_gap", {})],
 }
 

@@ -1,0 +1,92 @@
+"""Sanity checks of maps under model-parameter randomisation (Adebayo et al. 2018).
+
+* :func:`parameterised_layers` — the modules that own weights, in forward (registration) order.
+* :func:`cascading_models` — from the output layer down to the first, each step re-initialises one
+  more layer (``reset_parameters``, seeded) on top of those already randomised; the label of a step
+  is the deepest layer randomised so far, ``all`` for the fully randomised model.
+* :func:`independent_models` — one layer re-initialised at a time, the rest kept trained.
+* :func:`spearman_rows` / :func:`ssim_rows` — similarity of an original map with its counterpart,
+  for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus); SSIM is
+  scikit-image's ``structural_similarity`` (7×7 uniform window, sample covariance, K1 = 0.01,
+  K2 = 0.03, data range = max − min over both maps, mean over the window positions inside the
+  image), computed as two batched convolutions.
+
+A map that keeps a high similarity after full randomisation does not depend on what the model
+learned (a flag in the study's sanity table).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import rankdata
+from torch import nn
+
+
+def parameterised_layers(model: nn.Module) -> list[str]:
+    """Names of the modules with their own weights and a ``reset_parameters``, in forward order."""
+    return [name for name, m in model.named_modules()
+            if name and hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+
+
+def randomised(model: nn.Module, names: list[str], seed: int) -> nn.Module:
+    """A copy of ``model`` with the named modules re-initialised under ``seed`` (the original is untouched)."""
+    out = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name in names:
+            out.get_submodule(name).reset_parameters()
+    return out.eval()
+
+
+def cascading_models(model: nn.Module, seed: int, layers: list[str] | None = None) -> Iterator[tuple[str, nn.Module]]:
+    """(label, model) from the top layer down; the last label is ``all`` (every layer randomised)."""
+    names = layers or parameterised_layers(model)
+    top_down = names[::-1]
+    for depth in range(1, len(top_down) + 1):
+        label = "all" if depth == len(top_down) else top_down[depth - 1]
+        yield label, randomised(model, top_down[:depth], seed)
+
+
+def independent_models(model: nn.Module, seed: int, layers: list[str] | None = None) -> Iterator[tuple[str, nn.Module]]:
+    for name in layers or parameterised_layers(model):
+        yield name, randomised(model, [name], seed)
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row pair of (M, P) arrays (average ranks for ties; NaN for a constant row)."""
+    ra = rankdata(np.asarray(a, np.float64), axis=-1)
+    rb = rankdata(np.asarray(b, np.float64), axis=-1)
+    ra -= ra.mean(-1, keepdims=True)
+    rb -= rb.mean(-1, keepdims=True)
+    denom = np.sqrt((ra ** 2).sum(-1) * (rb ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (ra * rb).sum(-1) / np.where(denom > 0, denom, 1), np.nan)
+
+
+def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> np.ndarray:
+    """SSIM of each pair of (M, H, W) maps, as scikit-image's ``structural_similarity`` with
+    ``data_range`` = max − min over both maps of the pair."""
+    x = torch.as_tensor(np.asarray(a), dtype=torch.float64).unsqueeze(1)
+    y = torch.as_tensor(np.asarray(b), dtype=torch.float64).unsqueeze(1)
+    if min(x.shape[-2:]) < win_size:
+        raise ValueError(f"SSIM needs maps of at least {win_size}×{win_size}, got {tuple(x.shape[-2:])}")
+    both = torch.cat([x, y], 1).flatten(1)
+    data_range = (both.amax(1) - both.amin(1)).view(-1, 1, 1, 1)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    n_px = win_size * win_size
+    cov_norm = n_px / (n_px - 1)
+    stack = torch.cat([x, y, x * x, y * y, x * y], 1)  # one pooled pass for all five local means
+    means = F.avg_pool2d(stack, win_size, stride=1)  # "valid" windows: the region skimage averages over
+    ux, uy, uxx, uyy, uxy = means.unbind(1)
+    ux, uy, uxx, uyy, uxy = (t.unsqueeze(1) for t in (ux, uy, uxx, uyy, uxy))
+    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1).numpy()
+
+
+__all__ = ["cascading_models", "independent_models", "parameterised_layers", "randomised", "spearman_rows",
+           "ssim_rows"]
