@@ -58,8 +58,12 @@ RULES: dict[str, Rule] = {
     "lime_study":           Rule(("dataset",), ("prepare_data", "train", "evaluate"),
                                  when=lambda c: "lime" in c["methods"]),
     "robustness":           Rule(("dataset",), ("prepare_data", "train", "evaluate")),
+    "map_quality":          Rule(("dataset", "method"),
+                                 ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
+    "map_quality_summary":  Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
     "report":               Rule((), ("eda", "train", "train_gap", "evaluate", "explain", "faithfulness_summary",
-                                      "explain_summary", "occlusion_study", "lime_study", "robustness")),
+                                      "explain_summary", "occlusion_study", "lime_study", "robustness",
+                                      "map_quality_summary")),
     "all":                  Rule((), ("report",)),
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
     # GAP model of train_gap, the others the plain model of train); `when` gives a rule jobs only
@@ -73,7 +77,8 @@ CODE_USERS: dict[str, list[tuple[str, dict]]] = {
     "src/posthoc/explain/gradcam.py": [("explain", {"method": "gradcam"}), ("explain", {"method": "guided_gradcam"}),
                                        ("robustness", {})],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
-    "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {})],
+    "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {}), ("map_quality", {}),
+                                        ("map_quality_summary", {})],
     "scripts/train.py": [("train", {}), ("train_gap", {})],
 }
 
@@ -85,7 +90,7 @@ PARAMETER_READERS: dict[str, list[str]] = {
 }
 
 # Rules that ask for a GPU (their config resource group has gpu: 1 in configs/test.yaml).
-GPU_RULES = {"train", "train_gap", "explain", "occlusion_study", "lime_study", "robustness"}
+GPU_RULES = {"train", "train_gap", "explain", "occlusion_study", "lime_study", "robustness", "map_quality"}
 
 
 def wildcard_values(config: dict) -> dict[str, list[str]]:

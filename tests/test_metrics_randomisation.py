@@ -29,7 +29,8 @@ def test_ssim_rows_equals_quantus_skimage():
 
 def _model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    layers = [nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)]
+    return nn.Sequential(*layers).eval()
 
 
 def test_cascading_randomises_from_the_top_and_independent_one_layer():

@@ -12,7 +12,8 @@ from .metrics.deletion import position_ranks
 from .metrics.intervals import bootstrap_ci
 from .preprocess import to_display
 
-CURVE_TITLES = {"deletion": "deletion (MoRF) — lower is better", "deletion_lerf": "deletion (LeRF) — higher is better",
+CURVE_TITLES = {"deletion": "deletion (MoRF) — lower is better",
+                "deletion_lerf": "deletion (LeRF) — higher is better",
                 "insertion": "insertion (MoRF) — higher is better"}
 
 
@@ -60,8 +61,8 @@ def sanity_curves(sanity: pd.DataFrame) -> Figure:
             x = np.arange(len(last))
             err = np.vstack([last["spearman"] - last["spearman_ci_low"], last["spearman_ci_high"] - last["spearman"]])
             ax.errorbar(x, last["spearman"], yerr=np.clip(err, 0, None), marker="o", ms=3, capsize=2, label=method)
-            ax.set_xticks(x, [str(v).replace("features.", "f.").replace("classifier.", "c.") for v in last["randomised"]],
-                          rotation=45, ha="right", fontsize=8)
+            ticks = [str(v).replace("features.", "f.").replace("classifier.", "c.") for v in last["randomised"]]
+            ax.set_xticks(x, ticks, rotation=45, ha="right", fontsize=8)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"{test} randomisation" + (" (output layer first)" if test == "cascading" else " (one layer)"),
                      fontsize=10)

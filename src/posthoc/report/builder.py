@@ -53,6 +53,7 @@ STAGE_TITLES = {
     "occlusion": "Occlusion sensitivity",
     "lime": "LIME (local surrogate models on superpixels)",
     "robustness": "Robustness to noise, brightness and contrast",
+    "map_quality": 'Can the maps be trusted? Localisation, sanity checks, deletion/insertion and intervals',
 }
 MAX_TABLE_ROWS = 60
 MAX_LIST_ITEMS = 20
@@ -62,6 +63,78 @@ MAX_JSON_CHARS = 6000
 #: :func:`fnmatch.fnmatch`. ``{stem}`` and ``{stage}`` are substituted. Unknown files get a caption
 #: derived from their name (:func:`derived_caption`).
 CAPTIONS: dict[str, str] = {
+    # --- map quality (captions/map_quality.yaml holds the same text)
+    'map_quality/trust*': (
+        'Which method to trust: the last layer of every method on every metric, as mean [95 % bootstrap '
+        'interval over images]. drop: lower is better; increase, insertion AUC, relevance mass, pointing '
+        'game: higher is better; deletion AUC and distractor share: lower is better. A method whose maps '
+        'survive full randomisation of the model fails the sanity check whatever its other scores. Read '
+        'differences between methods from paired.csv.'
+    ),
+    'map_quality/paired*': (
+        'Paired bootstrap of the per-image difference a − b between two methods on the same images (last '
+        "layer); 'decided' is true only when the 95 % interval excludes 0 — only then can the report say one "
+        'method is better.'
+    ),
+    'map_quality/localisation*': (
+        'Localisation against the ground-truth mask of the object (the digit on blockdigits): pointing game '
+        "(the map's maximum lies in the mask), relevance mass (share of positive attribution inside the "
+        'mask), rank accuracy (share of the top-K positions inside the mask, K = mask size), IoU of the top-k'
+        ' % positions with the mask and, on blockdigits, the share of attribution on the class-independent '
+        'distractor square (a method that highlights it is wrong). Means over the evaluation set with 95 % '
+        'bootstrap intervals; ties in a map are ranked by position. Empty when the dataset has no masks.'
+    ),
+    'map_quality/sanity_flags*': (
+        'Methods whose maps survive full randomisation of the model (median Spearman ρ with the original maps'
+        ' above the threshold after every layer is re-initialised): such maps do not depend on what the model'
+        ' learned.'
+    ),
+    'map_quality/sanity_maps*': (
+        "One evaluation image's maps (last layer) under cascading randomisation, from the output layer down "
+        'to the first; each column names the deepest layer randomised so far. A trustworthy map changes as '
+        'the model loses its trained weights.'
+    ),
+    'map_quality/sanity*': (
+        'Sanity checks (Adebayo et al. 2018): median rank correlation (and SSIM for images) between the maps '
+        'of the trained model and those of models with randomised layers — cascading from the output layer '
+        "down (randomised = deepest layer randomised so far, 'all' = the fully random model) and one layer at"
+        ' a time (independent), with 95 % bootstrap intervals over the sanity images.'
+    ),
+    'map_quality/deletion_curves*': (
+        'Target-class probability as the most relevant positions are removed (deletion, MoRF: lower is '
+        'better), the least relevant are removed (LeRF: higher is better) or the most relevant are inserted '
+        'into an empty input (insertion: higher is better); removed positions get the configured fill value; '
+        'bands are 95 % bootstrap intervals.'
+    ),
+    'map_quality/deletion*': (
+        'Areas under the deletion (MoRF, lower is better), LeRF deletion (higher is better) and insertion '
+        '(higher is better) curves, per method and layer, with 95 % bootstrap intervals.'
+    ),
+    'map_quality/drop_increase*': (
+        'Drop rate (mean of max(0, p − p′)/p, lower is better) and increase rate (share of images with p′ > p'
+        ' + tolerance, higher is better) when only the top-k % positions are kept, with intervals. The '
+        'tolerance (map_quality.increase_tolerance) discards gains that are float32 rounding of a saturated '
+        "softmax; increase_rate_no_tolerance is seed 004's count and 'saturated' the images with p ≥ 1 − "
+        'tolerance. Ties among positions with equal map value (e.g. the zeros left by a ReLU) are ranked by '
+        'the pre-ReLU map, then by position.'
+    ),
+    'map_quality/per_image_drop*': (
+        'Drop % of every evaluation image, method and layer (p, p′ and their difference), from which every '
+        'mean is computed.'
+    ),
+    'map_quality/best_worst*': (
+        'For each method (last layer), the evaluation image with the lowest and the highest drop %: the '
+        'input, its map and the input actually scored (top-k % positions kept, the rest set to the fill '
+        'value) (seed 004 §IV-C).'
+    ),
+    'map_quality/seed004*': (
+        'Seed 004 Table 2 reproduced: drop and increase rates of Grad-CAM (last layer) and integrated '
+        "gradients on MNIST-1D next to seed 004's values (0.411/0.301 and 0.409/0.173, model accuracy 87.7 "
+        '%), with our 95 % intervals and model accuracy; increase_rate counts every gain as seed 004 does, '
+        'increase_rate_tolerance only gains above the tolerance. The seed-004 integrated-gradients variant '
+        '(black baseline, right Riemann sum k/M, sum of |·| over channels — the reduction seed 004 §IV-B '
+        'calls a mistake) shows what that choice changes.'
+    ),
     # --- gradient family (issue 3); first so that they win over the generic patterns below
     "model_gap/*": (
         "Global-average-pooling variant of the model (conv features → GAP → linear, seeds 002/003), "
