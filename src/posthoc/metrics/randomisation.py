@@ -6,10 +6,11 @@
   is the deepest layer randomised so far, ``all`` for the fully randomised model.
 * :func:`independent_models` — one layer re-initialised at a time, the rest kept trained.
 * :func:`spearman_rows` / :func:`ssim_rows` — similarity of an original map with its counterpart,
-  for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus); SSIM is
+  for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus), computed for all
+  rows by one sort and one scatter; SSIM is
   scikit-image's ``structural_similarity`` (7×7 uniform window, sample covariance, K1 = 0.01,
   K2 = 0.03, data range = max − min over both maps, mean over the window positions inside the
-  image), computed as two batched convolutions.
+  image), with the local means of all pairs from one integral image.
 
 A map that keeps a high similarity after full randomisation does not depend on what the model
 learned (a flag in the study's sanity table).
@@ -21,8 +22,6 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy.stats import rankdata
 from torch import nn
 
 
@@ -56,15 +55,36 @@ def independent_models(model: nn.Module, seed: int, layers: list[str] | None = N
         yield name, randomised(model, [name], seed)
 
 
+def average_ranks(a: torch.Tensor) -> torch.Tensor:
+    """(M, P) → 1-based ranks per row, ties given their average rank (as ``scipy.stats.rankdata``), batched."""
+    m, p = a.shape
+    values, order = torch.sort(a, dim=1, stable=True)
+    new_group = torch.ones_like(values, dtype=torch.bool)
+    new_group[:, 1:] = values[:, 1:] != values[:, :-1]
+    group = torch.cumsum(new_group, dim=1) - 1 + (torch.arange(m) * p).unsqueeze(1)  # unique per row
+    position = torch.arange(1, p + 1, dtype=torch.float64).expand(m, p).reshape(-1)
+    mean_rank = torch.zeros(m * p, dtype=torch.float64).scatter_reduce_(0, group.reshape(-1), position, "mean",
+                                                                         include_self=False)
+    ranks = torch.empty(m, p, dtype=torch.float64)
+    ranks.scatter_(1, order, mean_rank[group].view(m, p))
+    return ranks
+
+
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman ρ of each row pair of (M, P) arrays (average ranks for ties; NaN for a constant row)."""
-    ra = rankdata(np.asarray(a, np.float64), axis=-1)
-    rb = rankdata(np.asarray(b, np.float64), axis=-1)
-    ra -= ra.mean(-1, keepdims=True)
-    rb -= rb.mean(-1, keepdims=True)
-    denom = np.sqrt((ra ** 2).sum(-1) * (rb ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (ra * rb).sum(-1) / np.where(denom > 0, denom, 1), np.nan)
+    ra = average_ranks(torch.as_tensor(np.asarray(a), dtype=torch.float64))
+    rb = average_ranks(torch.as_tensor(np.asarray(b), dtype=torch.float64))
+    ra -= ra.mean(-1, keepdim=True)
+    rb -= rb.mean(-1, keepdim=True)
+    denom = torch.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
+    rho = (ra * rb).sum(-1) / torch.where(denom > 0, denom, torch.ones_like(denom))
+    return torch.where(denom > 0, rho, torch.full_like(rho, float("nan"))).numpy()
+
+
+def _box_mean(t: torch.Tensor, w: int) -> torch.Tensor:
+    """Mean over every w×w window fully inside (..., H, W), from an integral image (float64, exact sums)."""
+    s = torch.nn.functional.pad(t.cumsum(-1).cumsum(-2), (1, 0, 1, 0))
+    return (s[..., w:, w:] - s[..., :-w, w:] - s[..., w:, :-w] + s[..., :-w, :-w]) / (w * w)
 
 
 def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> np.ndarray:
@@ -79,8 +99,8 @@ def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01,
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     n_px = win_size * win_size
     cov_norm = n_px / (n_px - 1)
-    stack = torch.cat([x, y, x * x, y * y, x * y], 1)  # one pooled pass for all five local means
-    means = F.avg_pool2d(stack, win_size, stride=1)  # "valid" windows: the region skimage averages over
+    stack = torch.cat([x, y, x * x, y * y, x * y], 1)  # one pass for all five local means
+    means = _box_mean(stack, win_size)  # "valid" windows: the region skimage averages over
     ux, uy, uxx, uyy, uxy = means.unbind(1)
     ux, uy, uxx, uyy, uxy = (t.unsqueeze(1) for t in (ux, uy, uxx, uyy, uxy))
     vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
