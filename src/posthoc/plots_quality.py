@@ -21,6 +21,11 @@ def _figure(w: float, h: float) -> Figure:
     return Figure(figsize=(min(w, 24.0), h), dpi=100)
 
 
+def _tight(fig: Figure) -> None:
+    """tight_layout that leaves room for the suptitle (about 0.45 inch)."""
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+
+
 def _message(text: str, title: str) -> Figure:
     fig = _figure(6, 2)
     ax = fig.add_subplot()
@@ -46,7 +51,7 @@ def deletion_curves(per: dict, boot: dict) -> Figure:
     axes[0].set_ylabel("target-class probability (mean, 95 % CI)")
     axes[-1].legend(fontsize=8, loc="best")
     fig.suptitle("Deletion and insertion curves (last layer of each method)", fontsize=11)
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -72,7 +77,7 @@ def sanity_curves(sanity: pd.DataFrame) -> Figure:
     axes[-1].legend(fontsize=8)
     fig.suptitle("Sanity checks (Adebayo et al. 2018): maps should change when the model is randomised",
                  fontsize=11)
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -118,7 +123,7 @@ def cascading_maps(per: dict, mean, std) -> Figure:
         axes[0, j].set_title(title, fontsize=8)
     fig.suptitle("Maps under cascading randomisation (output layer first; column = deepest layer randomised so far; "
                  "each map scaled to its own range)", fontsize=10)
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -140,7 +145,7 @@ def localisation_bars(loc: pd.DataFrame) -> Figure:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("mean over evaluation images (95 % CI)")
     fig.suptitle("Localisation against the ground-truth mask (last layer of each method)", fontsize=11)
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -186,7 +191,7 @@ def best_worst(per: dict, images: pd.DataFrame, explanations: list[str], mean, s
     for j, t in enumerate(["input", "map (last layer)", "scored input: top-k % kept, rest = fill"]):
         axes[0, j].set_title(t, fontsize=9)
     fig.suptitle("Lowest and highest drop % per method (seed 004 §IV-C)", fontsize=11)
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
