@@ -13,6 +13,8 @@ position. A position is removed in all its channels at once, set to ``fill`` (no
   MoRF; ``deletion_lerf``: least relevant first) or inserting (``insertion``: most relevant first into
   an all-``fill`` input) a growing share of positions, at ``steps`` + 1 equally spaced fractions
   (Petsiuk et al. 2018); :func:`curve_auc` is the area under such a curve (trapezoid over [0, 1]).
+  With one fill value, LeRF deletion at k % is insertion at (100 − k) %: the same inputs, so that curve
+  is the insertion curve mirrored (not recomputed) when the fractions are symmetric.
 
 Everything is batched: all layers and all steps of a chunk of images go through the model together.
 """
@@ -70,7 +72,10 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
         k = counts.to(device).view(1, 1, -1, 1)
         tb = target[sl].to(device).repeat_interleave(n_layers * len(frac))
         fill_t = torch.as_tensor(fill, dtype=xb.dtype, device=device)
+        mirrored = "insertion" in curves and np.allclose(frac.numpy(), 1 - frac.numpy()[::-1])
         for curve in curves:
+            if curve == "deletion_lerf" and mirrored:
+                continue  # removing the least relevant k = inserting the most relevant P − k: filled in below
             if curve == "deletion":
                 keep = rank >= k  # the k most relevant are removed
             elif curve == "deletion_lerf":
@@ -82,6 +87,8 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
             keep = keep.view(b, n_layers, len(frac), 1, *xb.shape[2:])
             batch = torch.where(keep, xb.view(b, 1, 1, *xb.shape[1:]), fill_t).flatten(0, 2)
             out[curve][sl] = _probs(model, batch, tb, batch_size).view(b, n_layers, len(frac)).cpu().numpy()
+        if "deletion_lerf" in curves and mirrored:
+            out["deletion_lerf"][sl] = out["insertion"][sl][..., ::-1]
     return out
 
 

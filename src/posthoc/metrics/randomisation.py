@@ -10,7 +10,7 @@
   rows by one sort and one scatter; SSIM is
   scikit-image's ``structural_similarity`` (7×7 uniform window, sample covariance, K1 = 0.01,
   K2 = 0.03, data range = max − min over both maps, mean over the window positions inside the
-  image), with the local means of all pairs from one integral image.
+  image), with the local moments of all pairs filtered in one call.
 
 A map that keeps a high similarity after full randomisation does not depend on what the model
 learned (a flag in the study's sanity table).
@@ -22,6 +22,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter
 from torch import nn
 
 
@@ -81,31 +82,23 @@ def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.where(denom > 0, rho, torch.full_like(rho, float("nan"))).numpy()
 
 
-def _box_mean(t: torch.Tensor, w: int) -> torch.Tensor:
-    """Mean over every w×w window fully inside (..., H, W), from an integral image (float64, exact sums)."""
-    s = torch.nn.functional.pad(t.cumsum(-1).cumsum(-2), (1, 0, 1, 0))
-    return (s[..., w:, w:] - s[..., :-w, w:] - s[..., w:, :-w] + s[..., :-w, :-w]) / (w * w)
-
-
 def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> np.ndarray:
     """SSIM of each pair of (M, H, W) maps, as scikit-image's ``structural_similarity`` with
-    ``data_range`` = max − min over both maps of the pair."""
-    x = torch.as_tensor(np.asarray(a), dtype=torch.float64).unsqueeze(1)
-    y = torch.as_tensor(np.asarray(b), dtype=torch.float64).unsqueeze(1)
-    if min(x.shape[-2:]) < win_size:
-        raise ValueError(f"SSIM needs maps of at least {win_size}×{win_size}, got {tuple(x.shape[-2:])}")
-    both = torch.cat([x, y], 1).flatten(1)
-    data_range = (both.amax(1) - both.amin(1)).view(-1, 1, 1, 1)
+    ``data_range`` = max − min over both maps of the pair: the same uniform filter, applied once to
+    the five local moments of every pair (no loop over pairs)."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.ndim != 3 or min(x.shape[-2:]) < win_size:
+        raise ValueError(f"SSIM needs (M, H, W) maps of at least {win_size}×{win_size}, got {x.shape}")
+    both = np.concatenate([x.reshape(len(x), -1), y.reshape(len(y), -1)], 1)
+    data_range = (both.max(1) - both.min(1))[:, None, None]
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    n_px = win_size * win_size
-    cov_norm = n_px / (n_px - 1)
-    stack = torch.cat([x, y, x * x, y * y, x * y], 1)  # one pass for all five local means
-    means = _box_mean(stack, win_size)  # "valid" windows: the region skimage averages over
-    ux, uy, uxx, uyy, uxy = means.unbind(1)
-    ux, uy, uxx, uyy, uxy = (t.unsqueeze(1) for t in (ux, uy, uxx, uyy, uxy))
+    means = uniform_filter(np.stack([x, y, x * x, y * y, x * y]), size=(1, 1, win_size, win_size), mode="reflect")
+    pad = (win_size - 1) // 2
+    ux, uy, uxx, uyy, uxy = means[..., pad:-pad, pad:-pad]  # the region skimage averages over
+    cov_norm = win_size * win_size / (win_size * win_size - 1)
     vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1).numpy()
+    return s.reshape(len(x), -1).mean(1)
 
 
 __all__ = ["cascading_models", "independent_models", "parameterised_layers", "randomised", "spearman_rows",

@@ -108,7 +108,8 @@ CAPTIONS: dict[str, str] = {
     ),
     'map_quality/deletion*': (
         'Areas under the deletion (MoRF, lower is better), LeRF deletion (higher is better) and insertion '
-        '(higher is better) curves, per method and layer, with 95 % bootstrap intervals.'
+        '(higher is better) curves, per method and layer, with 95 % bootstrap intervals. With one fill value '
+        'LeRF deletion of k % is insertion of the other 100 − k %, so their areas are equal by construction.'
     ),
     'map_quality/drop_increase*': (
         'Drop rate (mean of max(0, p − p′)/p, lower is better) and increase rate (share of images with p′ > p'
