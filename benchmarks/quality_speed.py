@@ -12,8 +12,7 @@ warm-up call each, then ``repeats`` rounds alternating the contenders, median). 
 * ``deletion`` (MoRF curve): 50 single-channel 64×64 inputs, AlexNet-128 width 0.25 with random weights,
   16 steps; Quantus ``PixelFlipping`` with ``features_in_step`` = 64·64/16, same baseline value and model.
   Both sides run nearly the same forward passes (ours 50 × 17 including the unperturbed point, Quantus 50 × 16),
-  so this row is bound by the model; ``deletion (excl. forward)`` subtracts the time of those forward passes
-  alone (measured in the same process) from each side: what each implementation adds around the model.
+  so this row is bound by the model's forward passes, which no implementation of the metric can avoid.
 
 The machine may be shared: ratios within one process are what to read, not absolute seconds.
 """
@@ -98,22 +97,7 @@ def rows(repeats: int = 3) -> list[dict]:
                        lambda: pf(model=model, x_batch=x.numpy(), y_batch=t.numpy(), a_batch=a.numpy(), softmax=True,
                                   device="cpu", batch_size=m),
                        "quantus PixelFlipping", repeats))
-    # the same forward passes alone (the floor both sides share), then each side less that floor
-    batch = torch.randn(m * (steps + 1), 1, size, size)
-    forward_s = statistics.median(_time(lambda: _forward(model, batch, 256)) for _ in range(repeats))
-    last = out[-1]
-    out.append({**last, "metric": "deletion (excl. forward)", "ours_s": max(last["ours_s"] - forward_s, 1e-9),
-                "reference_s": last["reference_s"] - forward_s * steps / (steps + 1)})
-    out[-1]["speedup"] = out[-1]["reference_s"] / out[-1]["ours_s"]
     return out
-
-
-@torch.no_grad()
-def _forward(model, batch, batch_size):
-    from posthoc.explain.base import fast_layout
-
-    for s in range(0, len(batch), batch_size):
-        model(fast_layout(batch[s:s + batch_size]))
 
 
 def main() -> None:

@@ -7,7 +7,7 @@
 * :func:`independent_models` — one layer re-initialised at a time, the rest kept trained.
 * :func:`spearman_rows` / :func:`ssim_rows` — similarity of an original map with its counterpart,
   for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus), computed for all
-  rows by one sort and one scatter; SSIM is
+  rows by one sort and two binary searches; SSIM is
   scikit-image's ``structural_similarity`` (7×7 uniform window, sample covariance, K1 = 0.01,
   K2 = 0.03, data range = max − min over both maps, mean over the window positions inside the
   image), with the local moments of all pairs filtered in one call.
@@ -57,18 +57,12 @@ def independent_models(model: nn.Module, seed: int, layers: list[str] | None = N
 
 
 def average_ranks(a: torch.Tensor) -> torch.Tensor:
-    """(M, P) → 1-based ranks per row, ties given their average rank (as ``scipy.stats.rankdata``), batched."""
-    m, p = a.shape
-    values, order = torch.sort(a, dim=1, stable=True)
-    new_group = torch.ones_like(values, dtype=torch.bool)
-    new_group[:, 1:] = values[:, 1:] != values[:, :-1]
-    group = torch.cumsum(new_group, dim=1) - 1 + (torch.arange(m) * p).unsqueeze(1)  # unique per row
-    position = torch.arange(1, p + 1, dtype=torch.float64).expand(m, p).reshape(-1)
-    mean_rank = torch.zeros(m * p, dtype=torch.float64).scatter_reduce_(0, group.reshape(-1), position, "mean",
-                                                                         include_self=False)
-    ranks = torch.empty(m, p, dtype=torch.float64)
-    ranks.scatter_(1, order, mean_rank[group].view(m, p))
-    return ranks
+    """(M, P) → 1-based ranks per row, ties given their average rank (as ``scipy.stats.rankdata``), batched:
+    a value's tied block in its sorted row spans positions lo + 1 .. hi, found by two binary searches."""
+    values = torch.sort(a, dim=1).values
+    lo = torch.searchsorted(values, a.contiguous(), right=False)
+    hi = torch.searchsorted(values, a.contiguous(), right=True)
+    return (lo + hi + 1).double() / 2
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
