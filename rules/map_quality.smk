@@ -8,15 +8,22 @@ MAP_QUALITY_TABLES = ["localisation", "sanity", "sanity_flags", "deletion", "dro
 MAP_QUALITY_FIGURES = ["deletion_curves", "sanity_curves", "sanity_maps", "localisation", "best_worst"]
 
 
+def map_quality_modules(wildcards):
+    """The method's own modules (its maps are recomputed under randomised models) and the metrics; blockdigits
+    jobs also rebuild the distractor boxes from data/blockdigits.py."""
+    kind = dataset_cfg(wildcards)["data"]["kind"]
+    return method_modules(wildcards) + package(
+        "metrics/__init__.py", "metrics/deletion.py", "metrics/localisation.py", "metrics/randomisation.py",
+        "stages/map_quality.py", *(["data/blockdigits.py"] if kind == "blockdigits" else []))
+
+
 rule map_quality:
     input:
         checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # CAM: scored on the GAP model it explains
         explanations=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
         arrays=split_arrays("test"),
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
-        modules=lambda wc: method_modules(wc) + package(
-            "metrics/__init__.py", "metrics/deletion.py", "metrics/localisation.py", "metrics/randomisation.py",
-            "data/blockdigits.py", "stages/map_quality.py"),
+        modules=map_quality_modules,
     output:
         per_image=f"{MAP_QUALITY}/{{method}}.npz",
     params:
