@@ -7,7 +7,7 @@
 * :func:`independent_models` — one layer re-initialised at a time, the rest kept trained.
 * :func:`spearman_rows` / :func:`ssim_rows` — similarity of an original map with its counterpart,
   for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus), computed for all
-  rows by one sort and two binary searches; SSIM is
+  rows in one call; SSIM is
   scikit-image's ``structural_similarity`` (7×7 uniform window, sample covariance, K1 = 0.01,
   K2 = 0.03, data range = max − min over both maps, mean over the window positions inside the
   image), with the local moments of all pairs filtered in one call.
@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 import torch
 from scipy.ndimage import uniform_filter
+from scipy.stats import rankdata
 from torch import nn
 
 
@@ -57,12 +58,9 @@ def independent_models(model: nn.Module, seed: int, layers: list[str] | None = N
 
 
 def average_ranks(a: torch.Tensor) -> torch.Tensor:
-    """(M, P) → 1-based ranks per row, ties given their average rank (as ``scipy.stats.rankdata``), batched:
-    a value's tied block in its sorted row spans positions lo + 1 .. hi, found by two binary searches."""
-    values = torch.sort(a, dim=1).values
-    lo = torch.searchsorted(values, a.contiguous(), right=False)
-    hi = torch.searchsorted(values, a.contiguous(), right=True)
-    return (lo + hi + 1).double() / 2
+    """(M, P) → 1-based ranks per row, ties given their average rank: ``scipy.stats.rankdata`` along rows
+    (one vectorised call for every row; it measured faster than a sort-and-search in torch)."""
+    return torch.from_numpy(rankdata(a.numpy(), axis=1).astype(np.float64))
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
