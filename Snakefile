@@ -23,6 +23,7 @@ include: "rules/metrics.smk"
 include: "rules/perturbation.smk"
 include: "rules/robustness.smk"
 include: "rules/features.smk"
+include: "rules/map_quality.smk"
 include: "rules/report.smk"
 
 

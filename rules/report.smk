@@ -17,6 +17,7 @@ rule report:
         PERTURBATION_OUTPUTS,  # occlusion/ and lime/ (rules/perturbation.smk)
         ROBUSTNESS_OUTPUTS,
         FEATURE_OUTPUTS,  # activations/ and features/ (rules/features.smk)
+        MAP_QUALITY_OUTPUTS,  # map_quality/ (rules/map_quality.smk)
     output:
         html=f"{RESULTS}/report.html",
     params:

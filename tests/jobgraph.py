@@ -68,9 +68,12 @@ RULES: dict[str, Rule] = {
     "robustness":           Rule(("dataset",), ("prepare_data", "train", "evaluate")),
     "activations":          Rule(("dataset",), ("prepare_data", "train", "evaluate")),
     "feature_vis":          Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
+    "map_quality":          Rule(("dataset", "method"),
+                                 ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
+    "map_quality_summary":  Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
     "report":               Rule((), ("eda", "train", "train_gap", "evaluate", "explain", "faithfulness_summary",
                                       "explain_summary", "occlusion_study", "lime_study", "robustness",
-                                      "activations", "feature_vis")),
+                                      "activations", "feature_vis", "map_quality_summary")),
     "all":                  Rule((), ("report",)),
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
     # GAP model of train_gap, the others the plain model of train); `when` gives a rule jobs only
@@ -106,8 +109,8 @@ def package_users(path: str) -> list[tuple[str, dict]]:
 # imports (as the workflow does); rule scripts: Snakemake tracks them itself.
 CODE_USERS: dict[str, list[tuple[str, dict]]] = {
     **{path: package_users(path) for path in ("src/posthoc/report/template.html.j2", "src/posthoc/explain/gradcam.py",
-                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics.py")},
-    "scripts/train.py": [("train", {}), ("train_gap", {})],
+                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics/__init__.py")},
+    "scripts/train.py": [("train", {})],
 }
 # What the derivation must give for these files (a check of the derivation itself).
 EXPECTED_USERS = {
@@ -115,7 +118,8 @@ EXPECTED_USERS = {
     "src/posthoc/explain/gradcam.py": [("explain", {"method": "gradcam"}), ("explain", {"method": "guided_gradcam"}),
                                        ("robustness", {})],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
-    "src/posthoc/metrics.py": [("evaluate", {}), ("faithfulness", {})],
+    "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {}), ("map_quality", {}),
+                                        ("map_quality_summary", {})],
 }
 
 # Explanation method -> rules besides explain[method] that read its parameters (all their jobs).

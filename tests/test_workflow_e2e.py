@@ -90,6 +90,35 @@ def test_explanation_and_faithfulness_outputs(completed_run, dataset, method):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
+def test_map_quality_outputs(completed_run, dataset):
+    base = completed_run / "results" / dataset / "map_quality"
+    loc = pd.read_csv(base / "localisation.csv")
+    assert {"method", "layer", "pointing_game", "relevance_mass", "n", "pointing_game_ci_low",
+            "relevance_mass_ci_high"} <= set(loc.columns)
+    has_masks = (completed_run / "results" / dataset / "data" / "test_masks.npy").exists()
+    assert (len(loc) > 0) == has_masks
+    if has_masks:
+        assert set(loc["method"]) == set(METHODS) and loc["relevance_mass"].between(0, 1).all()
+        assert (loc["pointing_game_ci_low"] <= loc["pointing_game"]).all()
+    sanity = pd.read_csv(base / "sanity.csv")
+    assert {"method", "layer", "randomised", "spearman", "spearman_ci_low", "spearman_ci_high"} <= set(sanity.columns)
+    assert set(sanity["method"]) == set(METHODS) and "all" in set(sanity["randomised"])
+    flags = pd.read_csv(base / "sanity_flags.csv")
+    assert flags["survives_full_randomisation"].dtype == bool
+    deletion = pd.read_csv(base / "deletion.csv")
+    assert deletion[["deletion_auc", "insertion_auc", "deletion_lerf_auc"]].stack().between(0, 1).all()
+    drops = pd.read_csv(base / "drop_increase.csv")
+    assert {"drop_rate", "drop_rate_ci_low", "increase_rate", "increase_rate_no_tolerance", "saturated"} <= set(
+        drops.columns)
+    assert (drops["increase_rate"] <= drops["increase_rate_no_tolerance"] + 1e-12).all()
+    per_image = pd.read_csv(base / "per_image_drop.csv")
+    assert len(per_image) == sum(drops["n"])
+    assert {"method_a", "method_b", "metric", "difference", "decided"} <= set(pd.read_csv(base / "paired.csv").columns)
+    for name in ("deletion_curves", "sanity_curves", "sanity_maps", "localisation", "best_worst"):
+        assert (base / f"{name}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
 def test_method_summaries_and_gap_model(completed_run, dataset):
     base = completed_run / "results" / dataset
     for name in ("comparison", "per_class", "confusions"):

@@ -10,8 +10,10 @@ provides) or ``blurred`` (the input under a Gaussian blur of ``blur_sigma`` posi
 All M·N path points of a batch go through one forward and one backward pass, split into passes of
 at most ``internal_batch_size`` images (whole steps) to bound memory.
 
-Map: sum over channels, then ReLU (seed 004 §IV-B: not the sum of absolute values, which would
-count evidence against the class as salient); ``raw`` keeps the signed sum. ``extras`` holds the
+Map (``channel_reduction``): ``sum_relu`` (default) sums over channels, then ReLU (seed 004 §IV-B: not
+the sum of absolute values, which would count evidence against the class as salient); ``raw`` keeps
+the signed sum. ``sum_abs`` is seed 004's tf-explain reduction, Σ_c |attribution| (kept to show what
+that choice changes; ``raw`` is then the same map). ``extras`` holds the
 completeness gap |Σ attributions − (f(x) − f(x'))| / |f(x) − f(x')| of every image (f = the
 target logit), which shrinks as ``steps`` grows.
 """
@@ -30,6 +32,7 @@ from .registry import Method
 
 STEP_RULES = ("gausslegendre", "riemann_right", "riemann_left", "riemann_middle")
 BASELINES = ("zeros", "black", "blurred")
+CHANNEL_REDUCTIONS = ("sum_relu", "sum_abs")
 
 
 def path_nodes(steps: int, step_rule: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +86,9 @@ def make_baseline(x: torch.Tensor, baseline: str = "zeros", black_level: Sequenc
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (),
                          steps: int = 64, step_rule: str = "riemann_middle", baseline: str = "zeros",
                          black_level: Sequence[float] | None = None, blur_sigma: float = 5.0,
-                         internal_batch_size: int | None = 1024) -> Attribution:
+                         internal_batch_size: int | None = 1024, channel_reduction: str = "sum_relu") -> Attribution:
+    if channel_reduction not in CHANNEL_REDUCTIONS:
+        raise ValueError(f"unknown channel_reduction {channel_reduction!r}; choose one of {CHANNEL_REDUCTIONS}")
     x = x.detach()
     n, target = x.shape[0], target.to(x.device)
     base = make_baseline(x, baseline, black_level, blur_sigma)
@@ -115,7 +120,10 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
         scores = model(fast_layout(torch.cat([x, base]))).gather(1, target.repeat(2).view(-1, 1)).squeeze(1)
     delta = scores[:n] - scores[n:]
     gap = (attribution.flatten(1).sum(1) - delta).abs() / delta.abs().clamp_min(1e-12)
-    maps, raw = sum_relu_channels(attribution)
+    if channel_reduction == "sum_abs":
+        maps = raw = attribution.abs().sum(dim=1)
+    else:
+        maps, raw = sum_relu_channels(attribution)
     return Attribution(maps=maps.unsqueeze(1), layers=["input"], raw=raw.unsqueeze(1),
                        channels=attribution.unsqueeze(1), extras={"completeness_gap": gap})
 

@@ -1,0 +1,117 @@
+"""Speed of the map-quality metrics against Quantus on identical work, every ratio measured in one process.
+
+    python benchmarks/quality_speed.py --out quality_speed.csv [--repeats 3]
+
+Columns: ``metric, work, ours_s, reference, reference_s, speedup`` (speedup = reference_s / ours_s; one
+warm-up call each, then ``repeats`` rounds alternating the contenders, median). Work, on the CPU:
+
+* localisation (pointing game, relevance mass, rank accuracy, top-k): 200 maps of 64×64 with masks,
+  Quantus called on the same maps and masks (``normalise=False``; ``model=None``);
+* ``spearman`` / ``ssim``: 200 map pairs of 64×64, Quantus' ``correlation_spearman`` / ``ssim``
+  similarity functions (how its MPRT scores every pair);
+* ``deletion`` (MoRF curve): 50 single-channel 64×64 inputs, AlexNet-128 width 0.25 with random weights,
+  16 steps; Quantus ``PixelFlipping`` with ``features_in_step`` = 64·64/16, same baseline value and model.
+  Both sides run nearly the same forward passes (ours 50 × 17 including the unperturbed point, Quantus 50 × 16),
+  so this row is bound by the model's forward passes, which no implementation of the metric can avoid.
+
+The machine may be shared: ratios within one process are what to read, not absolute seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from posthoc.metrics import localisation as loc
+from posthoc.metrics.deletion import perturbation_curves
+from posthoc.metrics.randomisation import spearman_rows, ssim_rows
+from posthoc.models import AlexNet128
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def compare(metric: str, work: str, ours, reference, name: str, repeats: int) -> dict:
+    ours(), reference()  # warm-up
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(_time(ours))
+        b.append(_time(reference))
+    o, r = statistics.median(a), statistics.median(b)
+    return {"metric": metric, "work": work, "ours_s": o, "reference": name, "reference_s": r, "speedup": r / o}
+
+
+def rows(repeats: int = 3) -> list[dict]:
+    import quantus
+
+    rng = np.random.default_rng(0)
+    n, size = 200, 64
+    maps = rng.random((n, 1, size, size)).astype(np.float32)
+    masks = np.zeros((n, size, size), bool)
+    for i in range(n):
+        y, x, s = rng.integers(0, 32, 3)
+        masks[i, y:y + s + 8, x:x + s + 8] = True
+    xb = rng.random((n, 3, size, size)).astype(np.float32)
+    yb = np.zeros(n, int)
+    s_b = masks[:, None].astype(np.float32)
+    out = []
+    q = dict(normalise=False, disable_warnings=True)
+    work = f"{n} maps {size}x{size}"
+    for metric, ours, ref in (
+        ("pointing_game", lambda: loc.pointing_game(maps, masks), quantus.PointingGame(**q)),
+        ("relevance_mass", lambda: loc.relevance_mass(maps, masks), quantus.RelevanceMassAccuracy(**q)),
+        ("rank_accuracy", lambda: loc.rank_accuracy(maps, masks), quantus.RelevanceRankAccuracy(**q)),
+        ("topk_intersection", lambda: loc.topk_intersection(maps, masks, 410), quantus.TopKIntersection(k=410, **q)),
+    ):
+        out.append(compare(metric, work, ours, lambda ref=ref: ref(model=None, x_batch=xb, y_batch=yb, a_batch=maps,
+                                                                  s_batch=s_b), f"quantus {quantus.__version__}",
+                           repeats))
+    other = maps + 0.3 * rng.random(maps.shape).astype(np.float32)
+    out.append(compare("spearman", f"{n} map pairs {size}x{size}", lambda: spearman_rows(maps.reshape(n, -1),
+                                                                                      other.reshape(n, -1)),
+                       lambda: [quantus.similarity_func.correlation_spearman(a.ravel(), b.ravel())
+                                for a, b in zip(maps, other)], "quantus correlation_spearman", repeats))
+    out.append(compare("ssim", f"{n} map pairs {size}x{size}", lambda: ssim_rows(maps[:, 0], other[:, 0]),
+                       lambda: quantus.similarity_func.ssim(maps[:, 0], other[:, 0], batched=True),
+                       "quantus ssim (scikit-image)", repeats))
+    torch.manual_seed(0)
+    model = AlexNet128(1, 10, width=0.25).eval()
+    m, steps = 50, 16
+    x = torch.randn(m, 1, size, size)
+    a = torch.rand(m, 1, size, size)
+    t = torch.zeros(m, dtype=torch.long)
+    fr = np.linspace(0, 1, steps + 1)
+    pf = quantus.PixelFlipping(features_in_step=size * size // steps, perturb_baseline=0.0, normalise=False,
+                               abs=False, disable_warnings=True)
+    out.append(compare("deletion (MoRF curve)", f"{m} inputs 1x{size}x{size}, {steps} steps, AlexNet-128 w0.25",
+                       lambda: perturbation_curves(model, x, a, t, fractions=fr, fill=0.0, curves=("deletion",),
+                                                   batch_size=256),
+                       lambda: pf(model=model, x_batch=x.numpy(), y_batch=t.numpy(), a_batch=a.numpy(), softmax=True,
+                                  device="cpu", batch_size=m),
+                       "quantus PixelFlipping", repeats))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="quality_speed.csv")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    frame = pd.DataFrame(rows(args.repeats))
+    path = Path(__file__).parent / "results" / args.out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(frame.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Sanity-check building blocks: similarity functions against Quantus/SciPy, randomisation order."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from posthoc.metrics import randomisation as rnd
+
+quantus = pytest.importorskip("quantus")
+
+
+def test_spearman_rows_equals_quantus_with_ties():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 5, (6, 50)).astype(float)  # many ties (as ReLU maps have)
+    b = a + rng.normal(0, 1, a.shape)
+    ref = [quantus.similarity_func.correlation_spearman(x, y) for x, y in zip(a, b)]
+    np.testing.assert_allclose(rnd.spearman_rows(a, b), ref, atol=1e-9)
+    assert np.isnan(rnd.spearman_rows(np.zeros((1, 5)), b[:1, :5])[0])  # constant map: undefined
+
+
+def test_ssim_rows_equals_quantus_skimage():
+    rng = np.random.default_rng(2)
+    a = rng.random((5, 20, 17))
+    b = 0.6 * a + 0.4 * rng.random(a.shape)
+    ref = [quantus.similarity_func.ssim(x, y) for x, y in zip(a, b)]
+    np.testing.assert_allclose(rnd.ssim_rows(a, b), ref, atol=1e-6)
+    np.testing.assert_allclose(rnd.ssim_rows(a[:1], a[:1]), [1.0], atol=1e-12)
+
+
+def _model():
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)]
+    return nn.Sequential(*layers).eval()
+
+
+def test_cascading_randomises_from_the_top_and_independent_one_layer():
+    model = _model()
+    names = rnd.parameterised_layers(model)
+    assert names == ["0", "2", "4"]
+    before = {n: model.get_submodule(n).weight.detach().clone() for n in names}
+    steps = list(rnd.cascading_models(model, seed=3))
+    assert [label for label, _ in steps] == ["4", "2", "all"]
+    for depth, (_, m) in enumerate(steps, start=1):
+        changed = [not torch.equal(m.get_submodule(n).weight, before[n]) for n in names]
+        assert changed == [False] * (len(names) - depth) + [True] * depth
+    for name, m in rnd.independent_models(model, seed=3):
+        assert [not torch.equal(m.get_submodule(n).weight, before[n]) for n in names] == [n == name for n in names]
+    assert all(torch.equal(model.get_submodule(n).weight, before[n]) for n in names)  # original untouched
+    # seeded: the same seed gives the same random weights
+    again = list(rnd.cascading_models(model, seed=3))
+    assert torch.equal(again[-1][1].get_submodule("0").weight, steps[-1][1].get_submodule("0").weight)
+
+
+def test_gradient_maps_change_under_full_randomisation():
+    from posthoc.explain import explain
+
+    model = _model()
+    x = torch.randn(4, 1, 8, 8)
+    t = torch.zeros(4, dtype=torch.long)
+    orig = explain("saliency", model, x, t, []).maps.flatten(1).numpy()
+    _, full = list(rnd.cascading_models(model, seed=0))[-1]
+    new = explain("saliency", full, x, t, []).maps.flatten(1).numpy()
+    assert np.nanmedian(rnd.spearman_rows(orig, new)) < 0.9
