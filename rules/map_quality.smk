@@ -19,9 +19,9 @@ def _mq(name, stem=None, table=None):
 
 rule map_quality:
     input:
-        checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # CAM: scored on the GAP model it explains
-        explanations=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
         split_arrays("test"),  # read through meta's folder
+        checkpoint=lambda wc: f"{model_dir(wc)}/checkpoint.pt",  # scored on the model the method explains
+        explanations=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
     output:
         per_image=f"{MAP_QUALITY}/{{method}}.npz",
