@@ -109,7 +109,8 @@ def package_users(path: str) -> list[tuple[str, dict]]:
 # imports (as the workflow does); rule scripts: Snakemake tracks them itself.
 CODE_USERS: dict[str, list[tuple[str, dict]]] = {
     **{path: package_users(path) for path in ("src/posthoc/report/template.html.j2", "src/posthoc/explain/gradcam.py",
-                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics/__init__.py")},
+                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics/__init__.py",
+                                              "src/posthoc/plots/lime.py")},
     "scripts/train.py": [("train", {})],
 }
 # What the derivation must give for these files (a check of the derivation itself).
@@ -120,6 +121,7 @@ EXPECTED_USERS = {
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
     "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {}), ("map_quality", {}),
                                         ("map_quality_summary", {})],
+    "src/posthoc/plots/lime.py": [("lime_study", {})],  # the LIME figures, nothing else
 }
 
 # Explanation method -> rules besides explain[method] that read its parameters (all their jobs).

@@ -186,3 +186,6 @@ def test_code_change_reruns_its_users_only(moved_run, tmp_path, changed):
     assert_same_jobs(got, downstream(seeds, CONFIG))
     if changed.endswith(".j2"):
         assert got == {job("report"), job("all")}, "a template change reruns only the report"
+    if changed.endswith("plots/lime.py"):
+        assert {j.rule for j in got} == {"lime_study", "report", "all"}, "a LIME figure change reruns its figures only"
+        print(f"editing {changed} reruns {len(got)} jobs: {describe(got)}")

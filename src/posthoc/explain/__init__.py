@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import Attribution
+from .base import Attribution, out_of_place_relus
 from .registry import Method, declared
 
 #: every method module of this package that declares ``METHOD`` (found by :func:`registry.declared`)
@@ -28,7 +28,8 @@ def explain(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor
         fn = METHODS[method].fn
     except KeyError:
         raise ValueError(f"unknown explanation method {method!r}; available: {sorted(METHODS)}") from None
-    return fn(model, x, torch.as_tensor(target, dtype=torch.long), layers, **params)
+    with out_of_place_relus(model):
+        return fn(model, x, torch.as_tensor(target, dtype=torch.long), layers, **params)
 
 
 __all__ = ["Attribution", "METHODS", "Method", "explain"]

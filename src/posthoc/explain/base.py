@@ -269,3 +269,17 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, rule
                 logits = model(x)
         (grad,) = torch.autograd.grad(logits, x, target_grad(logits, target))
     return grad
+
+
+@contextlib.contextmanager
+def out_of_place_relus(model: nn.Module):
+    """Run ReLU modules out of place for the block: an in-place ReLU would overwrite the conv output that a
+    layer-wise method recorded (torchvision models use ``inplace=True``); results are otherwise identical."""
+    flipped = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    for m in flipped:
+        m.inplace = False
+    try:
+        yield
+    finally:
+        for m in flipped:
+            m.inplace = True

@@ -134,4 +134,5 @@ METHOD = Method(name="integrated_gradients",
                 extra_outputs=('completeness',),
                 caption=('Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly'
                          ' classified test example per class; rows = classes, columns = input then the map'),
-                params=('target', 'steps', 'step_rule', 'baseline', 'blur_sigma', 'internal_batch_size', 'amp'))
+                params=('target', 'steps', 'step_rule', 'baseline', 'blur_sigma', 'internal_batch_size', 'amp',
+                        'channel_reduction'))
