@@ -99,28 +99,34 @@ def _panel(ax, x_disp: np.ndarray, m: np.ndarray | None, one_d: bool) -> None:
 
 
 def cascading_maps(per: dict, mean, std) -> Figure:
-    """One evaluation image's last-layer maps under cascading randomisation, one row per method."""
+    """One evaluation image's last-layer maps under cascading randomisation, one row per method (methods that
+    explain another model, e.g. CAM's GAP model, may have fewer randomisation steps: their row ends earlier)."""
     methods = sorted(per)
-    labels = [str(v) for v in per[methods[0]]["cascade_labels"]]
-    n_cols = len(labels) + 2
+
+    def short(v: str) -> str:
+        return f"…{v.split('.')[-2:][0]}.{v.split('.')[-1]}" if "." in v else v
+
+    n_cols = 1 + max(per[m]["cascade_example"].shape[0] for m in methods)
     one_d = per[methods[0]]["cascade_example"].ndim == 3
-    fig = _figure(1.6 * n_cols + 1.5, (1.2 if one_d else 1.6) * len(methods) + 1.2)
+    fig = _figure(1.6 * n_cols + 1.5, (1.35 if one_d else 1.8) * len(methods) + 1.2)
     axes = fig.subplots(len(methods), n_cols, squeeze=False)
     for i, method in enumerate(methods):
         d = per[method]
         x_disp = to_display(d["cascade_example_x"][None], mean, std)[0]
         ex = d["cascade_example"][:, -1]
+        titles = ["input", "original"] + [short(str(v)) for v in d["cascade_labels"]]
         _panel(axes[i, 0], x_disp, None, one_d)
         for j in range(ex.shape[0]):
             _panel(axes[i, j + 1], x_disp, ex[j], one_d)
+        for j in range(ex.shape[0] + 1, n_cols):
+            axes[i, j].axis("off")
+        for j in range(min(n_cols, ex.shape[0] + 1)):
+            axes[i, j].set_title(titles[j] if j < len(titles) else "", fontsize=8)
         axes[i, 0].set_ylabel(method, fontsize=9)
         if not one_d:
             axes[i, 0].axis("on")
             axes[i, 0].set_xticks([])
             axes[i, 0].set_yticks([])
-    for j, title in enumerate(["input", "original"] + [f"…{v.split('.')[-2:][0]}.{v.split('.')[-1]}"
-                                                        if "." in v else v for v in labels]):
-        axes[0, j].set_title(title, fontsize=8)
     fig.suptitle("Maps under cascading randomisation (output layer first; column = deepest layer randomised so far; "
                  "each map scaled to its own range)", fontsize=10)
     _tight(fig)
