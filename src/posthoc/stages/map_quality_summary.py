@@ -58,7 +58,9 @@ def localisation_table(per: dict, boot: dict) -> pd.DataFrame:
             if keys:
                 row["n"] = int(np.isfinite(d["loc_pointing_game"][:, j]).sum())
                 rows.append(row)
-    cols = ["method", "layer", "pointing_game", "relevance_mass", "n"]
+    # without masks: the contract's columns, no rows
+    cols = ["method", "layer"] + [f"{m}{s}" for m in ("pointing_game", "relevance_mass")
+                                  for s in ("", "_ci_low", "_ci_high")] + ["n"]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols)
 
 
