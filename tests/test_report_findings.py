@@ -19,15 +19,18 @@ def test_ranking_joins_map_quality_and_reads_intervals(tmp_path):
     _faith(tmp_path, "cam", ["features"], [0.70], [0.05], 40, [0.66], [0.74])
     io.save_csv(tmp_path / "map_quality" / "localisation.csv",
                 pd.DataFrame({"method": ["gradcam", "saliency"], "layer": ["f.3", "input"], "pointing_game": [0.9, 0.4],
-                              "pointing_game_lo": [0.8, 0.3], "pointing_game_hi": [0.95, 0.5],
+                              "pointing_game_ci_low": [0.8, 0.3], "pointing_game_ci_high": [0.95, 0.5],
                               "relevance_mass": [0.6, 0.3], "n": [30, 30]}))
-    io.save_csv(tmp_path / "map_quality" / "sanity.csv",  # cascade: only the fully randomised row is kept
-                pd.DataFrame({"method": ["gradcam", "gradcam"], "layer": ["f.3", "f.3"], "randomised": ["f.3", "all"],
-                              "spearman": [0.7, 0.05]}))
+    io.save_csv(tmp_path / "map_quality" / "sanity_flags.csv",  # the rank correlation at full randomisation
+                pd.DataFrame({"method": ["gradcam"], "layer": ["f.3"], "spearman": [0.05], "threshold": [0.5],
+                              "survives_full_randomisation": [False], "n": [8]}))
+    io.save_csv(tmp_path / "map_quality" / "per_image_drop.csv",  # not a key table: not joined
+                pd.DataFrame({"method": ["gradcam"], "layer": ["f.3"], "image": [3], "drop": [0.9]}))
     frame = findings.findings_frame(tmp_path)
     assert list(frame["method"] + "@" + frame["layer"]) == ["gradcam@f.3", "saliency@input", "gradcam@f.0",
                                                             "cam@features"]
     assert frame.loc[0, "spearman"] == 0.05 and frame.loc[0, "pointing_game"] == 0.9
+    assert "drop" not in frame.columns and "threshold" not in frame.columns
     table = findings.findings_table(frame, gap_accuracy=0.8, model_accuracy=0.9)
     assert table["header"][:3] == ["rank", "method", "layer"]
     assert {"pointing game ↑", "drop rate ↓", "n (localisation)"} <= set(table["header"])

@@ -36,6 +36,10 @@ NOT_METRICS = {"method", "layer", "layer_index", "keep_percent", "n", "randomise
 #: Methods that explain (and are scored on) another model than the dataset's own (registry trait ``explains``).
 GAP_METHODS = frozenset(name for name, method in declared().items() if method.explains != "model")
 RANK_BY = "drop_rate"
+#: The map-quality tables (results/<dataset>/map_quality/<stem>.csv) and metrics the key table shows, each with
+#: its interval (``<metric>_ci_low/_ci_high`` there, ``_lo/_hi`` here) when the table has one.
+KEY_TABLES = {"drop_increase": ["drop_rate", "increase_rate"], "deletion": ["deletion_auc", "insertion_auc"],
+              "localisation": ["pointing_game", "relevance_mass"], "sanity_flags": ["spearman"]}
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -71,16 +75,19 @@ def findings_frame(dataset_dir) -> pd.DataFrame | None:
         return None
     frame = pd.concat(parts, ignore_index=True).drop_duplicates(["method", "layer"], keep="last")
     frame["layer"] = frame["layer"].astype(str)
-    for path in sorted((dataset_dir / "map_quality").glob("*.csv")):
-        extra = _read(path)
-        if extra is None:
+    for stem, metrics in KEY_TABLES.items():
+        path = dataset_dir / "map_quality" / f"{stem}.csv"
+        extra = _read(path) if path.is_file() else None
+        if extra is None or extra.empty:
             continue
-        extra = _one_row_per_key(extra)
+        extra = _one_row_per_key(extra).rename(columns=lambda c: c.replace("_ci_low", "_lo").replace("_ci_high", "_hi"))
         extra["layer"] = extra["layer"].astype(str)
+        keep = [c for m in metrics for c in (m, f"{m}_lo", f"{m}_hi") if c in extra.columns]
         if "n" in extra.columns:
-            extra = extra.rename(columns={"n": f"{path.stem}_n"})
-        extra = extra[[c for c in extra.columns if c in ("method", "layer") or c not in frame.columns]]
-        frame = frame.merge(extra, on=["method", "layer"], how="left")
+            extra = extra.rename(columns={"n": f"{stem}_n"})
+            keep.append(f"{stem}_n")
+        frame = frame.drop(columns=[c for c in keep if c in frame.columns])  # the map-quality table has intervals
+        frame = frame.merge(extra[["method", "layer", *keep]], on=["method", "layer"], how="left")
     # depth of the layer within its method (1 = shallowest), from the order of the CSV rows
     frame["depth"] = frame.groupby("method").cumcount() + 1
     frame["n_layers"] = frame.groupby("method")["layer"].transform("count")
