@@ -344,29 +344,11 @@ def _fill_note(config: Mapping) -> str:
 
 
 # ----------------------------------------------------------------------------------------- build
-#: What each table of the repository's ``benchmarks/results/`` measures (file stem -> sentence).
-SPEED_CAPTIONS = {
-    "scale": ("The paper study's data at full size (synthetic PathMNIST-128 shapes): peak resident memory per stage, "
-              "each in its own process, and throughput (images per second)"),
-    "explain_speed": ("Explanation speed, ours vs the reference on identical work (speedup = reference_s / ours_s; "
-                      "median over paired rounds, q25/q75 its interquartile range)"),
-    "feature_vis_speed": ("Feature visualisation: every channel of a layer in one batch vs a loop over channels, and "
-                          "the activations stage vs one batched inference pass"),
-    "quality_speed": "Map-quality metrics, ours vs Quantus on identical maps, masks and model (speedup = quantus / ours)",
-    "ihc_training": "Training of the default tissue model: loss and accuracy per epoch",
-    "occlusion_units": ("MNIST-1D occlusion sweep with windows scaled from 128-px units vs windows given in samples: "
-                        "p(true class) and drops per window size"),
-    "increase_tolerance": ("Increase rate against its tolerance: how many images count as increases when gains "
-                           "smaller than the tolerance are ignored (float32 rounding moves p by up to ~3e-6)"),
-}
-
-
-def _speed_caption(name: str, meta: Mapping) -> str:
-    """Caption of a table of the repository's ``benchmarks/results/``, with its ``.json`` sidecar's settings."""
+def _speed_caption(name: str, meta: Mapping, source: Mapping) -> str:
+    """Caption of a table of the repository's ``benchmarks/results/`` (captions/benchmarks.yaml), with the
+    settings of its ``.json`` sidecar."""
     where = ", ".join(f"{k}: {format_value(v)}" for k, v in meta.items())
-    stem = Path(name).stem
-    text = SPEED_CAPTIONS.get(stem, captions.derived_caption(stem))
-    return text + (f"; measured {where}" if where else "")
+    return captions.caption_for(source, "benchmarks", Path(name).stem) + (f"; measured {where}" if where else "")
 
 
 def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
@@ -416,7 +398,7 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
         counter.tables += 1
         frame = pd.read_csv(io.StringIO(text))
         benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame),
-                           "caption": _speed_caption(name, notes), "source": f"benchmarks/results/{name}"})
+                           "caption": _speed_caption(name, notes, source), "source": f"benchmarks/results/{name}"})
 
     versions = dict(versions) if versions is not None else collect_versions()
     return {
