@@ -15,6 +15,7 @@ from torch import nn
 from posthoc.explain import explain
 from posthoc.explain.base import capture
 from posthoc.models import build_model, explainable_layers, gap_model
+from references import Projection
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -105,20 +106,6 @@ def test_input_gradient_methods(case):
     ref = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=8,
                                                method="riemann_middle")
     close(att.channels[:, 0], ref)
-
-
-class Projection(nn.Module):
-    """⟨A_L, stop-gradient(max(A_L, 0))⟩ per image: its input gradient is layer L's F⁺ projected back."""
-
-    def __init__(self, model, layer):
-        super().__init__()
-        self.model, self.layer = model, layer
-
-    def forward(self, x):
-        with capture(self.model, [self.layer]) as acts:
-            self.model(x)
-        a = acts[self.layer]
-        return (a * a.detach().clamp(min=0)).flatten(1).sum(1, keepdim=True)
 
 
 def test_deconvnet_last_layer(case):

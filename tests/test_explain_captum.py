@@ -7,12 +7,11 @@ import pytest
 import torch
 from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam,
                          Saliency)
-from torch import nn
 
 from posthoc.explain import explain
-from posthoc.explain.base import capture
 from posthoc.explain.integrated_gradients import STEP_RULES, make_baseline
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
+from references import Projection
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Captum's notes about hooks and requires_grad
 
@@ -67,20 +66,6 @@ def test_guided_gradcam_every_layer(case):
                                                                          interpolate_mode=interpolation(x))
         close(att.channels[:, i], ref)
         close(att.maps[:, i], ref.abs().amax(1))
-
-
-class Projection(nn.Module):
-    """⟨A_L, stop-gradient(max(A_L, 0))⟩ per image: its input gradient is layer L's F⁺ projected back."""
-
-    def __init__(self, model, layer):
-        super().__init__()
-        self.model, self.layer = model, layer
-
-    def forward(self, x):
-        with capture(self.model, [self.layer]) as acts:
-            self.model(x)
-        a = acts[self.layer]
-        return (a * a.detach().clamp(min=0)).flatten(1).sum(1, keepdim=True)
 
 
 def test_deconvnet_every_layer(case):
