@@ -6,9 +6,20 @@
 # Table of contents: each stage lives in rules/<stage>.smk; every computation lives in the
 # posthoc package (src/posthoc), which the rule scripts in scripts/ call.
 
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The workflow runs the posthoc package of its own checkout (also in its jobs' scripts), whatever copy
+# of the package the environment has installed.
+SOURCE = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SOURCE)
+for _name in [m for m in sys.modules if m == "posthoc" or m.startswith("posthoc.")]:
+    del sys.modules[_name]
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SOURCE, os.environ.get("PYTHONPATH")) if p))
 
 if not workflow.overwrite_configfiles:
     configfile: "config.yaml"

@@ -31,7 +31,7 @@ def dataset_cfg(wildcards):
 def code(script, *modules):
     """Content hash of the package files rule script ``script`` runs (plus ``modules`` it runs by name).
 
-    A `params:` entry named `code` (posthoc.rule.run_rule does not pass it on): Snakemake reruns a job
+    A params entry named `code`, which run_rule leaves out of the stage's arguments. Snakemake reruns a job
     whose params changed, so editing a module reruns exactly its users, and since no path is recorded,
     moving or re-cloning the checkout reruns nothing. The script itself is tracked by Snakemake.
     """
@@ -95,7 +95,7 @@ CAPTION_DIR = Path(".snakemake", "captions").resolve()
 def _rst(text):
     """Caption text as literal reStructuredText (no markup characters interpreted)."""
     for char in "\\*|`_":
-        text = text.replace(char, "\\" + char)
+        text = text.replace(char, f"\\{char}")
     return text
 
 
@@ -118,3 +118,29 @@ def reported(path, stage, stem, category, table=None):
     """An output shown by `snakemake --report`, with its caption; a CSV ``table`` gets its own label."""
     labels = {"dataset": "{dataset}", "table": table} if table else None
     return report(path, caption=caption(stage, stem), category=category, subcategory="{dataset}", labels=labels)
+
+
+# --- inputs and outputs of particular rules
+def model_files(wildcards):
+    """The user's weights to start from (model.weights) or model to explain (model.checkpoint), if any."""
+    model = dataset_cfg(wildcards)["model"]
+    return [model[k] for k in ("weights", "checkpoint") if model.get(k)]
+
+
+def gap_trained(wildcards):
+    frozen = dataset_cfg(wildcards)["model"]["cam_model"] == "frozen"
+    return f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt" if frozen else []
+
+
+def feature_figure(stage, name):
+    return reported(f"{RESULTS}/{{dataset}}/{stage}/{name}.png", stage, name, "What the network learned")
+
+
+def map_quality_code(wildcards):
+    """The stage's modules and the method's own (its maps are recomputed under randomised models)."""
+    return code("map_quality", f"explain.{wildcards.method}")
+
+
+def map_quality_output(name, table=None):
+    stem = name.rsplit(".", 1)[0]
+    return reported(f"{RESULTS}/{{dataset}}/map_quality/{name}", "map_quality", stem, "Map quality", table=table)

@@ -12,10 +12,6 @@ FEATURE_OUTPUTS = (
 )  # for rule report
 
 
-def _figure(stage, name):
-    return reported(f"{RESULTS}/{{dataset}}/{stage}/{name}.png", stage, name, "What the network learned")
-
-
 rule activations:
     input:
         split_arrays("test"),  # read through meta's folder
@@ -26,7 +22,7 @@ rule activations:
         top=f"{RESULTS}/{{dataset}}/activations/top.npz",
         summary=f"{RESULTS}/{{dataset}}/activations/summary.npz",
         table=f"{RESULTS}/{{dataset}}/activations/layers.csv",
-        **{name: _figure("activations", name) for name in ACTIVATION_FIGURES},
+        **{name: feature_figure("activations", name) for name in ACTIVATION_FIGURES},
     params:
         k=config["activations"]["k"],
         n_channels=config["activations"]["n_channels"],
@@ -59,7 +55,7 @@ rule feature_vis:
         classes=f"{RESULTS}/{{dataset}}/features/classes.npz",
         channels=f"{RESULTS}/{{dataset}}/features/channels.npz",
         scores=f"{RESULTS}/{{dataset}}/features/scores.csv",
-        **{key: _figure("features", stem) for key, stem in FEATURE_FIGURES.items()},
+        **{key: feature_figure("features", stem) for key, stem in FEATURE_FIGURES.items()},
     params:
         settings={k: v for k, v in config["feature_vis"].items() if k not in ("n_channels", "deepdream")},
         n_channels=config["feature_vis"]["n_channels"],

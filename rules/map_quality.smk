@@ -8,15 +8,6 @@ MAP_QUALITY_TABLES = ["localisation", "sanity", "sanity_flags", "deletion", "dro
 MAP_QUALITY_FIGURES = ["deletion_curves", "sanity_curves", "sanity_maps", "localisation", "best_worst"]
 
 
-def map_quality_code(wildcards):
-    """The stage's modules and the method's own (its maps are recomputed under randomised models)."""
-    return code("map_quality", f"explain.{wildcards.method}")
-
-
-def _mq(name, stem=None, table=None):
-    return reported(f"{MAP_QUALITY}/{name}", "map_quality", stem or name.rsplit(".", 1)[0], "Map quality", table=table)
-
-
 rule map_quality:
     input:
         split_arrays("test"),  # read through meta's folder
@@ -59,20 +50,20 @@ rule map_quality_summary:
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
-        localisation=_mq("localisation.csv", table="localisation"),
-        sanity=_mq("sanity.csv", table="sanity"),
-        flags=_mq("sanity_flags.csv", table="sanity_flags"),
-        deletion=_mq("deletion.csv", table="deletion"),
-        drop_increase=_mq("drop_increase.csv", table="drop_increase"),
-        per_image_drop=_mq("per_image_drop.csv", table="per_image_drop"),
-        paired=_mq("paired.csv", table="paired"),
-        seed004=_mq("seed004.csv", table="seed004"),
-        trust=_mq("trust.csv", table="trust"),
-        curves_figure=_mq("deletion_curves.png"),
-        sanity_figure=_mq("sanity_curves.png"),
-        sanity_maps_figure=_mq("sanity_maps.png"),
-        localisation_figure=_mq("localisation.png"),
-        best_worst_figure=_mq("best_worst.png"),
+        localisation=map_quality_output("localisation.csv", table="localisation"),
+        sanity=map_quality_output("sanity.csv", table="sanity"),
+        flags=map_quality_output("sanity_flags.csv", table="sanity_flags"),
+        deletion=map_quality_output("deletion.csv", table="deletion"),
+        drop_increase=map_quality_output("drop_increase.csv", table="drop_increase"),
+        per_image_drop=map_quality_output("per_image_drop.csv", table="per_image_drop"),
+        paired=map_quality_output("paired.csv", table="paired"),
+        seed004=map_quality_output("seed004.csv", table="seed004"),
+        trust=map_quality_output("trust.csv", table="trust"),
+        curves_figure=map_quality_output("deletion_curves.png"),
+        sanity_figure=map_quality_output("sanity_curves.png"),
+        sanity_maps_figure=map_quality_output("sanity_maps.png"),
+        localisation_figure=map_quality_output("localisation.png"),
+        best_worst_figure=map_quality_output("best_worst.png"),
     params:
         data_kind=lambda wc: dataset_cfg(wc)["data"]["kind"],
         increase_tolerance=MQ["increase_tolerance"],

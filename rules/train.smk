@@ -1,12 +1,6 @@
 # Training (seed 000 §3) and classification evaluation (seed 004 §III-A).
 
 
-def model_files(wildcards):
-    """The user's weights to start from (model.weights) or model to explain (model.checkpoint), if any."""
-    model = dataset_cfg(wildcards)["model"]
-    return [model[k] for k in ("weights", "checkpoint") if model.get(k)]
-
-
 rule train:
     input:
         [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
@@ -76,11 +70,6 @@ rule evaluate:
 # The global-average-pooling model that methods with `explains="model_gap"` (CAM; seeds 002, 003) explain:
 # by default a GAP + linear head on the frozen features of the dataset's own model (model.cam_model: frozen),
 # else the architecture's GAP variant trained from scratch with the dataset's settings.
-def gap_trained(wildcards):
-    frozen = dataset_cfg(wildcards)["model"]["cam_model"] == "frozen"
-    return f"{RESULTS}/{wildcards.dataset}/model/checkpoint.pt" if frozen else []
-
-
 rule train_gap:
     input:
         [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder

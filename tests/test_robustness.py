@@ -178,7 +178,7 @@ def test_perturbation_family_in_the_e2e_run(completed_run):
             table = pd.read_csv(base / "faithfulness" / f"{method}.csv")
             assert table["layer"].tolist() == ["input"] and table["drop_rate"].between(0, 1).all()
         sweep = pd.read_csv(base / "occlusion" / "sweep.csv")
-        assert sweep["window"].tolist() == [s["window"] for s in config["occlusion_study"]["sweep"]]
+        assert sweep["window"].tolist() == [s["window"] for s in config["datasets"][dataset]["occlusion"]["sweep"]]
         assert len(pd.read_csv(base / "lime" / "examples.csv")) > 0
         stability = pd.read_csv(base / "robustness" / "stability.csv")
         assert len(stability) == sum(len(v) for v in levels.values())
