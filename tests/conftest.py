@@ -15,7 +15,7 @@ TEST_CONFIG = ROOT / "configs" / "test.yaml"
 
 
 def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG, check: bool = True,
-              timeout: int = 600) -> subprocess.CompletedProcess:
+              timeout: int = 1200) -> subprocess.CompletedProcess:
     """Run the workflow of this repository with ``workdir`` as working directory."""
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
            "--workflow-profile", str(ROOT / "profiles" / "default"), *args]

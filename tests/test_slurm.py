@@ -28,7 +28,7 @@ from conftest import ROOT, TEST_CONFIG
 from jobgraph import GPU_RULES, all_jobs, job, printed_jobs, run_snakemake
 
 # The cluster start (apt-get install on a fresh machine) and the run are in the first test's setup.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 CONFIG = yaml.safe_load(TEST_CONFIG.read_text())
 SLURM_DIR = ROOT / "tests" / "slurm"
 
@@ -77,7 +77,7 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     started = time.monotonic()
     # A short first status check keeps the test quick; everything else comes from the profile.
     proc = run_snakemake(workdir, "--slurm-init-seconds-before-status-checks", "2", configfile=TEST_CONFIG,
-                         profile=ROOT / "profiles" / "slurm", timeout=1500, check=False)
+                         profile=ROOT / "profiles" / "slurm", timeout=2400, check=False)
     out = proc.stdout + proc.stderr
     (workdir / "snakemake.out").write_text(out)
     if proc.returncode != 0:
