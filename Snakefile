@@ -17,11 +17,10 @@ min_version("9.0")
 # of the package the environment has installed.
 SOURCE = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SOURCE)
-for _name in [m for m in sys.modules if m == "posthoc" or m.startswith("posthoc.")]:
-    del sys.modules[_name]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SOURCE, os.environ.get("PYTHONPATH")) if p))
 
 if not workflow.overwrite_configfiles:
+
     configfile: "config.yaml"
 
 
@@ -39,6 +38,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         f"{RESULTS}/report.html",
-    default_target: True

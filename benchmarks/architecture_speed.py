@@ -5,6 +5,7 @@ Randomly initialised models (as ``models.build_model`` builds them), 3 Ã— SIZE Ã
 64, MedMNIST's usual size), rectified explained layers; the median of ROUNDS timed runs after one
 warm-up. Writes benchmarks/results/architecture_speed.csv.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,15 @@ from posthoc.explain import explain
 from posthoc.models import build_model, explainable_layers, gap_model
 
 OUT = Path(__file__).parent / "results" / "architecture_speed.csv"
-METHODS = {"gradcam": {}, "guided_gradcam": {}, "saliency": {}, "guided_backprop": {}, "deconvnet": {},
-           "integrated_gradients": {"steps": 16, "internal_batch_size": 128}, "cam": {}}
+METHODS = {
+    "gradcam": {},
+    "guided_gradcam": {},
+    "saliency": {},
+    "guided_backprop": {},
+    "deconvnet": {},
+    "integrated_gradients": {"steps": 16, "internal_batch_size": 128},
+    "cam": {},
+}
 
 
 def main(size: int = 64, rounds: int = 2, archs: list[str] | None = None) -> pd.DataFrame:
@@ -39,8 +47,17 @@ def main(size: int = 64, rounds: int = 2, archs: list[str] | None = None) -> pd.
                 t0 = time.perf_counter()
                 explain(method, m, x, target, layers, **params)
                 times.append(time.perf_counter() - t0)
-            rows.append({"arch": arch, "method": method, "n_layers": len(layers), "batch": 32, "size": size,
-                         "seconds": float(np.median(times)), "threads": torch.get_num_threads()})
+            rows.append(
+                {
+                    "arch": arch,
+                    "method": method,
+                    "n_layers": len(layers),
+                    "batch": 32,
+                    "size": size,
+                    "seconds": float(np.median(times)),
+                    "threads": torch.get_num_threads(),
+                }
+            )
             print(rows[-1], flush=True)
     out = pd.DataFrame(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)

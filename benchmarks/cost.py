@@ -10,6 +10,7 @@ job (all conv layers, per explained image). Every other stage is that cost times
 methods come to them). The GPU figures are *assumptions* (``--gpu-*``; no GPU was measured), used for
 the critical path of a SLURM run with one GPU per job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,14 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 #: PathMNIST, BloodMNIST, DermaMNIST (MedMNIST v2 split sizes, classes) and the paper config's epochs
-DATASETS = {"pathmnist": (89_996, 10_004, 7_180, 9, 23), "bloodmnist": (11_959, 1_712, 3_421, 8, 65),
-            "dermamnist": (7_007, 1_003, 2_005, 7, 64)}
+DATASETS = {
+    "pathmnist": (89_996, 10_004, 7_180, 9, 23),
+    "bloodmnist": (11_959, 1_712, 3_421, 8, 65),
+    "dermamnist": (7_007, 1_003, 2_005, 7, 64),
+}
 N_EVAL, IG_STEPS, LIME_IMAGES, LIME_SAMPLES = 1000, 64, 200, 1000
-OCC_WINDOWS = 11 * 11                        # window 32, stride 10 at 128 px
-OCC_STUDY = 121 + 64 + 36 + 9 + 4            # the sweep's windows (32/10, 64/10, 80/10, 90/20) + originals
+OCC_WINDOWS = 11 * 11  # window 32, stride 10 at 128 px
+OCC_STUDY = 121 + 64 + 36 + 9 + 4  # the sweep's windows (32/10, 64/10, 80/10, 90/20) + originals
 OCC_STUDY_IMAGES, ROBUST_IMAGES, ROBUST_LEVELS = 500, 1000, 15
 GRADIENT_METHODS = ("gradcam", "saliency", "guided_backprop", "guided_gradcam", "deconvnet", "cam")
 LAYERS = 5
@@ -34,14 +38,20 @@ def per_image_costs(scale: pd.DataFrame, ig_ratio: float) -> dict[str, tuple[flo
     gradcam = 1 / scale.set_index("stage")["images_per_s"]["explain"]
     return {
         "training (per image and epoch)": (F, "measured: forward+backward+Adam, batch 512"),
-        "inference (evaluation, validation)": (f, "measured: forward, batch 512" if measured_f else
-                                               "assumed: a third of forward+backward (not measured in this run)"),
+        "inference (evaluation, validation)": (
+            f,
+            "measured: forward, batch 512"
+            if measured_f
+            else "assumed: a third of forward+backward (not measured in this run)",
+        ),
         "Grad-CAM job (per explained image)": (gradcam, "measured: explain stage, all 5 conv layers"),
         "saliency / guided backprop / CAM": (gradcam, "one forward+backward, as Grad-CAM"),
         "guided Grad-CAM": (2 * gradcam, "two backward passes"),
         "DeconvNet": (LAYERS * gradcam, "one projection per conv layer"),
-        "integrated gradients (64 steps)": (IG_STEPS * F * ig_ratio,
-                                            f"64 × forward+backward × measured ratio {ig_ratio:.2f}"),
+        "integrated gradients (64 steps)": (
+            IG_STEPS * F * ig_ratio,
+            f"64 × forward+backward × measured ratio {ig_ratio:.2f}",
+        ),
         "faithfulness (per method)": ((LAYERS + 1) * f, "a forward per layer's masked input + the original"),
         "occlusion (window 32, stride 10)": ((OCC_WINDOWS + 1) * f, "122 forwards"),
         "occlusion study (4 settings)": (OCC_STUDY * f, "234 forwards"),
@@ -66,20 +76,26 @@ def study(F: float, f: float, gradcam: float, ig: float) -> dict:
         rows = N_EVAL + 2 * classes + 8
         training = epochs * (n_train * F + n_val * f) + (n_train + n_val + n_test) * f
         jobs[name] = {
-            "train": training, "train_gap": training, "evaluate": n_test * f,
+            "train": training,
+            "train_gap": training,
+            "evaluate": n_test * f,
             **{m: rows * gradcam * {"guided_gradcam": 2, "deconvnet": LAYERS}.get(m, 1) for m in GRADIENT_METHODS},
-            "integrated_gradients": rows * ig, "occlusion": rows * (OCC_WINDOWS + 1) * f,
+            "integrated_gradients": rows * ig,
+            "occlusion": rows * (OCC_WINDOWS + 1) * f,
             "lime": LIME_IMAGES * LIME_SAMPLES * f,
             "faithfulness": (len(GRADIENT_METHODS) + 3) * rows * (LAYERS + 1) * f,
-            "occlusion_study": OCC_STUDY_IMAGES * OCC_STUDY * f, "robustness": ROBUST_IMAGES * ROBUST_LEVELS * F,
+            "occlusion_study": OCC_STUDY_IMAGES * OCC_STUDY * f,
+            "robustness": ROBUST_IMAGES * ROBUST_LEVELS * F,
         }
     return jobs
 
 
 def critical_path(job: dict) -> float:
     """data/EDA aside: train → evaluate → the slowest explanation job → its faithfulness share."""
-    explain = max(job[k] for k in (*GRADIENT_METHODS, "integrated_gradients", "occlusion", "lime",
-                                   "occlusion_study", "robustness"))
+    explain = max(
+        job[k]
+        for k in (*GRADIENT_METHODS, "integrated_gradients", "occlusion", "lime", "occlusion_study", "robustness")
+    )
     return max(job["train"], job["train_gap"]) + job["evaluate"] + explain + job["faithfulness"] / 9
 
 
@@ -110,9 +126,12 @@ def main(argv=None):
     gpu = study(gF, gf, 2 * gF, IG_STEPS * gF * ig_ratio)
     paths = {name: critical_path(job) / 3600 for name, job in gpu.items()}
     gpu_total = sum(sum(j.values()) for j in gpu.values()) / 3600
-    print(f"GPU (assumed {args.gpu_fwd_bwd:,.0f} img/s fwd+bwd, {args.gpu_forward:,.0f} img/s forward): "
-          f"{gpu_total:.1f} GPU hours in all; critical path "
-          + ", ".join(f"{k} {v:.2f} h" for k, v in paths.items()) + f" → {max(paths.values()):.2f} h")
+    print(
+        f"GPU (assumed {args.gpu_fwd_bwd:,.0f} img/s fwd+bwd, {args.gpu_forward:,.0f} img/s forward): "
+        f"{gpu_total:.1f} GPU hours in all; critical path "
+        + ", ".join(f"{k} {v:.2f} h" for k, v in paths.items())
+        + f" → {max(paths.values()):.2f} h"
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ round to round (so that load from other processes hits both alike); medians and 
 If ``benchmarks/perturbation_speed.py`` defines ``rows(repeats) -> list[dict]``, its rows are appended.
 A ``.json`` beside the CSV records where and when it was measured (shown in the report's appendix).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,10 @@ from posthoc.models import AlexNet128, CNN1D, explainable_layers
 
 BATCH = 32
 IG_STEPS, IG_RULE = 16, "riemann_middle"
-IG_INTERNAL = (4 * BATCH, IG_STEPS * BATCH)  # images per internal pass a user would pick: 4 steps, all steps  # the study's rule; 16 steps (the study uses 64) keep the run short
+IG_INTERNAL = (
+    4 * BATCH,
+    IG_STEPS * BATCH,
+)  # images per internal pass a user would pick: 4 steps, all steps  # the study's rule; 16 steps (the study uses 64) keep the run short
 HERE = Path(__file__).resolve().parent
 
 
@@ -94,23 +98,54 @@ def cases(model, gap, x, t):
         return lambda: explain(method, m, x, t, layers, **kw)
 
     yield "plain_fwd_bwd", lambda: plain(model, x, t), "ours gradcam (all layers)", ours("gradcam")
-    yield "gradcam", ours("gradcam"), f"captum LayerGradCam × {len(layers)} layers", lambda: [
-        up(LayerGradCam(model, model.get_submodule(n)).attribute(x, target=t, relu_attributions=True), size)
-        for n in layers]
+    yield (
+        "gradcam",
+        ours("gradcam"),
+        f"captum LayerGradCam × {len(layers)} layers",
+        lambda: [
+            up(LayerGradCam(model, model.get_submodule(n)).attribute(x, target=t, relu_attributions=True), size)
+            for n in layers
+        ],
+    )
     yield "saliency", ours("saliency"), "captum Saliency", lambda: Saliency(model).attribute(x, target=t).amax(1)
-    yield "guided_backprop", ours("guided_backprop"), "captum GuidedBackprop", lambda: GuidedBackprop(
-        model).attribute(x, target=t).abs().amax(1)
-    yield "guided_gradcam", ours("guided_gradcam"), f"captum GuidedGradCam × {len(layers)} layers", lambda: [
-        GuidedGradCam(model, model.get_submodule(n)).attribute(
-            x, target=t, interpolate_mode="bilinear" if len(size) == 2 else "linear").abs().amax(1) for n in layers]
-    yield "deconvnet", ours("deconvnet"), f"captum Deconvolution × {len(layers)} layers", lambda: [
-        Deconvolution(Projection(model, n)).attribute(x, target=0).abs().amax(1) for n in layers]
-    yield "cam", ours("cam", m=gap), "captum LayerGradCam on the GAP model (equal maps)", lambda: up(
-        LayerGradCam(gap, gap.features).attribute(x, target=t, relu_attributions=True), size)
-    yield "integrated_gradients", ours("integrated_gradients", steps=IG_STEPS, step_rule=IG_RULE,
-                                       internal_batch_size=None), \
-        f"captum IntegratedGradients ({IG_STEPS} steps, {IG_RULE}, with convergence delta)", lambda: IntegratedGradients(
-            model).attribute(x, target=t, n_steps=IG_STEPS, method=IG_RULE, return_convergence_delta=True)
+    yield (
+        "guided_backprop",
+        ours("guided_backprop"),
+        "captum GuidedBackprop",
+        lambda: GuidedBackprop(model).attribute(x, target=t).abs().amax(1),
+    )
+    yield (
+        "guided_gradcam",
+        ours("guided_gradcam"),
+        f"captum GuidedGradCam × {len(layers)} layers",
+        lambda: [
+            GuidedGradCam(model, model.get_submodule(n))
+            .attribute(x, target=t, interpolate_mode="bilinear" if len(size) == 2 else "linear")
+            .abs()
+            .amax(1)
+            for n in layers
+        ],
+    )
+    yield (
+        "deconvnet",
+        ours("deconvnet"),
+        f"captum Deconvolution × {len(layers)} layers",
+        lambda: [Deconvolution(Projection(model, n)).attribute(x, target=0).abs().amax(1) for n in layers],
+    )
+    yield (
+        "cam",
+        ours("cam", m=gap),
+        "captum LayerGradCam on the GAP model (equal maps)",
+        lambda: up(LayerGradCam(gap, gap.features).attribute(x, target=t, relu_attributions=True), size),
+    )
+    yield (
+        "integrated_gradients",
+        ours("integrated_gradients", steps=IG_STEPS, step_rule=IG_RULE, internal_batch_size=None),
+        f"captum IntegratedGradients ({IG_STEPS} steps, {IG_RULE}, with convergence delta)",
+        lambda: IntegratedGradients(model).attribute(
+            x, target=t, n_steps=IG_STEPS, method=IG_RULE, return_convergence_delta=True
+        ),
+    )
 
 
 def paired_rounds(fns, repeats: int, min_seconds: float = 2.0) -> list[list[float]]:
@@ -137,14 +172,21 @@ def spread(ours: list[float], reference: list[float]) -> dict:
     """Medians of both sides and the paired ratio reference/ours per round: median and interquartile range."""
     ratios = np.asarray(reference) / np.asarray(ours)
     q25, q50, q75 = np.quantile(ratios, [0.25, 0.5, 0.75])
-    return {"ours_s": statistics.median(ours), "reference_s": statistics.median(reference), "speedup": q50,
-            "speedup_q25": q25, "speedup_q75": q75, "rounds": len(ratios)}
+    return {
+        "ours_s": statistics.median(ours),
+        "reference_s": statistics.median(reference),
+        "speedup": q50,
+        "speedup_q25": q25,
+        "speedup_q75": q75,
+        "rounds": len(ratios),
+    }
 
 
 def repeated(fn, times: int):
     def run():
         for _ in range(times):
             fn()
+
     return run
 
 
@@ -156,22 +198,44 @@ def rows(repeats: int = 7, only: frozenset | None = None) -> list[dict]:
         for method, ours, ref_name, ref in cases(model, gap, x, t):
             if only and method not in only:
                 continue
-            row = {"model": name, "method": method, "reference": ref_name, **spread(*paired_rounds([ours, ref], repeats))}
+            row = {
+                "model": name,
+                "method": method,
+                "reference": ref_name,
+                **spread(*paired_rounds([ours, ref], repeats)),
+            }
             out.append(row)
-            print(f"{name:18s} {method:22s} ours {row['ours_s']:8.4f} s  {ref_name:60s} {row['reference_s']:8.4f} s  "
-                  f"×{row['speedup']:.2f} [{row['speedup_q25']:.2f}, {row['speedup_q75']:.2f}]", flush=True)
+            print(
+                f"{name:18s} {method:22s} ours {row['ours_s']:8.4f} s  {ref_name:60s} {row['reference_s']:8.4f} s  "
+                f"×{row['speedup']:.2f} [{row['speedup_q25']:.2f}, {row['speedup_q75']:.2f}]",
+                flush=True,
+            )
         # integrated gradients at the settings a user picks, against the passes it needs
         for internal in IG_INTERNAL if not only or "integrated_gradients" in only else ():
-            ig = lambda internal=internal: explain("integrated_gradients", model, x, t, [], steps=IG_STEPS,  # noqa: E731
-                                                   step_rule=IG_RULE, internal_batch_size=internal)
+            ig = lambda internal=internal: explain(
+                "integrated_gradients",
+                model,
+                x,
+                t,
+                [],
+                steps=IG_STEPS,  # noqa: E731
+                step_rule=IG_RULE,
+                internal_batch_size=internal,
+            )
             passes = repeated(lambda: plain(model, x, t), IG_STEPS)
-            row = {"model": name, "method": f"integrated_gradients (internal_batch_size {internal})",
-                   "reference": f"{IG_STEPS} × plain_fwd_bwd (the passes it needs; goal speedup ≥ 1/1.2 = 0.83)",
-                   **spread(*paired_rounds([ig, passes], repeats))}
+            row = {
+                "model": name,
+                "method": f"integrated_gradients (internal_batch_size {internal})",
+                "reference": f"{IG_STEPS} × plain_fwd_bwd (the passes it needs; goal speedup ≥ 1/1.2 = 0.83)",
+                **spread(*paired_rounds([ig, passes], repeats)),
+            }
             out.append(row)
-            print(f"{name:18s} IG internal {internal}: {row['ours_s']:.4f} s vs {IG_STEPS} passes "
-                  f"{row['reference_s']:.4f} s  ×{row['speedup']:.2f} [{row['speedup_q25']:.2f}, "
-                  f"{row['speedup_q75']:.2f}]", flush=True)
+            print(
+                f"{name:18s} IG internal {internal}: {row['ours_s']:.4f} s vs {IG_STEPS} passes "
+                f"{row['reference_s']:.4f} s  ×{row['speedup']:.2f} [{row['speedup_q25']:.2f}, "
+                f"{row['speedup_q75']:.2f}]",
+                flush=True,
+            )
     return out
 
 
@@ -213,10 +277,17 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
-    setting = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "cpu": cpu_name(),
-               "torch threads": args.threads, "batch": BATCH, "ig steps": IG_STEPS, "repeats": args.repeats,
-               "methods": args.only or "all", "torch": torch.__version__,
-               "captum": importlib.metadata.version("captum")}
+    setting = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+        "cpu": cpu_name(),
+        "torch threads": args.threads,
+        "batch": BATCH,
+        "ig steps": IG_STEPS,
+        "repeats": args.repeats,
+        "methods": args.only or "all",
+        "torch": torch.__version__,
+        "captum": importlib.metadata.version("captum"),
+    }
     out.with_suffix(".json").write_text(json.dumps(setting, indent=2) + "\n")
     print(table.to_string(index=False))
 

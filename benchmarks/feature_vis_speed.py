@@ -15,6 +15,7 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
 * ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
   per-class means, statistics) against the model's plain batched inference over the same test set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,10 @@ def _alternate(contenders: dict, repeats: int) -> dict[str, float]:
 
 def _models():
     torch.manual_seed(0)
-    return {"alexnet128 w0.25 64px": (AlexNet128(3, 10, width=0.25).eval(), (3, 64, 64), "features.3"),
-            "cnn1d 4x32 L40": (CNN1D(1, 10, length=40, channels=(32, 32, 32, 32)).eval(), (1, 40), "features.4")}
+    return {
+        "alexnet128 w0.25 64px": (AlexNet128(3, 10, width=0.25).eval(), (3, 64, 64), "features.3"),
+        "cnn1d 4x32 L40": (CNN1D(1, 10, length=40, channels=(32, 32, 32, 32)).eval(), (1, 40), "features.4"),
+    }
 
 
 def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) -> list[dict]:
@@ -68,11 +71,19 @@ def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) ->
 
         def loop():
             for c in range(n):
-                visualise(model, channel_objective([layer], [c]), start[c:c + 1], SETTINGS, seed=0)
+                visualise(model, channel_objective([layer], [c]), start[c : c + 1], SETTINGS, seed=0)
+
         t = _alternate({"batched": batched, "loop": loop}, repeats)
-        rows.append(dict(model=name, method=f"channels of {layer} ({n}) batched", ours_s=t["batched"],
-                         reference="channels loop (ours, one call per channel)", reference_s=t["loop"],
-                         speedup=t["loop"] / t["batched"]))
+        rows.append(
+            dict(
+                model=name,
+                method=f"channels of {layer} ({n}) batched",
+                ours_s=t["batched"],
+                reference="channels loop (ours, one call per channel)",
+                reference_s=t["loop"],
+                speedup=t["loop"] / t["batched"],
+            )
+        )
         render = _lucent(lucent_path)
         if render is not None and len(shape) == 3:
             k = min(lucent_channels, n)
@@ -80,13 +91,29 @@ def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) ->
 
             def lucent():
                 for c in range(k):
-                    render.render_vis(model, f"{lname}:{c}", param_f=lambda: _lucent_param(shape), transforms=[],
-                                      thresholds=(SETTINGS.steps,), show_image=False, progress=False,
-                                      preprocess=False, fixed_image_size=shape[1])
+                    render.render_vis(
+                        model,
+                        f"{lname}:{c}",
+                        param_f=lambda: _lucent_param(shape),
+                        transforms=[],
+                        thresholds=(SETTINGS.steps,),
+                        show_image=False,
+                        progress=False,
+                        preprocess=False,
+                        fixed_image_size=shape[1],
+                    )
+
             tl = _alternate({"lucent": lucent}, repeats)["lucent"] * n / k
-            rows.append(dict(model=name, method=f"channels of {layer} ({n}) batched", ours_s=t["batched"],
-                             reference=f"torch-lucent render_vis per channel (timed on {k}, scaled to {n})",
-                             reference_s=tl, speedup=tl / t["batched"]))
+            rows.append(
+                dict(
+                    model=name,
+                    method=f"channels of {layer} ({n}) batched",
+                    ours_s=t["batched"],
+                    reference=f"torch-lucent render_vis per channel (timed on {k}, scaled to {n})",
+                    reference_s=tl,
+                    speedup=tl / t["batched"],
+                )
+            )
         elif render is None:
             print("torch-lucent not importable: lucent rows skipped", file=sys.stderr)
     return rows
@@ -94,6 +121,7 @@ def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) ->
 
 def _lucent_param(shape):
     from lucent.optvis import param
+
     return param.pixel_image((1, *shape), sd=0.01)
 
 
@@ -118,8 +146,13 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
     for name, (model, shape, _) in _models().items():
         layers = explainable_layers(model)
         rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, (n_test, *shape[1:], shape[0]) if len(shape) == 3 else (n_test, shape[1]),
-                              dtype=np.uint8) if len(shape) == 3 else rng.normal(size=(n_test, shape[1])).astype(np.float32)
+        images = (
+            rng.integers(
+                0, 256, (n_test, *shape[1:], shape[0]) if len(shape) == 3 else (n_test, shape[1]), dtype=np.uint8
+            )
+            if len(shape) == 3
+            else rng.normal(size=(n_test, shape[1])).astype(np.float32)
+        )
         labels = rng.integers(0, 10, n_test)
 
         def prepare(s):
@@ -127,7 +160,7 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
             return (x.permute(0, 3, 1, 2) / 255.0 if x.ndim == 4 else x[:, None]).contiguous()
 
         def stream():
-            return ((prepare(slice(i, i + batch)), labels[i:i + batch]) for i in range(0, n_test, batch))
+            return ((prepare(slice(i, i + batch)), labels[i : i + batch]) for i in range(0, n_test, batch))
 
         @torch.no_grad()
         def inference():
@@ -136,10 +169,18 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
 
         def activations():
             record(model, layers, stream(), 10, 6)
+
         t = _alternate({"activations": activations, "inference": inference}, repeats)
-        rows.append(dict(model=name, method=f"activations record ({len(layers)} layers, {n_test} images)",
-                         ours_s=t["activations"], reference="one batched inference pass", reference_s=t["inference"],
-                         speedup=t["inference"] / t["activations"]))
+        rows.append(
+            dict(
+                model=name,
+                method=f"activations record ({len(layers)} layers, {n_test} images)",
+                ours_s=t["activations"],
+                reference="one batched inference pass",
+                reference_s=t["inference"],
+                speedup=t["inference"] / t["activations"],
+            )
+        )
     return rows
 
 

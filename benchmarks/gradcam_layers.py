@@ -8,6 +8,7 @@ explains them with Grad-CAM at the rectified (ReLU) outputs and at the convoluti
 scores both with the study's drop/increase rates (fill 0 = dataset mean). Prints one table and
 writes benchmarks/results/gradcam_layers.csv. Nothing is retrained.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,7 +38,7 @@ def main(results: str = "results", keep_percent: float = 30.0, datasets: list[st
             layers = explainable_layers(model, mode)
             maps, raws = [], []
             for start in range(0, len(x), 32):
-                att = explain("gradcam", model, x[start:start + 32], target[start:start + 32], layers)
+                att = explain("gradcam", model, x[start : start + 32], target[start : start + 32], layers)
                 maps.append(att.maps)
                 raws.append(att.raw)
             table = drop_increase(model, x, torch.cat(maps), target, keep_percent, raw=torch.cat(raws))

@@ -5,6 +5,7 @@ default study's settings and writes per-epoch wall time, CPU time (all threads; 
 wall time with 2 threads is about half of it) and accuracies to benchmarks/results/ihc_training.csv.
 Run: ``PYTHONPATH=src python benchmarks/ihc_training.py [epochs] [threads]``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,13 +40,29 @@ def main(epochs: int = 12, threads: int = 2, seed: int = 1) -> pd.DataFrame:
         def on_epoch(row):
             test = loss_and_accuracy(predict_logits(model, splits["test"].images, norm), splits["test"].labels)[1]
             model.train()
-            rows.append({**row, "test_accuracy": test, "wall_s": time.perf_counter() - start,
-                         "cpu_s": time.process_time() - cpu_start, "threads": threads})
+            rows.append(
+                {
+                    **row,
+                    "test_accuracy": test,
+                    "wall_s": time.perf_counter() - start,
+                    "cpu_s": time.process_time() - cpu_start,
+                    "threads": threads,
+                }
+            )
             pd.DataFrame(rows).to_csv(path, index=False)  # after every epoch: a long run can be stopped early
             print(rows[-1], flush=True)
 
-        fit(model, (splits["train"].images, splits["train"].labels), (splits["val"].images, splits["val"].labels),
-            norm, epochs=epochs, seed=seed, device=torch.device("cpu"), on_epoch=on_epoch, **TRAIN)
+        fit(
+            model,
+            (splits["train"].images, splits["train"].labels),
+            (splits["val"].images, splits["val"].labels),
+            norm,
+            epochs=epochs,
+            seed=seed,
+            device=torch.device("cpu"),
+            on_epoch=on_epoch,
+            **TRAIN,
+        )
     out = pd.DataFrame(rows).assign(prepare_s=t_prepare, **{f"data_{k}": v for k, v in SPEC.items()})
     out.to_csv(path, index=False)
     print(f"wrote {path}")

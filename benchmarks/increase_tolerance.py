@@ -8,6 +8,7 @@ four batch compositions (all at once, reversed order, batches of 7 and of 1): id
 is float32 rounding. It then counts, per method (last layer, top-k kept), the images whose "increase"
 p′ − p is positive but at most each candidate tolerance, and the images at saturation (p ≥ 1 − tol).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ BATCHES = (None, 7, 1)  # all at once (also reversed), 7 and 1 per pass
 def _p(model, x, t, batch):
     out = []
     for s in range(0, len(x), batch):
-        out.append(torch.softmax(model(x[s:s + batch]).double(), 1).gather(1, t[s:s + batch].view(-1, 1))[:, 0])
+        out.append(torch.softmax(model(x[s : s + batch]).double(), 1).gather(1, t[s : s + batch].view(-1, 1))[:, 0])
     return torch.cat(out).numpy()
 
 
@@ -44,15 +45,24 @@ def rows(results: Path, dataset: str, methods: list[str], keep_percent: float) -
         rev = _p(model, x.flip(0), t.flip(0), len(x))[::-1]
         noise = np.abs(np.stack([rev - p_all] + [_p(model, x, t, b) - p_all for b in BATCHES[1:]]))
         raw = torch.from_numpy(f["maps_raw"][sel]) if "maps_raw" in f.files else None
-        p, kept = keep_top_scores(model, x, torch.from_numpy(f["maps"][sel]), t, keep_percent=keep_percent,
-                                  fill=0.0, raw=raw, batch_size=256)
+        p, kept = keep_top_scores(
+            model, x, torch.from_numpy(f["maps"][sel]), t, keep_percent=keep_percent, fill=0.0, raw=raw, batch_size=256
+        )
         gain = kept[:, -1] - p
         for tol in TOLERANCES:
-            out.append({"dataset": dataset, "method": method, "tolerance": tol, "n": len(p),
-                        "batch_noise_max": float(noise.max()), "batch_noise_p99": float(np.quantile(noise, 0.99)),
-                        "saturated": int((p >= 1 - max(tol, 1e-12)).sum()),
-                        "increases": int((gain > tol).sum()),
-                        "gains_in_(0,tol]": int(((gain > 0) & (gain <= tol)).sum())})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "tolerance": tol,
+                    "n": len(p),
+                    "batch_noise_max": float(noise.max()),
+                    "batch_noise_p99": float(np.quantile(noise, 0.99)),
+                    "saturated": int((p >= 1 - max(tol, 1e-12)).sum()),
+                    "increases": int((gain > tol).sum()),
+                    "gains_in_(0,tol]": int(((gain > 0) & (gain <= tol)).sum()),
+                }
+            )
     return out
 
 

@@ -25,6 +25,7 @@ MNIST-1D CNN (4 × 32 channels, length 40), forward batches of 32 on both sides.
 * ``lime (excl. forward)``: ours and lime (batch 32) less the time spent in the model's forward
   passes, i.e. what each implementation adds around the model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,11 +65,9 @@ def _setups():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.avg_pool2d(torch.randn(2, 3, 136, 136, generator=g), 9, stride=1) * 3  # smooth blobs
-    alex = dict(name="alexnet128_w0.5", model=AlexNet128(3, 10, width=0.5).eval(), x=img,
-                window=32, stride=10)
+    alex = dict(name="alexnet128_w0.5", model=AlexNet128(3, 10, width=0.5).eval(), x=img, window=32, stride=10)
     sig = torch.randn(BATCH, 1, 40, generator=g)
-    cnn = dict(name="mnist1d_cnn", model=CNN1D(1, 10, 40, channels=(32, 32, 32, 32)).eval(), x=sig,
-               window=10, stride=3)
+    cnn = dict(name="mnist1d_cnn", model=CNN1D(1, 10, 40, channels=(32, 32, 32, 32)).eval(), x=sig, window=10, stride=3)
     return [alex, cnn]
 
 
@@ -86,7 +85,7 @@ def _rounds(contenders: dict, repeats: int) -> dict:
     times = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in names if r % 2 == 0 else names[::-1]:
             times[name].append(_timed(contenders[name]))
     return times
 
@@ -95,8 +94,14 @@ def _spread(ours: list[float], reference: list[float]) -> dict:
     """Medians and the paired ratio reference/ours per round (median, interquartile range)."""
     ratios = np.asarray(reference) / np.asarray(ours)
     q25, q50, q75 = np.quantile(ratios, [0.25, 0.5, 0.75])
-    return {"ours_s": statistics.median(ours), "reference_s": statistics.median(reference), "speedup": q50,
-            "speedup_q25": q25, "speedup_q75": q75, "rounds": len(ratios)}
+    return {
+        "ours_s": statistics.median(ours),
+        "reference_s": statistics.median(reference),
+        "speedup": q50,
+        "speedup_q25": q25,
+        "speedup_q75": q75,
+        "rounds": len(ratios),
+    }
 
 
 @torch.inference_mode()
@@ -114,18 +119,35 @@ def occlusion_rows(setup, repeats):
     wins, strides = window_geometry(x.shape[2:], setup["window"], setup["stride"])
     positions = int(np.prod([window_masks(L, w, s).shape[0] for L, w, s in zip(x.shape[2:], wins, strides)]))
     samples = n * (positions + 1)
-    ours = lambda: occlusion(model, x, target, window=setup["window"], stride=setup["stride"],  # noqa: E731
-                             batch_size=BATCH)
+    ours = lambda: occlusion(
+        model,
+        x,
+        target,
+        window=setup["window"],
+        stride=setup["stride"],  # noqa: E731
+        batch_size=BATCH,
+    )
     captum = Occlusion(lambda z: torch.softmax(model(z), 1))
-    ref = lambda: captum.attribute(x, sliding_window_shapes=(x.shape[1], *wins), strides=(x.shape[1], *strides),  # noqa: E731
-                                   baselines=0.0, target=target, perturbations_per_eval=max(1, BATCH // n))
+    ref = lambda: captum.attribute(
+        x,
+        sliding_window_shapes=(x.shape[1], *wins),
+        strides=(x.shape[1], *strides),  # noqa: E731
+        baselines=0.0,
+        target=target,
+        perturbations_per_eval=max(1, BATCH // n),
+    )
     infer = lambda: _inference(model, x, samples)  # noqa: E731
     t = _rounds({"ours": ours, "captum": ref, "inference": infer}, repeats)
     method = f"occlusion ({n} inputs x {positions} windows)"
-    return [dict(model=setup["name"], method=method, reference="inference (same forward samples; goal ≥ 1/1.2)",
-                 **_spread(t["ours"], t["inference"])),
-            dict(model=setup["name"], method=method, reference="captum.attr.Occlusion",
-                 **_spread(t["ours"], t["captum"]))]
+    return [
+        dict(
+            model=setup["name"],
+            method=method,
+            reference="inference (same forward samples; goal ≥ 1/1.2)",
+            **_spread(t["ours"], t["inference"]),
+        ),
+        dict(model=setup["name"], method=method, reference="captum.attr.Occlusion", **_spread(t["ours"], t["captum"])),
+    ]
 
 
 def lime_rows(setup, repeats):
@@ -136,11 +158,11 @@ def lime_rows(setup, repeats):
     target = int(timed.model(x).argmax(1))
     if x.ndim == 4:
         segments = quickshift_segments(display_images(x), kernel_size=4, max_dist=200, ratio=0.2)
-        image = x[0].permute(1, 2, 0).double().numpy()                    # normalised (H, W, C)
+        image = x[0].permute(1, 2, 0).double().numpy()  # normalised (H, W, C)
         to_model = lambda imgs: torch.from_numpy(imgs).permute(0, 3, 1, 2).float()  # channels-last, as ours  # noqa: E731
     else:
         segments = contiguous_segments(1, x.shape[2], 4)
-        image = x[0].double().numpy()                                     # (1, L): a 1×L grey image
+        image = x[0].double().numpy()  # (1, L): a 1×L grey image
         to_model = lambda imgs: torch.from_numpy(np.ascontiguousarray(imgs[..., 0])).float()  # noqa: E731
 
     lime_segments = segments[0] if x.ndim == 4 else segments[0][None, :]
@@ -149,14 +171,27 @@ def lime_rows(setup, repeats):
     def classifier(imgs):
         return torch.softmax(timed(to_model(imgs)), 1).numpy()
 
-    ours = lambda: explain_segments(timed, x, torch.tensor([target]), segments, n_samples=LIME_SAMPLES,  # noqa: E731
-                                    batch_size=BATCH)
+    ours = lambda: explain_segments(
+        timed,
+        x,
+        torch.tensor([target]),
+        segments,
+        n_samples=LIME_SAMPLES,  # noqa: E731
+        batch_size=BATCH,
+    )
     explainer = LimeImageExplainer(random_state=0, verbose=False)
 
     def reference(batch_size):
-        return lambda: explainer.explain_instance(image, classifier, labels=(target,), top_labels=None,
-                                                  hide_color=0.0, num_samples=LIME_SAMPLES, batch_size=batch_size,
-                                                  segmentation_fn=lambda _img: lime_segments)
+        return lambda: explainer.explain_instance(
+            image,
+            classifier,
+            labels=(target,),
+            top_labels=None,
+            hide_color=0.0,
+            num_samples=LIME_SAMPLES,
+            batch_size=batch_size,
+            segmentation_fn=lambda _img: lime_segments,
+        )
 
     infer = lambda: _inference(timed.model, x, LIME_SAMPLES)  # noqa: E731  (the forward samples LIME needs)
     silent = _silence_tqdm()
@@ -166,12 +201,19 @@ def lime_rows(setup, repeats):
         def run():
             timed.seconds = 0.0
             runs[name].append((_timed(fn), timed.seconds))
+
         return run
 
     try:
-        _rounds({"ours": measured("ours", ours), "ref": measured("ref", reference(BATCH)),
-                 "ref_default": measured("ref_default", reference(LIME_DEFAULT_BATCH)),
-                 "inference": measured("inference", infer)}, repeats)
+        _rounds(
+            {
+                "ours": measured("ours", ours),
+                "ref": measured("ref", reference(BATCH)),
+                "ref_default": measured("ref_default", reference(LIME_DEFAULT_BATCH)),
+                "inference": measured("inference", infer),
+            },
+            repeats,
+        )
     finally:
         silent()
     total = {name: [t for t, _ in v[1:]] for name, v in runs.items()}  # without the warm-up
@@ -179,14 +221,32 @@ def lime_rows(setup, repeats):
     k = int(segments.max()) + 1
     ref = "lime.lime_image.LimeImageExplainer"
     method = f"lime ({LIME_SAMPLES} samples, {k} superpixels)"
-    return [dict(model=setup["name"], method=method, reference=f"inference ({LIME_SAMPLES} forward samples; "
-                 "goal ≥ 1/1.2)", **_spread(total["ours"], total["inference"])),
-            dict(model=setup["name"], method=method, reference=f"{ref} (batch_size {BATCH})",
-                 **_spread(total["ours"], total["ref"])),
-            dict(model=setup["name"], method=method, reference=f"{ref} (its default batch_size {LIME_DEFAULT_BATCH})",
-                 **_spread(total["ours"], total["ref_default"])),
-            dict(model=setup["name"], method="lime (excl. forward passes)", reference=f"{ref} (batch_size {BATCH})",
-                 **_spread(rest["ours"], rest["ref"]))]
+    return [
+        dict(
+            model=setup["name"],
+            method=method,
+            reference=f"inference ({LIME_SAMPLES} forward samples; goal ≥ 1/1.2)",
+            **_spread(total["ours"], total["inference"]),
+        ),
+        dict(
+            model=setup["name"],
+            method=method,
+            reference=f"{ref} (batch_size {BATCH})",
+            **_spread(total["ours"], total["ref"]),
+        ),
+        dict(
+            model=setup["name"],
+            method=method,
+            reference=f"{ref} (its default batch_size {LIME_DEFAULT_BATCH})",
+            **_spread(total["ours"], total["ref_default"]),
+        ),
+        dict(
+            model=setup["name"],
+            method="lime (excl. forward passes)",
+            reference=f"{ref} (batch_size {BATCH})",
+            **_spread(rest["ours"], rest["ref"]),
+        ),
+    ]
 
 
 def _silence_tqdm():
@@ -214,8 +274,20 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    frame = pd.DataFrame(rows(args.repeats), columns=["model", "method", "ours_s", "reference", "reference_s",
-                                                      "speedup", "speedup_q25", "speedup_q75", "rounds"])
+    frame = pd.DataFrame(
+        rows(args.repeats),
+        columns=[
+            "model",
+            "method",
+            "ours_s",
+            "reference",
+            "reference_s",
+            "speedup",
+            "speedup_q25",
+            "speedup_q75",
+            "rounds",
+        ],
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(frame.to_string(index=False))

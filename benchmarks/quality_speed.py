@@ -16,6 +16,7 @@ warm-up call each, then ``repeats`` rounds alternating the contenders, median). 
 
 The machine may be shared: ratios within one process are what to read, not absolute seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,7 @@ def rows(repeats: int = 3) -> list[dict]:
     masks = np.zeros((n, size, size), bool)
     for i in range(n):
         y, x, s = rng.integers(0, 32, 3)
-        masks[i, y:y + s + 8, x:x + s + 8] = True
+        masks[i, y : y + s + 8, x : x + s + 8] = True
     xb = rng.random((n, 3, size, size)).astype(np.float32)
     yb = np.zeros(n, int)
     s_b = masks[:, None].astype(np.float32)
@@ -71,17 +72,37 @@ def rows(repeats: int = 3) -> list[dict]:
         ("rank_accuracy", lambda: loc.rank_accuracy(maps, masks), quantus.RelevanceRankAccuracy(**q)),
         ("topk_intersection", lambda: loc.topk_intersection(maps, masks, 410), quantus.TopKIntersection(k=410, **q)),
     ):
-        out.append(compare(metric, work, ours, lambda ref=ref: ref(model=None, x_batch=xb, y_batch=yb, a_batch=maps,
-                                                                  s_batch=s_b), f"quantus {quantus.__version__}",
-                           repeats))
+        out.append(
+            compare(
+                metric,
+                work,
+                ours,
+                lambda ref=ref: ref(model=None, x_batch=xb, y_batch=yb, a_batch=maps, s_batch=s_b),
+                f"quantus {quantus.__version__}",
+                repeats,
+            )
+        )
     other = maps + 0.3 * rng.random(maps.shape).astype(np.float32)
-    out.append(compare("spearman", f"{n} map pairs {size}x{size}", lambda: spearman_rows(maps.reshape(n, -1),
-                                                                                      other.reshape(n, -1)),
-                       lambda: [quantus.similarity_func.correlation_spearman(a.ravel(), b.ravel())
-                                for a, b in zip(maps, other)], "quantus correlation_spearman", repeats))
-    out.append(compare("ssim", f"{n} map pairs {size}x{size}", lambda: ssim_rows(maps[:, 0], other[:, 0]),
-                       lambda: quantus.similarity_func.ssim(maps[:, 0], other[:, 0], batched=True),
-                       "quantus ssim (scikit-image)", repeats))
+    out.append(
+        compare(
+            "spearman",
+            f"{n} map pairs {size}x{size}",
+            lambda: spearman_rows(maps.reshape(n, -1), other.reshape(n, -1)),
+            lambda: [quantus.similarity_func.correlation_spearman(a.ravel(), b.ravel()) for a, b in zip(maps, other)],
+            "quantus correlation_spearman",
+            repeats,
+        )
+    )
+    out.append(
+        compare(
+            "ssim",
+            f"{n} map pairs {size}x{size}",
+            lambda: ssim_rows(maps[:, 0], other[:, 0]),
+            lambda: quantus.similarity_func.ssim(maps[:, 0], other[:, 0], batched=True),
+            "quantus ssim (scikit-image)",
+            repeats,
+        )
+    )
     torch.manual_seed(0)
     model = AlexNet128(1, 10, width=0.25).eval()
     m, steps = 50, 16
@@ -89,14 +110,27 @@ def rows(repeats: int = 3) -> list[dict]:
     a = torch.rand(m, 1, size, size)
     t = torch.zeros(m, dtype=torch.long)
     fr = np.linspace(0, 1, steps + 1)
-    pf = quantus.PixelFlipping(features_in_step=size * size // steps, perturb_baseline=0.0, normalise=False,
-                               abs=False, disable_warnings=True)
-    out.append(compare("deletion (MoRF curve)", f"{m} inputs 1x{size}x{size}, {steps} steps, AlexNet-128 w0.25",
-                       lambda: perturbation_curves(model, x, a, t, fractions=fr, fill=0.0, curves=("deletion",),
-                                                   batch_size=256),
-                       lambda: pf(model=model, x_batch=x.numpy(), y_batch=t.numpy(), a_batch=a.numpy(), softmax=True,
-                                  device="cpu", batch_size=m),
-                       "quantus PixelFlipping", repeats))
+    pf = quantus.PixelFlipping(
+        features_in_step=size * size // steps, perturb_baseline=0.0, normalise=False, abs=False, disable_warnings=True
+    )
+    out.append(
+        compare(
+            "deletion (MoRF curve)",
+            f"{m} inputs 1x{size}x{size}, {steps} steps, AlexNet-128 w0.25",
+            lambda: perturbation_curves(model, x, a, t, fractions=fr, fill=0.0, curves=("deletion",), batch_size=256),
+            lambda: pf(
+                model=model,
+                x_batch=x.numpy(),
+                y_batch=t.numpy(),
+                a_batch=a.numpy(),
+                softmax=True,
+                device="cpu",
+                batch_size=m,
+            ),
+            "quantus PixelFlipping",
+            repeats,
+        )
+    )
     return out
 
 

@@ -23,6 +23,7 @@ Rows: ``stage, fraction, n_images, peak_rss_mb, seconds, images_per_s, device, n
 the extracted arrays and the prepared arrays together take about 3 × 4.4 GB × fraction in
 ``--workdir`` (removed afterwards unless ``--keep``). A ``.json`` beside the CSV records the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,6 +50,7 @@ MEAN, STD = [0.5, 0.5, 0.5], [0.29, 0.29, 0.29]  # of uniform bytes (the EDA sta
 
 # --- synthetic data -------------------------------------------------------------------------------
 
+
 def write_npz(path: Path, fraction: float, seed: int = 0) -> dict:
     """A MedMNIST-format npz (members ``{split}_images``/``{split}_labels``; stored, since random bytes do not
     compress), streamed in blocks."""
@@ -60,8 +62,13 @@ def write_npz(path: Path, fraction: float, seed: int = 0) -> dict:
             for key, (shape, dtype) in arrays.items():
                 with npz.open(f"{split}_{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array_header_1_0(
-                        member, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-                                 "shape": shape})
+                        member,
+                        {
+                            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                            "fortran_order": False,
+                            "shape": shape,
+                        },
+                    )
                     per_block = 2048
                     for start in range(0, n, per_block):
                         rows = min(per_block, n - start)
@@ -74,6 +81,7 @@ def write_npz(path: Path, fraction: float, seed: int = 0) -> dict:
 
 # --- the stages, each run in a child process ---------------------------------------------------------
 
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -84,8 +92,12 @@ def child_prepare(work: Path, args) -> dict:
 
     medmnist.fetch = lambda flag, size, root, name="<name>", downloader=None: work / "pathmnist_128.npz"
     t0 = time.perf_counter()
-    meta = data.prepare("pathmnist", {"kind": "medmnist", "flag": "pathmnist", "size": SIZE, "root": str(work)},
-                        work / "prepared", seed=0)
+    meta = data.prepare(
+        "pathmnist",
+        {"kind": "medmnist", "flag": "pathmnist", "size": SIZE, "root": str(work)},
+        work / "prepared",
+        seed=0,
+    )
     n = sum(meta["n_samples"].values())
     return {"n_images": n, "seconds": time.perf_counter() - t0}
 
@@ -93,10 +105,20 @@ def child_prepare(work: Path, args) -> dict:
 def _info(model) -> dict:
     from posthoc import models
 
-    return {"dataset": "pathmnist", "arch": "alexnet128", "arch_kwargs": {"width": 1.0},
-            "class_names": [str(c) for c in range(CLASSES)], "in_channels": CHANNELS, "input_shape": [SIZE, SIZE],
-            "mean": MEAN, "std": STD, "pixel_scale": 255.0, "layers": models.explainable_layers(model), "seed": 0,
-            "epochs": 1}
+    return {
+        "dataset": "pathmnist",
+        "arch": "alexnet128",
+        "arch_kwargs": {"width": 1.0},
+        "class_names": [str(c) for c in range(CLASSES)],
+        "in_channels": CHANNELS,
+        "input_shape": [SIZE, SIZE],
+        "mean": MEAN,
+        "std": STD,
+        "pixel_scale": 255.0,
+        "layers": models.explainable_layers(model),
+        "seed": 0,
+        "epochs": 1,
+    }
 
 
 def child_train_epoch(work: Path, args) -> dict:
@@ -109,40 +131,86 @@ def child_train_epoch(work: Path, args) -> dict:
     torch.manual_seed(0)
     model = models.AlexNet128(CHANNELS, CLASSES, width=1.0)
     t0 = time.perf_counter()
-    fit(model, (train.images, train.labels), (val.images[:BATCH], val.labels[:BATCH]), Normaliser(MEAN, STD, 255.0),
-        epochs=1, batch_size=BATCH, lr=1e-3, weight_decay=1e-5, seed=0, device=torch.device("cpu"),
-        max_steps=args.steps)
+    fit(
+        model,
+        (train.images, train.labels),
+        (val.images[:BATCH], val.labels[:BATCH]),
+        Normaliser(MEAN, STD, 255.0),
+        epochs=1,
+        batch_size=BATCH,
+        lr=1e-3,
+        weight_decay=1e-5,
+        seed=0,
+        device=torch.device("cpu"),
+        max_steps=args.steps,
+    )
     seconds = time.perf_counter() - t0
     models.save_checkpoint(work / "model.pt", model.eval(), _info(model))
-    return {"n_images": args.steps * BATCH + BATCH, "seconds": seconds,
-            "note": f"{args.steps} training batches of {BATCH} + {BATCH} validation images; full split memory-mapped"}
+    return {
+        "n_images": args.steps * BATCH + BATCH,
+        "seconds": seconds,
+        "note": f"{args.steps} training batches of {BATCH} + {BATCH} validation images; full split memory-mapped",
+    }
 
 
 def child_evaluate(work: Path, args) -> dict:
     from posthoc.stages import evaluate
 
     out = work / "evaluate"
-    names = ["predictions.npz", "per_class.csv", "confusion.csv", "confusion.png", "roc.png", "roc_auc.csv",
-             "report.csv"]
-    keys = ["out_predictions", "out_per_class", "out_confusion_csv", "out_confusion_png", "out_roc_png",
-            "out_roc_auc", "out_report"]
+    names = [
+        "predictions.npz",
+        "per_class.csv",
+        "confusion.csv",
+        "confusion.png",
+        "roc.png",
+        "roc_auc.csv",
+        "report.csv",
+    ]
+    keys = [
+        "out_predictions",
+        "out_per_class",
+        "out_confusion_csv",
+        "out_confusion_png",
+        "out_roc_png",
+        "out_roc_auc",
+        "out_report",
+    ]
     t0 = time.perf_counter()
-    evaluate.run(data_dir=str(work / "prepared"), checkpoint=str(work / "model.pt"), device="cpu",
-                 **{k: str(out / n) for k, n in zip(keys, names)})
-    return {"n_images": SPLITS_N(work)["test"], "seconds": time.perf_counter() - t0,
-            "note": "whole test split, batches of 256"}
+    evaluate.run(
+        data_dir=str(work / "prepared"),
+        checkpoint=str(work / "model.pt"),
+        device="cpu",
+        **{k: str(out / n) for k, n in zip(keys, names)},
+    )
+    return {
+        "n_images": SPLITS_N(work)["test"],
+        "seconds": time.perf_counter() - t0,
+        "note": "whole test split, batches of 256",
+    }
 
 
 def child_explain(work: Path, args) -> dict:
     from posthoc.stages import explain
 
     t0 = time.perf_counter()
-    res = explain.run(data_dir=str(work / "prepared"), checkpoint=str(work / "model.pt"),
-                      predictions=str(work / "evaluate" / "predictions.npz"), method="gradcam", method_params={},
-                      n_eval=args.n_eval, batch_size=128, seed=0, out_npz=str(work / "gradcam.npz"),
-                      out_figure=str(work / "gradcam.png"), device="cpu")
-    return {"n_images": res["n"], "seconds": time.perf_counter() - t0,
-            "note": f"Grad-CAM, all conv layers, n_eval {args.n_eval} + examples"}
+    res = explain.run(
+        data_dir=str(work / "prepared"),
+        checkpoint=str(work / "model.pt"),
+        predictions=str(work / "evaluate" / "predictions.npz"),
+        method="gradcam",
+        method_params={},
+        n_eval=args.n_eval,
+        batch_size=128,
+        seed=0,
+        out_npz=str(work / "gradcam.npz"),
+        out_figure=str(work / "gradcam.png"),
+        device="cpu",
+    )
+    return {
+        "n_images": res["n"],
+        "seconds": time.perf_counter() - t0,
+        "note": f"Grad-CAM, all conv layers, n_eval {args.n_eval} + examples",
+    }
 
 
 def child_input_path(work: Path, args) -> list[dict]:
@@ -164,15 +232,27 @@ def child_input_path(work: Path, args) -> list[dict]:
     t0 = time.perf_counter()
     for _ in DeviceBatches(train.images, batches, norm, "cpu").host_batches():
         pass  # the CPU's share of a GPU job: gather the uint8 rows in the background thread (pinned on CUDA)
-    rows.append({"stage": "input_path_host", "n_images": images, "seconds": time.perf_counter() - t0,
-                 "note": "uint8 rows of shuffled batches of 512, gathered by the input thread (the CPU's work when "
-                         "the device is a GPU; pinning not measurable without CUDA)"})
+    rows.append(
+        {
+            "stage": "input_path_host",
+            "n_images": images,
+            "seconds": time.perf_counter() - t0,
+            "note": "uint8 rows of shuffled batches of 512, gathered by the input thread (the CPU's work when "
+            "the device is a GPU; pinning not measurable without CUDA)",
+        }
+    )
     labels = torch.from_numpy(np.asarray(train.labels))
     t0 = time.perf_counter()
     for xb, _ in DeviceBatches(train.images, batches, norm, "cpu", with_arrays=[labels]):
         pass
-    rows.append({"stage": "input_path_cpu", "n_images": images, "seconds": time.perf_counter() - t0,
-                 "note": "device-ready float32 batches with the CPU as the device (conversion on the CPU)"})
+    rows.append(
+        {
+            "stage": "input_path_cpu",
+            "n_images": images,
+            "seconds": time.perf_counter() - t0,
+            "note": "device-ready float32 batches with the CPU as the device (conversion on the CPU)",
+        }
+    )
     return rows
 
 
@@ -198,15 +278,27 @@ def child_fwd_bwd(work: Path, args) -> dict:
     t0 = time.perf_counter()
     for _ in range(args.model_steps):
         step()
-    rows = [{"stage": "alexnet128_fwd_bwd", "n_images": args.model_steps * BATCH, "seconds": time.perf_counter() - t0,
-             "note": f"full-width AlexNet-128, batch {BATCH}, forward+backward+Adam, {args.model_steps} steps"}]
+    rows = [
+        {
+            "stage": "alexnet128_fwd_bwd",
+            "n_images": args.model_steps * BATCH,
+            "seconds": time.perf_counter() - t0,
+            "note": f"full-width AlexNet-128, batch {BATCH}, forward+backward+Adam, {args.model_steps} steps",
+        }
+    ]
     model.eval()
     with torch.inference_mode():
         t0 = time.perf_counter()
         for _ in range(args.model_steps):
             model(x)
-    rows.append({"stage": "alexnet128_forward", "n_images": args.model_steps * BATCH,
-                 "seconds": time.perf_counter() - t0, "note": f"the same model, inference only, batch {BATCH}"})
+    rows.append(
+        {
+            "stage": "alexnet128_forward",
+            "n_images": args.model_steps * BATCH,
+            "seconds": time.perf_counter() - t0,
+            "note": f"the same model, inference only, batch {BATCH}",
+        }
+    )
     return rows
 
 
@@ -214,14 +306,35 @@ def SPLITS_N(work: Path) -> dict:
     return json.loads((work / "prepared" / "meta.json").read_text())["n_samples"]
 
 
-CHILDREN = {"prepare": child_prepare, "train_epoch": child_train_epoch, "evaluate": child_evaluate,
-            "explain": child_explain, "input_path": child_input_path, "alexnet128_fwd_bwd": child_fwd_bwd}
+CHILDREN = {
+    "prepare": child_prepare,
+    "train_epoch": child_train_epoch,
+    "evaluate": child_evaluate,
+    "explain": child_explain,
+    "input_path": child_input_path,
+    "alexnet128_fwd_bwd": child_fwd_bwd,
+}
 
 
 def run_child(stage: str, work: Path, args) -> list[dict]:
-    cmd = [sys.executable, __file__, "--child", stage, "--workdir", str(work), "--threads", str(args.threads),
-           "--steps", str(args.steps), "--n-eval", str(args.n_eval), "--model-steps", str(args.model_steps),
-           "--input-batches", str(args.input_batches)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        stage,
+        "--workdir",
+        str(work),
+        "--threads",
+        str(args.threads),
+        "--steps",
+        str(args.steps),
+        "--n-eval",
+        str(args.n_eval),
+        "--model-steps",
+        str(args.model_steps),
+        "--input-batches",
+        str(args.input_batches),
+    ]
     print(f"[scale] {stage} ...", flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -261,8 +374,10 @@ def main(argv=None):
     free_gb = shutil.disk_usage(work).free / 1e9
     need_gb = 3 * sum(SPLITS.values()) * SIZE * SIZE * CHANNELS * args.fraction / 1e9
     if need_gb > 0.9 * free_gb:
-        raise SystemExit(f"--fraction {args.fraction} needs about {need_gb:.1f} GB in {work}, {free_gb:.1f} GB free; "
-                         "pass a smaller --fraction or another --workdir")
+        raise SystemExit(
+            f"--fraction {args.fraction} needs about {need_gb:.1f} GB in {work}, {free_gb:.1f} GB free; "
+            "pass a smaller --fraction or another --workdir"
+        )
     rows = []
     try:
         t0 = time.perf_counter()
@@ -288,11 +403,22 @@ def main(argv=None):
     table.to_csv(out, index=False)
     import torch
 
-    out.with_suffix(".json").write_text(json.dumps({
-        "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
-        "torch": torch.__version__, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-        "threads": args.threads, "gpu": None, "raw_train_gb": SPLITS["train"] * SIZE * SIZE * CHANNELS / 1e9},
-        indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "cpu": platform.processor() or platform.machine(),
+                "cores": os.cpu_count(),
+                "threads": args.threads,
+                "gpu": None,
+                "raw_train_gb": SPLITS["train"] * SIZE * SIZE * CHANNELS / 1e9,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(table.to_string(index=False))
 
 

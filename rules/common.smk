@@ -102,8 +102,11 @@ def _rst(text):
 def caption(stage, stem):
     """Path of the .rst caption of ``results/{dataset}/<stage>/<stem>.*`` (stem ``{method}``: per method)."""
     if stem == "{method}":
-        branches = [f'{{% {"if" if i == 0 else "elif"} snakemake.wildcards.method == "{m}" %}}'
-                    f"\n{_rst(caption_for(CAPTIONS, stage, m))}\n" for i, m in enumerate(METHODS)]
+        branches = [
+            f'{{% {"if" if i == 0 else "elif"} snakemake.wildcards.method == "{m}" %}}'
+            f"\n{_rst(caption_for(CAPTIONS, stage, m))}\n"
+            for i, m in enumerate(METHODS)
+        ]
         text = "".join(branches) + "{% endif %}\n"
     else:
         text = _rst(caption_for(CAPTIONS, stage, stem)) + "\n"

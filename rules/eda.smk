@@ -6,18 +6,19 @@ rule eda:
     output:
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
         sample_batch=reported(f"{RESULTS}/{{dataset}}/eda/sample_batch.png", "eda", "sample_batch", "EDA"),
-        class_distribution=reported(f"{RESULTS}/{{dataset}}/eda/class_distribution.png", "eda",
-                                    "class_distribution", "EDA"),
+        class_distribution=reported(
+            f"{RESULTS}/{{dataset}}/eda/class_distribution.png", "eda", "class_distribution", "EDA"
+        ),
         one_per_class=reported(f"{RESULTS}/{{dataset}}/eda/one_per_class.png", "eda", "one_per_class", "EDA"),
-    params:
-        code=code("eda"),
     log:
         log_path("eda"),
     benchmark:
         benchmark_path("eda")
-    resources:
-        **resources_for("default"),
     conda:
         "../envs/posthoc.yaml"
+    resources:
+        **resources_for("default"),
+    params:
+        code=code("eda"),
     script:
         "../scripts/eda.py"

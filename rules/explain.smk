@@ -7,8 +7,18 @@ rule explain:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
     output:
         maps=f"{RESULTS}/{{dataset}}/explanations/{{method}}.npz",
-        figure=reported(f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", "explanations", "{method}",
-                        "Explanations"),
+        figure=reported(
+            f"{RESULTS}/{{dataset}}/explanations/{{method}}.png", "explanations", "{method}", "Explanations"
+        ),
+    log:
+        log_path("explain_{method}"),
+    benchmark:
+        benchmark_path("explain_{method}")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
     params:
         method_params=method_params,
         n_eval=lambda wc: dataset_cfg(wc)["explain"]["n_eval"],
@@ -17,23 +27,15 @@ rule explain:
         seed=config["seed"],
         device=config["device"],
         code=method_code,
-    log:
-        log_path("explain_{method}"),
-    benchmark:
-        benchmark_path("explain_{method}")
-    threads: resources_for("explain")["cpus_per_task"]
-    resources:
-        **resources_for("explain"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/explain.py"
 
 
 # Extra outputs a method declares (registry trait extra_outputs, e.g. integrated gradients' completeness
 # table): explanations/{method}_{key}.csv, written by explain_summary under the output key.
-EXTRA_OUTPUTS = {key: f"{RESULTS}/{{dataset}}/explanations/{m}_{key}.csv" for m in METHODS
-                 for key in TRAITS[m].extra_outputs}
+EXTRA_OUTPUTS = {
+    key: f"{RESULTS}/{{dataset}}/explanations/{m}_{key}.csv" for m in METHODS for key in TRAITS[m].extra_outputs
+}
 EXTRA_OWNERS = {key: m for m in METHODS for key in TRAITS[m].extra_outputs}
 
 
@@ -46,25 +48,32 @@ rule explain_summary:
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
-        comparison=reported(f"{RESULTS}/{{dataset}}/explanations/comparison.png", "explanations", "comparison",
-                            "Explanations"),
-        per_class=reported(f"{RESULTS}/{{dataset}}/explanations/per_class.png", "explanations", "per_class",
-                           "Explanations"),
-        confusions=reported(f"{RESULTS}/{{dataset}}/explanations/confusions.png", "explanations", "confusions",
-                            "Explanations"),
-        **{key: reported(path, "explanations", f"{EXTRA_OWNERS[key]}_{key}", "Explanations",
-                         table=f"{EXTRA_OWNERS[key]} {key}") for key, path in EXTRA_OUTPUTS.items()},
-    params:
-        methods=METHODS,
-        completeness_params=config["methods"].get(EXTRA_OWNERS.get("completeness"), {}),
-        code=code("explain_summary"),
+        **{
+            key: reported(
+                path, "explanations", f"{EXTRA_OWNERS[key]}_{key}", "Explanations", table=f"{EXTRA_OWNERS[key]} {key}"
+            )
+            for key, path in EXTRA_OUTPUTS.items()
+        },
+        comparison=reported(
+            f"{RESULTS}/{{dataset}}/explanations/comparison.png", "explanations", "comparison", "Explanations"
+        ),
+        per_class=reported(
+            f"{RESULTS}/{{dataset}}/explanations/per_class.png", "explanations", "per_class", "Explanations"
+        ),
+        confusions=reported(
+            f"{RESULTS}/{{dataset}}/explanations/confusions.png", "explanations", "confusions", "Explanations"
+        ),
     log:
         log_path("explain_summary"),
     benchmark:
         benchmark_path("explain_summary")
-    resources:
-        **resources_for("default"),
     conda:
         "../envs/posthoc.yaml"
+    resources:
+        **resources_for("default"),
+    params:
+        methods=METHODS,
+        completeness_params=config["methods"].get(EXTRA_OWNERS.get("completeness"), {}),
+        code=code("explain_summary"),
     script:
         "../scripts/explain_summary.py"

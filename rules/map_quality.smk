@@ -3,8 +3,17 @@
 
 MQ = config["map_quality"]
 MAP_QUALITY = f"{RESULTS}/{{dataset}}/map_quality"
-MAP_QUALITY_TABLES = ["localisation", "sanity", "sanity_flags", "deletion", "drop_increase", "per_image_drop",
-                      "paired", "seed004", "trust"]
+MAP_QUALITY_TABLES = [
+    "localisation",
+    "sanity",
+    "sanity_flags",
+    "deletion",
+    "drop_increase",
+    "per_image_drop",
+    "paired",
+    "seed004",
+    "trust",
+]
 MAP_QUALITY_FIGURES = ["deletion_curves", "sanity_curves", "sanity_maps", "localisation", "best_worst"]
 
 
@@ -16,6 +25,15 @@ rule map_quality:
         meta=f"{RESULTS}/{{dataset}}/data/meta.json",
     output:
         per_image=f"{MAP_QUALITY}/{{method}}.npz",
+    log:
+        log_path("map_quality_{method}"),
+    benchmark:
+        benchmark_path("map_quality_{method}")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
     params:
         method_params=method_params,
         data_spec=lambda wc: dataset_cfg(wc)["data"],
@@ -30,15 +48,6 @@ rule map_quality:
         seed=config["seed"],
         device=config["device"],
         code=map_quality_code,
-    log:
-        log_path("map_quality_{method}"),
-    benchmark:
-        benchmark_path("map_quality_{method}")
-    threads: resources_for("explain")["cpus_per_task"]
-    resources:
-        **resources_for("explain"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/map_quality.py"
 
@@ -64,6 +73,14 @@ rule map_quality_summary:
         sanity_maps_figure=map_quality_output("sanity_maps.png"),
         localisation_figure=map_quality_output("localisation.png"),
         best_worst_figure=map_quality_output("best_worst.png"),
+    log:
+        log_path("map_quality_summary"),
+    benchmark:
+        benchmark_path("map_quality_summary")
+    conda:
+        "../envs/posthoc.yaml"
+    resources:
+        **resources_for("default"),
     params:
         data_kind=lambda wc: dataset_cfg(wc)["data"]["kind"],
         increase_tolerance=MQ["increase_tolerance"],
@@ -73,17 +90,12 @@ rule map_quality_summary:
         fill=MQ["fill"],
         seed=config["seed"],
         code=code("map_quality_summary"),
-    log:
-        log_path("map_quality_summary"),
-    benchmark:
-        benchmark_path("map_quality_summary")
-    resources:
-        **resources_for("default"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/map_quality_summary.py"
 
 
-MAP_QUALITY_OUTPUTS = expand(f"{RESULTS}/{{dataset}}/map_quality/{{name}}", dataset=DATASETS,
-                             name=[f"{t}.csv" for t in MAP_QUALITY_TABLES] + [f"{f}.png" for f in MAP_QUALITY_FIGURES])
+MAP_QUALITY_OUTPUTS = expand(
+    f"{RESULTS}/{{dataset}}/map_quality/{{name}}",
+    dataset=DATASETS,
+    name=[f"{t}.csv" for t in MAP_QUALITY_TABLES] + [f"{f}.png" for f in MAP_QUALITY_FIGURES],
+)

@@ -4,8 +4,12 @@
 
 
 # What rule report needs from this file (nothing for a method left out of the study).
-PERTURBATION_OUTPUTS = expand(f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", dataset=DATASETS if "occlusion" in METHODS else [])
-PERTURBATION_OUTPUTS += expand(f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=DATASETS if "lime" in METHODS else [])
+PERTURBATION_OUTPUTS = expand(
+    f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", dataset=DATASETS if "occlusion" in METHODS else []
+)
+PERTURBATION_OUTPUTS += expand(
+    f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=DATASETS if "lime" in METHODS else []
+)
 
 
 rule occlusion_study:
@@ -15,10 +19,20 @@ rule occlusion_study:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
     output:
-        correct=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_correct.png", "occlusion", "panels_correct",
-                         "Occlusion"),
+        correct=reported(
+            f"{RESULTS}/{{dataset}}/occlusion/panels_correct.png", "occlusion", "panels_correct", "Occlusion"
+        ),
         wrong=reported(f"{RESULTS}/{{dataset}}/occlusion/panels_wrong.png", "occlusion", "panels_wrong", "Occlusion"),
         sweep=reported(f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", "occlusion", "sweep", "Occlusion", table="sweep"),
+    log:
+        log_path("occlusion_study"),
+    benchmark:
+        benchmark_path("occlusion_study")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
     params:
         settings=lambda wc: dataset_cfg(wc)["occlusion"]["sweep"],
         n_eval=config["occlusion_study"]["n_eval"],
@@ -28,15 +42,6 @@ rule occlusion_study:
         seed=config["seed"],
         device=config["device"],
         code=code("occlusion_study"),
-    log:
-        log_path("occlusion_study"),
-    benchmark:
-        benchmark_path("occlusion_study")
-    threads: resources_for("explain")["cpus_per_task"]
-    resources:
-        **resources_for("explain"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/occlusion_study.py"
 
@@ -51,6 +56,15 @@ rule lime_study:
         correct=reported(f"{RESULTS}/{{dataset}}/lime/topk_correct.png", "lime", "topk_correct", "LIME"),
         wrong=reported(f"{RESULTS}/{{dataset}}/lime/topk_wrong.png", "lime", "topk_wrong", "LIME"),
         examples=reported(f"{RESULTS}/{{dataset}}/lime/examples.csv", "lime", "examples", "LIME", table="fits"),
+    log:
+        log_path("lime_study"),
+    benchmark:
+        benchmark_path("lime_study")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
     params:
         settings=config["lime_study"]["settings"],
         top_k=config["lime_study"]["top_k"],
@@ -59,14 +73,5 @@ rule lime_study:
         seed=config["seed"],
         device=config["device"],
         code=code("lime_study"),
-    log:
-        log_path("lime_study"),
-    benchmark:
-        benchmark_path("lime_study")
-    threads: resources_for("explain")["cpus_per_task"]
-    resources:
-        **resources_for("explain"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/lime_study.py"

@@ -11,10 +11,28 @@ rule robustness:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
     output:
-        figures=[reported(f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", "robustness", f"gradcam_{kind}",
-                          "Robustness") for kind in ROBUSTNESS_DEGRADATIONS],
-        table=reported(f"{RESULTS}/{{dataset}}/robustness/stability.csv", "robustness", "stability", "Robustness",
-                       table="stability"),
+        figures=[
+            reported(
+                f"{RESULTS}/{{dataset}}/robustness/gradcam_{kind}.png", "robustness", f"gradcam_{kind}", "Robustness"
+            )
+            for kind in ROBUSTNESS_DEGRADATIONS
+        ],
+        table=reported(
+            f"{RESULTS}/{{dataset}}/robustness/stability.csv",
+            "robustness",
+            "stability",
+            "Robustness",
+            table="stability",
+        ),
+    log:
+        log_path("robustness"),
+    benchmark:
+        benchmark_path("robustness")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
     params:
         levels=config["robustness"]["levels"],  # one figure per degradation, in this order
         n_eval=config["robustness"]["n_eval"],
@@ -22,14 +40,5 @@ rule robustness:
         seed=config["seed"],
         device=config["device"],
         code=code("robustness"),
-    log:
-        log_path("robustness"),
-    benchmark:
-        benchmark_path("robustness")
-    threads: resources_for("explain")["cpus_per_task"]
-    resources:
-        **resources_for("explain"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/robustness.py"

@@ -9,9 +9,20 @@ rule train:
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
-        history=reported(f"{RESULTS}/{{dataset}}/model/history.csv", "model", "history", "Training", table="history (model)"),
+        history=reported(
+            f"{RESULTS}/{{dataset}}/model/history.csv", "model", "history", "Training", table="history (model)"
+        ),
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
         curves=reported(f"{RESULTS}/{{dataset}}/model/training_curves.png", "model", "training_curves", "Training"),
+    log:
+        log_path("train"),
+    benchmark:
+        benchmark_path("train")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("train")["cpus_per_task"]
+    resources:
+        **resources_for("train"),
     params:
         model=lambda wc: dataset_cfg(wc)["model"],
         train=lambda wc: dataset_cfg(wc)["train"],
@@ -20,15 +31,6 @@ rule train:
         # Survives an interrupted job (not an output, so Snakemake does not delete it); deleted on success.
         resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
         code=code("train"),
-    log:
-        log_path("train"),
-    benchmark:
-        benchmark_path("train")
-    threads: resources_for("train")["cpus_per_task"]
-    resources:
-        **resources_for("train"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/train.py"
 
@@ -40,29 +42,46 @@ rule evaluate:
         checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
     output:
         predictions=f"{RESULTS}/{{dataset}}/evaluation/predictions.npz",
-        per_class=reported(f"{RESULTS}/{{dataset}}/evaluation/per_class.csv", "evaluation", "per_class", "Evaluation",
-                 table="per-class accuracy"),
-        confusion_csv=reported(f"{RESULTS}/{{dataset}}/evaluation/confusion.csv", "evaluation", "confusion", "Evaluation",
-                 table="confusion"),
-        confusion_png=reported(f"{RESULTS}/{{dataset}}/evaluation/confusion.png", "evaluation", "confusion",
-                               "Evaluation"),
+        per_class=reported(
+            f"{RESULTS}/{{dataset}}/evaluation/per_class.csv",
+            "evaluation",
+            "per_class",
+            "Evaluation",
+            table="per-class accuracy",
+        ),
+        confusion_csv=reported(
+            f"{RESULTS}/{{dataset}}/evaluation/confusion.csv",
+            "evaluation",
+            "confusion",
+            "Evaluation",
+            table="confusion",
+        ),
+        confusion_png=reported(
+            f"{RESULTS}/{{dataset}}/evaluation/confusion.png", "evaluation", "confusion", "Evaluation"
+        ),
         roc_png=reported(f"{RESULTS}/{{dataset}}/evaluation/roc.png", "evaluation", "roc", "Evaluation"),
-        roc_auc=reported(f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv", "evaluation", "roc_auc", "Evaluation",
-                 table="ROC AUC"),
-        report=reported(f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv", "evaluation", "classification_report", "Evaluation",
-                 table="classification report"),
-    params:
-        device=config["device"],
-        code=code("evaluate"),
+        roc_auc=reported(
+            f"{RESULTS}/{{dataset}}/evaluation/roc_auc.csv", "evaluation", "roc_auc", "Evaluation", table="ROC AUC"
+        ),
+        report=reported(
+            f"{RESULTS}/{{dataset}}/evaluation/classification_report.csv",
+            "evaluation",
+            "classification_report",
+            "Evaluation",
+            table="classification report",
+        ),
     log:
         log_path("evaluate"),
     benchmark:
         benchmark_path("evaluate")
+    conda:
+        "../envs/posthoc.yaml"
     threads: resources_for("default")["cpus_per_task"]
     resources:
         **resources_for("default"),
-    conda:
-        "../envs/posthoc.yaml"
+    params:
+        device=config["device"],
+        code=code("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -78,11 +97,26 @@ rule train_gap:
         trained=gap_trained,
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/model_gap/checkpoint.pt",
-        history=reported(f"{RESULTS}/{{dataset}}/model_gap/history.csv", "model_gap", "history", "Training",
-                         table="history (GAP model)"),
+        history=reported(
+            f"{RESULTS}/{{dataset}}/model_gap/history.csv",
+            "model_gap",
+            "history",
+            "Training",
+            table="history (GAP model)",
+        ),
         scores=f"{RESULTS}/{{dataset}}/model_gap/scores.json",
-        curves=reported(f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", "model_gap", "training_curves",
-                        "Training"),
+        curves=reported(
+            f"{RESULTS}/{{dataset}}/model_gap/training_curves.png", "model_gap", "training_curves", "Training"
+        ),
+    log:
+        log_path("train_gap"),
+    benchmark:
+        benchmark_path("train_gap")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("train")["cpus_per_task"]
+    resources:
+        **resources_for("train"),
     params:
         model=lambda wc: dataset_cfg(wc)["model"],
         train=lambda wc: dataset_cfg(wc)["train"],
@@ -90,14 +124,5 @@ rule train_gap:
         device=config["device"],
         resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
         code=code("train_gap"),
-    log:
-        log_path("train_gap"),
-    benchmark:
-        benchmark_path("train_gap")
-    threads: resources_for("train")["cpus_per_task"]
-    resources:
-        **resources_for("train"),
-    conda:
-        "../envs/posthoc.yaml"
     script:
         "../scripts/train_gap.py"

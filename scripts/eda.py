@@ -1,4 +1,5 @@
 """Rule eda: figures of the data and the normalisation statistics."""
+
 from posthoc.rule import run_rule
 from posthoc.stages.eda import run
 

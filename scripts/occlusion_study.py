@@ -1,4 +1,5 @@
 """Rule occlusion_study: the five-panel figures and the window/stride sweep of one dataset."""
+
 from posthoc.rule import run_rule
 from posthoc.stages.occlusion import run
 

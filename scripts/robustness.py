@@ -1,4 +1,5 @@
 """Rule robustness: predictions and Grad-CAM stability under noise, brightness and contrast."""
+
 from posthoc.rule import run_rule
 from posthoc.stages.robustness import run
 

@@ -7,6 +7,7 @@ the page and writes the results as JSON into the DOM, which ``chromium --dump-do
 
     python tests/browser.py results/report.html [--screenshot out.png]
 """
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,18 @@ def _run(args: list[str], timeout: int) -> subprocess.CompletedProcess:
     if exe is None:
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-               "--hide-scrollbars", f"--user-data-dir={profile}", f"--window-size={WIDTH},1000", *args]
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={WIDTH},1000",
+            *args,
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, HOME=profile))
 
 
@@ -109,23 +120,39 @@ def inspect(html_path, timeout: int = 300) -> dict:
     match = re.search(r'<pre id="browser-probe">(.*?)</pre>', proc.stdout, re.S)
     if not match:
         raise RuntimeError(f"chromium did not finish the page probe (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
-    result = json.loads(match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-                        .replace("&amp;", "&"))
+    result = json.loads(
+        match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    )
     result["bytes"] = html_path.stat().st_size
     return result
 
 
 def screenshot(html_path, png_path, height: int = 4000, timeout: int = 300) -> None:
-    _run([f"--window-size={WIDTH},{height}", "--virtual-time-budget=20000", f"--screenshot={Path(png_path).resolve()}",
-          Path(html_path).resolve().as_uri()], timeout)
+    _run(
+        [
+            f"--window-size={WIDTH},{height}",
+            "--virtual-time-budget=20000",
+            f"--screenshot={Path(png_path).resolve()}",
+            Path(html_path).resolve().as_uri(),
+        ],
+        timeout,
+    )
 
 
 if __name__ == "__main__":
     report = Path(sys.argv[1])
     res = inspect(report)
     images = res.pop("images")
-    print(json.dumps({**res, "n_images": len(images), "images_failed": sum(not (i["ok"] and i["natural"][0] > 0)
-                                                                            for i in images),
-                      "MB": round(res["bytes"] / 1e6, 2)}, indent=1))
+    print(
+        json.dumps(
+            {
+                **res,
+                "n_images": len(images),
+                "images_failed": sum(not (i["ok"] and i["natural"][0] > 0) for i in images),
+                "MB": round(res["bytes"] / 1e6, 2),
+            },
+            indent=1,
+        )
+    )
     if "--screenshot" in sys.argv:
         screenshot(report, sys.argv[sys.argv.index("--screenshot") + 1])

@@ -1,4 +1,5 @@
 """Shared fixtures: a completed end-to-end run of configs/test.yaml, made once per session."""
+
 from __future__ import annotations
 
 import os
@@ -14,15 +15,28 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TEST_CONFIG = ROOT / "configs" / "test.yaml"
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG, check: bool = True,
-              timeout: int = 1200) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, configfile: Path = TEST_CONFIG, check: bool = True, timeout: int = 1200
+) -> subprocess.CompletedProcess:
     """Run the workflow of this repository with ``workdir`` as working directory."""
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
-           "--workflow-profile", str(ROOT / "profiles" / "default"), *args]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--workflow-profile",
+        str(ROOT / "profiles" / "default"),
+        *args,
+    ]
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

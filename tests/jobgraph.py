@@ -19,6 +19,7 @@ reads a job of a rule listed in its ``reads`` when their wildcards agree on the 
 ``report()`` reads every job of the rules it lists) and, for an entry ``(rule, condition)``, when
 ``condition(wildcards of the reading job)`` holds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -37,7 +38,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 class Rule(NamedTuple):
     wildcards: tuple[str, ...]
-    reads: tuple = ()                                  # rule names, or (rule name, condition) pairs
+    reads: tuple = ()  # rule names, or (rule name, condition) pairs
     when: Callable[[dict], bool] = lambda config: True  # whether the rule has jobs under a config
 
 
@@ -49,32 +50,48 @@ not_cam = lambda w: TRAITS[w["method"]].explains == "model"  # noqa: E731  the d
 cam = lambda w: TRAITS[w["method"]].explains == "model_gap"  # noqa: E731  the GAP variant (rule train_gap)
 
 RULES: dict[str, Rule] = {
-    "prepare_data":         Rule(("dataset",)),
-    "eda":                  Rule(("dataset",), ("prepare_data",)),
-    "train":                Rule(("dataset",), ("prepare_data", "eda")),
+    "prepare_data": Rule(("dataset",)),
+    "eda": Rule(("dataset",), ("prepare_data",)),
+    "train": Rule(("dataset",), ("prepare_data", "eda")),
     # train_gap reads the dataset's model too (model.cam_model: frozen, the default)
-    "train_gap":            Rule(("dataset",), ("prepare_data", "eda", "train"),
-                                 when=lambda c: any(TRAITS[m].explains == "model_gap" for m in c["methods"])),
-    "evaluate":             Rule(("dataset",), ("prepare_data", "train")),
-    "explain":              Rule(("dataset", "method"),
-                                 ("prepare_data", ("train", not_cam), ("train_gap", cam), "evaluate")),
-    "faithfulness":         Rule(("dataset", "method"), (("train", not_cam), ("train_gap", cam), "explain")),
+    "train_gap": Rule(
+        ("dataset",),
+        ("prepare_data", "eda", "train"),
+        when=lambda c: any(TRAITS[m].explains == "model_gap" for m in c["methods"]),
+    ),
+    "evaluate": Rule(("dataset",), ("prepare_data", "train")),
+    "explain": Rule(("dataset", "method"), ("prepare_data", ("train", not_cam), ("train_gap", cam), "evaluate")),
+    "faithfulness": Rule(("dataset", "method"), (("train", not_cam), ("train_gap", cam), "explain")),
     "faithfulness_summary": Rule(("dataset",), ("faithfulness",)),
-    "explain_summary":      Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain")),
-    "occlusion_study":      Rule(("dataset",), ("prepare_data", "train", "evaluate"),
-                                 when=lambda c: "occlusion" in c["methods"]),
-    "lime_study":           Rule(("dataset",), ("prepare_data", "train", "evaluate"),
-                                 when=lambda c: "lime" in c["methods"]),
-    "robustness":           Rule(("dataset",), ("prepare_data", "train", "evaluate")),
-    "activations":          Rule(("dataset",), ("prepare_data", "train", "evaluate")),
-    "feature_vis":          Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
-    "map_quality":          Rule(("dataset", "method"),
-                                 ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
-    "map_quality_summary":  Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
-    "report":               Rule((), ("eda", "train", "train_gap", "evaluate", "explain", "faithfulness_summary",
-                                      "explain_summary", "occlusion_study", "lime_study", "robustness",
-                                      "activations", "feature_vis", "map_quality_summary")),
-    "all":                  Rule((), ("report",)),
+    "explain_summary": Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain")),
+    "occlusion_study": Rule(
+        ("dataset",), ("prepare_data", "train", "evaluate"), when=lambda c: "occlusion" in c["methods"]
+    ),
+    "lime_study": Rule(("dataset",), ("prepare_data", "train", "evaluate"), when=lambda c: "lime" in c["methods"]),
+    "robustness": Rule(("dataset",), ("prepare_data", "train", "evaluate")),
+    "activations": Rule(("dataset",), ("prepare_data", "train", "evaluate")),
+    "feature_vis": Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
+    "map_quality": Rule(("dataset", "method"), ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
+    "map_quality_summary": Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
+    "report": Rule(
+        (),
+        (
+            "eda",
+            "train",
+            "train_gap",
+            "evaluate",
+            "explain",
+            "faithfulness_summary",
+            "explain_summary",
+            "occlusion_study",
+            "lime_study",
+            "robustness",
+            "activations",
+            "feature_vis",
+            "map_quality_summary",
+        ),
+    ),
+    "all": Rule((), ("report",)),
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
     # GAP model of train_gap, the others the plain model of train); `when` gives a rule jobs only
     # under some configs (train_gap only when CAM is in the study).
@@ -97,8 +114,11 @@ def package_users(path: str) -> list[tuple[str, dict]]:
         if rule == "explain":  # each job adds its method's module
             users += [(rule, {"method": m}) for m in TRAITS if path in relative_files(*base, f"explain.{m}")]
         elif rule == "prepare_data":  # each job adds its dataset kind's module
-            users += [(rule, {"dataset": d}) for d, spec in config["datasets"].items()
-                      if spec["data"]["kind"] in KINDS and path in relative_files(*base, f"data.{spec['data']['kind']}")]
+            users += [
+                (rule, {"dataset": d})
+                for d, spec in config["datasets"].items()
+                if spec["data"]["kind"] in KINDS and path in relative_files(*base, f"data.{spec['data']['kind']}")
+            ]
         elif path in relative_files(*base):
             users.append((rule, {}))
     return users
@@ -108,19 +128,33 @@ def package_users(path: str) -> list[tuple[str, dict]]:
 # Editing one must rerun exactly these jobs and what depends on them. Package files: derived from the
 # imports (as the workflow does); rule scripts: Snakemake tracks them itself.
 CODE_USERS: dict[str, list[tuple[str, dict]]] = {
-    **{path: package_users(path) for path in ("src/posthoc/report/template.html.j2", "src/posthoc/explain/gradcam.py",
-                                              "src/posthoc/data/mnist1d.py", "src/posthoc/metrics/__init__.py",
-                                              "src/posthoc/plots/lime.py")},
+    **{
+        path: package_users(path)
+        for path in (
+            "src/posthoc/report/template.html.j2",
+            "src/posthoc/explain/gradcam.py",
+            "src/posthoc/data/mnist1d.py",
+            "src/posthoc/metrics/__init__.py",
+            "src/posthoc/plots/lime.py",
+        )
+    },
     "scripts/train.py": [("train", {})],
 }
 # What the derivation must give for these files (a check of the derivation itself).
 EXPECTED_USERS = {
     "src/posthoc/report/template.html.j2": [("report", {})],
-    "src/posthoc/explain/gradcam.py": [("explain", {"method": "gradcam"}), ("explain", {"method": "guided_gradcam"}),
-                                       ("robustness", {})],
+    "src/posthoc/explain/gradcam.py": [
+        ("explain", {"method": "gradcam"}),
+        ("explain", {"method": "guided_gradcam"}),
+        ("robustness", {}),
+    ],
     "src/posthoc/data/mnist1d.py": [("prepare_data", {"dataset": "mnist1d"})],
-    "src/posthoc/metrics/__init__.py": [("evaluate", {}), ("faithfulness", {}), ("map_quality", {}),
-                                        ("map_quality_summary", {})],
+    "src/posthoc/metrics/__init__.py": [
+        ("evaluate", {}),
+        ("faithfulness", {}),
+        ("map_quality", {}),
+        ("map_quality_summary", {}),
+    ],
     "src/posthoc/plots/lime.py": [("lime_study", {})],  # the LIME figures, nothing else
 }
 
@@ -132,8 +166,16 @@ PARAMETER_READERS: dict[str, list[str]] = {
 }
 
 # Rules that ask for a GPU (their config resource group has gpu: 1 in configs/test.yaml).
-GPU_RULES = {"train", "train_gap", "explain", "occlusion_study", "lime_study", "robustness", "activations",
-             "feature_vis"}
+GPU_RULES = {
+    "train",
+    "train_gap",
+    "explain",
+    "occlusion_study",
+    "lime_study",
+    "robustness",
+    "activations",
+    "feature_vis",
+}
 
 
 def wildcard_values(config: dict) -> dict[str, list[str]]:
@@ -229,7 +271,7 @@ def printed_jobs(text: str) -> list[PrintedJob]:
         if not m:
             continue
         fields = {}
-        for detail in lines[i + 1:]:
+        for detail in lines[i + 1 :]:
             if not detail.startswith("    "):
                 break
             key, _, value = detail.strip().partition(": ")
@@ -259,17 +301,38 @@ def rulegraph_edges(dot: str) -> set[tuple[str, str]]:
 
 # --- running Snakemake -------------------------------------------------------------------------
 
-def run_snakemake(workdir: Path, *args: str, configfile: Path, snakefile: Path = ROOT / "Snakefile",
-                  profile: Path | None = None, check: bool = True, timeout: int = 600,
-                  env: dict | None = None) -> subprocess.CompletedProcess:
+
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path,
+    snakefile: Path = ROOT / "Snakefile",
+    profile: Path | None = None,
+    check: bool = True,
+    timeout: int = 600,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run Snakemake on ``snakefile`` in ``workdir``; ``profile`` defaults to the Snakefile's profiles/default."""
     profile = profile or snakefile.parent / "profiles" / "default"
-    cmd = [SNAKEMAKE, "-s", str(snakefile), "-d", str(workdir), "--configfile", str(configfile),
-           "--workflow-profile", str(profile), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, PYTHONHASHSEED="0", **(env or {})))
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(snakefile),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--workflow-profile",
+        str(profile),
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, PYTHONHASHSEED="0", **(env or {}))
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

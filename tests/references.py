@@ -1,4 +1,5 @@
 """Reference constructions shared by the tests (Captum-side helpers that the package does not need)."""
+
 from torch import nn
 
 from posthoc.explain.base import capture

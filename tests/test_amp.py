@@ -1,4 +1,5 @@
 """Mixed precision switches: validated, and bf16 forward passes stay close to float32."""
+
 import numpy as np
 import pytest
 import torch
@@ -23,8 +24,19 @@ def test_bf16_training_runs_and_learns():
     x[np.arange(120), y * 4] += 3.0
     torch.manual_seed(0)
     model = CNN1D(1, 3, 16, channels=(4, 4), dropout=0.0)
-    history = fit(model, (x, y), (x[:30], y[:30]), Normaliser([0.0], [1.0], 1.0), epochs=6, batch_size=32, lr=1e-2,
-                  weight_decay=0.0, seed=0, device=torch.device("cpu"), amp="bf16")
+    history = fit(
+        model,
+        (x, y),
+        (x[:30], y[:30]),
+        Normaliser([0.0], [1.0], 1.0),
+        epochs=6,
+        batch_size=32,
+        lr=1e-2,
+        weight_decay=0.0,
+        seed=0,
+        device=torch.device("cpu"),
+        amp="bf16",
+    )
     assert history["train_acc"].iloc[-1] > 0.6
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: weights stay float32
 

@@ -26,16 +26,26 @@ def test_shipped_configs_are_valid(path):
     assert config["datasets"]
 
 
-@pytest.mark.parametrize("path, missing", [("configs/hmt.yaml", "datasets.hmt.data.root: folder data/kather2016"),
-                                           ("configs/transfer.yaml", "datasets.pathmnist.model.weights")])
+@pytest.mark.parametrize(
+    "path, missing",
+    [
+        ("configs/hmt.yaml", "datasets.hmt.data.root: folder data/kather2016"),
+        ("configs/transfer.yaml", "datasets.pathmnist.model.weights"),
+    ],
+)
 def test_configs_of_data_and_weights_not_shipped_name_the_missing_file(path, missing):
     with pytest.raises(ConfigError, match=re.escape(missing)):
         load_config(ROOT / path)
 
 
 def test_defaults_are_filled_in():
-    config = validate_config({"datasets": {"d": {"data": {"kind": "mnist1d"}, "model": {"arch": "cnn1d"},
-                                                  "train": {"epochs": 1, "batch_size": 8}}}})
+    config = validate_config(
+        {
+            "datasets": {
+                "d": {"data": {"kind": "mnist1d"}, "model": {"arch": "cnn1d"}, "train": {"epochs": 1, "batch_size": 8}}
+            }
+        }
+    )
     assert config["seed"] == 0 and config["device"] == "auto"
     assert config["methods"] == {"gradcam": {"target": "predicted"}}
     assert config["datasets"]["d"]["faithfulness"]["keep_percent"] == 30
@@ -85,8 +95,9 @@ def test_architecture_must_fit_the_data():
 
 
 def test_dataset_values_the_kind_cannot_build_are_named_before_any_job():
-    msg = rejected(lambda c: c["datasets"]["blockdigits"]["data"].update(digit_size=[24, 60], distractor_size=14),
-                   BLOCKDIGITS)
+    msg = rejected(
+        lambda c: c["datasets"]["blockdigits"]["data"].update(digit_size=[24, 60], distractor_size=14), BLOCKDIGITS
+    )
     assert "datasets.blockdigits.data" in msg and "must fit in image_size" in msg
     msg = rejected(lambda c: c["datasets"]["mnist1d"]["data"].update(n_val=100000))
     assert "datasets.mnist1d.data.n_val" in msg
@@ -95,8 +106,12 @@ def test_dataset_values_the_kind_cannot_build_are_named_before_any_job():
 def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
     paper = load_config(ROOT / "configs/paper.yaml")
     name = next(n for n, d in paper["datasets"].items() if d["data"]["kind"] == "medmnist")
-    for change, expected in [({"flag": "chestmnist"}, "multi-label"), ({"flag": "organmnist3d"}, "3-D"),
-                             ({"flag": "nosuchmnist"}, "is not a MedMNIST dataset"), ({"size": 100}, "is not one of")]:
+    for change, expected in [
+        ({"flag": "chestmnist"}, "multi-label"),
+        ({"flag": "organmnist3d"}, "3-D"),
+        ({"flag": "nosuchmnist"}, "is not a MedMNIST dataset"),
+        ({"size": 100}, "is not one of"),
+    ]:
         config = copy.deepcopy(paper)
         config["datasets"][name]["data"].update(change)
         with pytest.raises(ConfigError) as err:
@@ -107,7 +122,9 @@ def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
 def test_default_study_has_the_tissue_dataset_and_no_blockdigits():
     kinds = {name: d["data"]["kind"] for name, d in load_config(ROOT / "config.yaml")["datasets"].items()}
     assert kinds == {"mnist1d": "mnist1d", "tissue": "ihc"}
-    assert {d["data"]["kind"] for d in load_config(ROOT / "configs/blockdigits.yaml")["datasets"].values()} == {"blockdigits"}
+    assert {d["data"]["kind"] for d in load_config(ROOT / "configs/blockdigits.yaml")["datasets"].values()} == {
+        "blockdigits"
+    }
 
 
 def test_occlusion_windows_are_in_the_datasets_own_units():
@@ -129,11 +146,20 @@ def test_model_defaults_and_architecture_keys():
     config["datasets"]["blockdigits"]["model"] = {"arch": "vgg7"}
     model = validate_config(config)["datasets"]["blockdigits"]["model"]
     assert model["explain_layers"] == "rectified" and model["cam_model"] == "frozen" and model["batch_norm"] is True
-    assert "unknown architecture 'resnet9'" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet9"}), BLOCKDIGITS)
-    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "weights": "w/r18.pth"}), BLOCKDIGITS)
+    assert "unknown architecture 'resnet9'" in rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet9"}), BLOCKDIGITS
+    )
+    msg = rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "weights": "w/r18.pth"}), BLOCKDIGITS
+    )
     assert "datasets.blockdigits.model.weights" in msg and "w/r18.pth does not exist" in msg
-    msg = rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "checkpoint": "mine.pt"}), BLOCKDIGITS)
+    msg = rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "resnet18", "checkpoint": "mine.pt"}), BLOCKDIGITS
+    )
     assert "datasets.blockdigits.model.checkpoint" in msg and "mine.pt does not exist" in msg
     assert "'scratch' needs one of" in rejected(
-        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "cam_model": "scratch"}), BLOCKDIGITS)
-    assert "width" in rejected(lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "width": 2}), BLOCKDIGITS)
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "cam_model": "scratch"}), BLOCKDIGITS
+    )
+    assert "width" in rejected(
+        lambda c: c["datasets"]["blockdigits"].update(model={"arch": "vgg16", "width": 2}), BLOCKDIGITS
+    )

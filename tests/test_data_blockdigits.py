@@ -1,4 +1,5 @@
 """blockdigits: real digits composited on smooth backgrounds, with masks and a distractor."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """ihc: tissue patches labelled by stain separation -- determinism, disjoint splits, labels that match masks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,8 +80,15 @@ def test_prepared_layout_has_masks(tmp_path):
 
 
 def test_bad_values_are_named_when_the_config_is_read():
-    config = {"datasets": {"t": {"data": {"kind": "ihc", "patch_size": 200}, "model": {"arch": "alexnet128"},
-                                 "train": {"epochs": 1, "batch_size": 8}}}}
+    config = {
+        "datasets": {
+            "t": {
+                "data": {"kind": "ihc", "patch_size": 200},
+                "model": {"arch": "alexnet128"},
+                "train": {"epochs": 1, "batch_size": 8},
+            }
+        }
+    }
     with pytest.raises(ConfigError, match=r"datasets\.t\.data\.patch_size"):
         validate_config(config)
     config["datasets"]["t"]["data"] = {"kind": "ihc", "n_val": 2}

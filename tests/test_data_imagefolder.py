@@ -1,4 +1,5 @@
 """imagefolder: a folder of class sub-folders -> the layout, stratified and seeded."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The on-disk dataset layout: writing, validation, checksum, memory-mapped loading."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,20 @@ from posthoc.data.layout import (
     write_dataset,
 )
 
-META_KEYS = {"name", "kind", "task", "ndim", "channels", "shape", "class_names", "n_samples",
-             "has_masks", "source", "checksum", "params"}
+META_KEYS = {
+    "name",
+    "kind",
+    "task",
+    "ndim",
+    "channels",
+    "shape",
+    "class_names",
+    "n_samples",
+    "has_masks",
+    "source",
+    "checksum",
+    "params",
+}
 
 
 def _images(n, rng, size=8, c=3):
@@ -62,8 +75,10 @@ def test_roundtrip_meta_and_memmap(tmp_path):
 
 def test_signals_and_no_masks(tmp_path):
     rng = np.random.default_rng(1)
-    splits = {s: {"images": rng.normal(size=(n, 40)).astype(np.float32), "labels": np.arange(n) % 3}
-              for s, n in (("train", 9), ("val", 3), ("test", 3))}
+    splits = {
+        s: {"images": rng.normal(size=(n, 40)).astype(np.float32), "labels": np.arange(n) % 3}
+        for s, n in (("train", 9), ("val", 3), ("test", 3))
+    }
     meta = _write(tmp_path, splits, kind="mnist1d")
     assert (meta["ndim"], meta["channels"], meta["shape"], meta["has_masks"]) == (1, 1, [40], False)
     assert load_split(tmp_path, "val").masks is None
@@ -103,7 +118,10 @@ def test_verify_checksum_detects_tampering(tmp_path):
     "mutate, message",
     [
         (lambda s: s["train"].update(images=s["train"]["images"].astype(np.float64)), "uint8 .* or float32"),
-        (lambda s: s["train"].update(images=s["train"]["images"].astype(np.float32)), r"float32 signals must be \(N,L\)"),
+        (
+            lambda s: s["train"].update(images=s["train"]["images"].astype(np.float32)),
+            r"float32 signals must be \(N,L\)",
+        ),
         (lambda s: s["train"].update(images=s["train"]["images"][..., 0]), r"\(N,H,W,C\)"),
         (lambda s: s["val"].update(labels=s["val"]["labels"].astype(np.int32)), "int64"),
         (lambda s: s["val"].update(labels=s["val"]["labels"][:-1]), "5 images but 4 labels"),
@@ -177,7 +195,9 @@ def test_stratified_partition_disjoint_cover():
 
 
 def test_prepare_rejects_unknown_kind_and_keys(tmp_path):
-    with pytest.raises(ValueError, match=r"datasets\.foo\.data\.kind = 'cifar'.*mnist1d, blockdigits, ihc, medmnist, imagefolder"):
+    with pytest.raises(
+        ValueError, match=r"datasets\.foo\.data\.kind = 'cifar'.*mnist1d, blockdigits, ihc, medmnist, imagefolder"
+    ):
         prepare("foo", {"kind": "cifar"}, tmp_path, 0)
     with pytest.raises(ValueError, match=r"datasets\.foo\.data\.kind = None"):
         prepare("foo", {}, tmp_path, 0)

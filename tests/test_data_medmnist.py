@@ -1,4 +1,5 @@
 """MedMNIST: MD5-verified npz files in MedMNIST's exact key layout, built locally (no network)."""
+
 from __future__ import annotations
 
 import hashlib

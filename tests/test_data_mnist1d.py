@@ -1,4 +1,5 @@
 """MNIST-1D: generated offline with the package's own seed; seeded stratified validation split."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """EDA computations: counts, first sample per class, chunked mean/std, stats.json content."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,11 +5,19 @@ torchvision models are tested as torchvision builds them (in-place ReLUs, a ReLU
 inside a block, residual additions, concatenations, ``torch.flatten``, functional ReLUs) and as
 ``models.build_model`` returns them (head resized, ReLUs out-of-place).
 """
+
 import pytest
 import torch
 import torchvision
-from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerAttribution,
-                         LayerGradCam, Saliency)
+from captum.attr import (
+    Deconvolution,
+    GuidedBackprop,
+    GuidedGradCam,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    Saliency,
+)
 from torch import nn
 
 from posthoc.explain import explain
@@ -20,9 +28,15 @@ from references import Projection
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ARCHS = {  # name -> (input size, built by us?)
-    "alexnet128": (64, True), "vgg7": (48, True), "vgg16": (32, True), "resnet18": (32, True),
-    "resnet50": (32, True), "densenet121": (32, True), "resnet18_inplace": (32, False),
-    "vgg16_inplace": (32, False), "densenet121_inplace": (32, False),
+    "alexnet128": (64, True),
+    "vgg7": (48, True),
+    "vgg16": (32, True),
+    "resnet18": (32, True),
+    "resnet50": (32, True),
+    "densenet121": (32, True),
+    "resnet18_inplace": (32, False),
+    "vgg16_inplace": (32, False),
+    "densenet121_inplace": (32, False),
 }
 
 
@@ -80,8 +94,11 @@ def test_gradcam_and_guided_gradcam_every_layer(case, mode):
         close(gc.raw[:, i], up(raw, x))  # before the ReLU: never all zero
         close(gc.maps[:, i], up(raw.clamp(min=0), x), nonzero=False)
         if not functional_relu(model):
-            close(ggc.channels[:, i], GuidedGradCam(model, module).attribute(x, target=target,
-                                                                             interpolate_mode="bilinear"), nonzero=False)
+            close(
+                ggc.channels[:, i],
+                GuidedGradCam(model, module).attribute(x, target=target, interpolate_mode="bilinear"),
+                nonzero=False,
+            )
 
 
 def test_rectified_layers_are_relu_outputs_or_blocks(case):
@@ -99,12 +116,16 @@ def test_input_gradient_methods(case):
     model, x, target = case
     close(explain("saliency", model, x, target, []).channels[:, 0].abs(), Saliency(model).attribute(x, target=target))
     if not functional_relu(model):
-        close(explain("guided_backprop", model, x, target, []).channels[:, 0],
-              GuidedBackprop(model).attribute(x, target=target))
-    att = explain("integrated_gradients", model, x, target, [], steps=8, step_rule="riemann_middle",
-                  internal_batch_size=None)
-    ref = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=8,
-                                               method="riemann_middle")
+        close(
+            explain("guided_backprop", model, x, target, []).channels[:, 0],
+            GuidedBackprop(model).attribute(x, target=target),
+        )
+    att = explain(
+        "integrated_gradients", model, x, target, [], steps=8, step_rule="riemann_middle", internal_batch_size=None
+    )
+    ref = IntegratedGradients(model).attribute(
+        x, baselines=torch.zeros_like(x), target=target, n_steps=8, method="riemann_middle"
+    )
     close(att.channels[:, 0], ref)
 
 

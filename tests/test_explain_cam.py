@@ -1,4 +1,5 @@
 """CAM on the global-average-pooling models, and its equality with Grad-CAM there (seeds 002, 003)."""
+
 import pytest
 import torch
 

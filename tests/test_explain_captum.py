@@ -3,10 +3,10 @@
 Same model, same inputs, float64: the channel-resolved attributions (and the maps derived from
 them) agree within 1e-5 relative. Grad-CAM itself is checked in test_explain_gradcam.py.
 """
+
 import pytest
 import torch
-from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam,
-                         Saliency)
+from captum.attr import Deconvolution, GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam, Saliency
 
 from posthoc.explain import explain
 from posthoc.explain.integrated_gradients import STEP_RULES, make_baseline
@@ -62,8 +62,9 @@ def test_guided_gradcam_every_layer(case):
     att = explain("guided_gradcam", model, x, target, layers)
     assert att.layers == layers and att.maps.shape == (5, len(layers), *x.shape[2:])
     for i, layer in enumerate(layers):
-        ref = GuidedGradCam(model, model.get_submodule(layer)).attribute(x, target=target,
-                                                                         interpolate_mode=interpolation(x))
+        ref = GuidedGradCam(model, model.get_submodule(layer)).attribute(
+            x, target=target, interpolate_mode=interpolation(x)
+        )
         close(att.channels[:, i], ref)
         close(att.maps[:, i], ref.abs().amax(1))
 
@@ -82,20 +83,25 @@ def test_deconvnet_every_layer(case):
 def test_integrated_gradients_every_step_rule(case, method):
     model, x, target, _ = case
     att = explain("integrated_gradients", model, x, target, [], steps=16, step_rule=method, internal_batch_size=None)
-    ref, delta = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=16,
-                                                      method=method, return_convergence_delta=True)
+    ref, delta = IntegratedGradients(model).attribute(
+        x, baselines=torch.zeros_like(x), target=target, n_steps=16, method=method, return_convergence_delta=True
+    )
     close(att.channels[:, 0], ref)
     close(att.raw[:, 0], ref.sum(1))
     close(att.maps[:, 0], ref.sum(1).clamp(min=0))
     with torch.no_grad():
-        f = model(x).gather(1, target.view(-1, 1)).squeeze(1) - model(torch.zeros_like(x)).gather(1, target.view(-1, 1)).squeeze(1)
+        f = model(x).gather(1, target.view(-1, 1)).squeeze(1) - model(torch.zeros_like(x)).gather(
+            1, target.view(-1, 1)
+        ).squeeze(1)
     close(att.extras["completeness_gap"], delta.abs() / f.abs())
 
 
 @pytest.mark.parametrize("baseline", ["black", "blurred"])
 def test_integrated_gradients_baselines_and_step_chunks(case, baseline):
     model, x, target, _ = case
-    params = dict(steps=12, step_rule="riemann_middle", baseline=baseline, black_level=[-1.5] * x.shape[1], blur_sigma=2.0)
+    params = dict(
+        steps=12, step_rule="riemann_middle", baseline=baseline, black_level=[-1.5] * x.shape[1], blur_sigma=2.0
+    )
     att = explain("integrated_gradients", model, x, target, [], internal_batch_size=2 * len(x), **params)  # 6 passes
     b = make_baseline(x, baseline, params["black_level"], params["blur_sigma"])
     ref = IntegratedGradients(model).attribute(x, baselines=b, target=target, n_steps=12, method="riemann_middle")
@@ -105,7 +111,7 @@ def test_integrated_gradients_baselines_and_step_chunks(case, baseline):
 def test_cam_equals_captum_gradcam_on_the_gap_model(case):
     model, x, target, _ = case
     torch.manual_seed(1)
-    gap = (AlexNet128(3, 6, width=0.125, gap=True) if x.ndim == 4 else CNN1D(1, 10, 40, channels=(8, 8, 8), gap=True))
+    gap = AlexNet128(3, 6, width=0.125, gap=True) if x.ndim == 4 else CNN1D(1, 10, 40, channels=(8, 8, 8), gap=True)
     gap = gap.double().eval()
     att = explain("cam", gap, x, target, explainable_layers(gap))
     a = gap.features(x)

@@ -1,4 +1,5 @@
 """DeconvNet as a gradient with the deconvnet ReLU rule equals the explicit unpool/ReLU/deconv network."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ def explicit_deconvnet(features: nn.Sequential, x: torch.Tensor, top: int) -> to
     """Seed 000 §4.1 literally: record switches, then from conv ``top``'s F⁺ go down with max-unpooling,
     ReLU and transposed convolutions using the trained weights (no biases)."""
     inputs, switches = [], {}
-    for i, m in enumerate(features[:top + 1]):
+    for i, m in enumerate(features[: top + 1]):
         inputs.append(x)
         if isinstance(m, nn.MaxPool2d):
             x, switches[i] = F.max_pool2d(x, m.kernel_size, m.stride, m.padding, return_indices=True)
@@ -22,7 +23,12 @@ def explicit_deconvnet(features: nn.Sequential, x: torch.Tensor, top: int) -> to
     for i in range(top, -1, -1):
         m, size = features[i], inputs[i].shape
         if isinstance(m, nn.MaxPool2d):  # unpool: each value goes back to its switch (summed where windows overlap)
-            r = torch.zeros(size, dtype=r.dtype).flatten(2).scatter_add_(2, switches[i].flatten(2), r.flatten(2)).view(size)
+            r = (
+                torch.zeros(size, dtype=r.dtype)
+                .flatten(2)
+                .scatter_add_(2, switches[i].flatten(2), r.flatten(2))
+                .view(size)
+            )
         elif isinstance(m, nn.ReLU):
             r = r.clamp(min=0)
         else:

@@ -1,4 +1,5 @@
 """Grad-CAM against Captum's LayerGradCam, for every layer, on 2-D and 1-D models."""
+
 import pytest
 import torch
 from captum.attr import LayerAttribution, LayerGradCam

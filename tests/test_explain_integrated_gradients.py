@@ -1,4 +1,5 @@
 """Integrated gradients: completeness, baselines, the channel reduction of seed 004 §IV-B."""
+
 import pytest
 import torch
 
@@ -19,8 +20,10 @@ def test_completeness_gap_small_at_default_steps(kind):
     else:
         model, x = CNN1D(1, 10, 40, channels=(16, 16, 16)).eval(), torch.randn(8, 1, 40)
     target = torch.arange(8) % 5
-    gaps = {m: explain("integrated_gradients", model, x, target, [], steps=m).extras["completeness_gap"]
-            for m in (4, DEFAULT_STEPS)}
+    gaps = {
+        m: explain("integrated_gradients", model, x, target, [], steps=m).extras["completeness_gap"]
+        for m in (4, DEFAULT_STEPS)
+    }
     assert gaps[DEFAULT_STEPS].median() < 0.025 and gaps[DEFAULT_STEPS].max() < 0.1, gaps[DEFAULT_STEPS]
     assert gaps[DEFAULT_STEPS].median() < gaps[4].median() / 4
 
@@ -67,6 +70,15 @@ def test_baselines():
 
 def test_integrated_gradients_on_1d_cnn_with_blurred_baseline_is_finite():
     model = CNN1D(1, 4, 40, channels=(4,)).eval()
-    att = explain("integrated_gradients", model, torch.randn(5, 1, 40), torch.tensor([0, 1, 2, 3, 0]), [],
-                  steps=8, baseline="blurred", blur_sigma=3.0, internal_batch_size=7)
+    att = explain(
+        "integrated_gradients",
+        model,
+        torch.randn(5, 1, 40),
+        torch.tensor([0, 1, 2, 3, 0]),
+        [],
+        steps=8,
+        baseline="blurred",
+        blur_sigma=3.0,
+        internal_batch_size=7,
+    )
     assert att.maps.shape == (5, 1, 40) and torch.isfinite(att.maps).all()

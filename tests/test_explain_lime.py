@@ -1,13 +1,21 @@
 """LIME: recovers a model that is linear in the superpixel indicators, matches the ``lime`` package on the
 same samples, and is seeded and repeatable."""
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from posthoc.explain import explain
-from posthoc.explain.lime import (contiguous_segments, cosine_kernel, display_images, explain_segments, fit_linear,
-                                  quickshift_segments, score_samples)
+from posthoc.explain.lime import (
+    contiguous_segments,
+    cosine_kernel,
+    display_images,
+    explain_segments,
+    fit_linear,
+    quickshift_segments,
+    score_samples,
+)
 from posthoc.models import AlexNet128, CNN1D
 
 
@@ -57,11 +65,11 @@ def test_matches_the_lime_package_on_the_same_samples():
     torch.manual_seed(0)
     model = AlexNet128(3, 4, width=0.125).double().eval()
     x = torch.randn(1, 3, 48, 48, dtype=torch.float64)
-    segments = blocks(48, 48, 8)[None]                      # 36 superpixels
+    segments = blocks(48, 48, 8)[None]  # 36 superpixels
     z = np.random.default_rng(1).integers(0, 2, (300, 36))
     z[0] = 1
 
-    class Given(np.random.RandomState):                     # hands lime exactly our samples
+    class Given(np.random.RandomState):  # hands lime exactly our samples
         def randint(self, *args, **kwargs):
             return z.ravel().copy()
 
@@ -70,9 +78,16 @@ def test_matches_the_lime_package_on_the_same_samples():
             return torch.softmax(model(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()), 1).numpy()
 
     explainer = lime_image.LimeImageExplainer(kernel_width=0.25, random_state=Given(0))
-    exp = explainer.explain_instance(x[0].permute(1, 2, 0).numpy(), classifier, labels=(2,), top_labels=None,
-                                     hide_color=0.0, num_samples=300, batch_size=32,
-                                     segmentation_fn=lambda _img: segments[0])
+    exp = explainer.explain_instance(
+        x[0].permute(1, 2, 0).numpy(),
+        classifier,
+        labels=(2,),
+        top_labels=None,
+        hide_color=0.0,
+        num_samples=300,
+        batch_size=32,
+        segmentation_fn=lambda _img: segments[0],
+    )
     theirs = np.zeros(36)
     for k, w in exp.local_exp[2]:
         theirs[k] = w
@@ -89,16 +104,17 @@ def test_closed_form_fit_equals_scikit_learn(alpha):
 
     rng = np.random.default_rng(1)
     z = rng.random((120, 9)) < 0.5
-    z[:, 4] = z[:, 3]                                   # collinear columns: OLS takes the minimum norm
+    z[:, 4] = z[:, 3]  # collinear columns: OLS takes the minimum norm
     y = rng.random((120, 3))
     w = cosine_kernel(z, 0.4)
     coef, intercept, r2 = fit_linear(z, y, w, alpha)
     reg = (LinearRegression() if alpha == 0 else Ridge(alpha=alpha)).fit(z.astype(float), y, sample_weight=w)
     np.testing.assert_allclose(coef, reg.coef_, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(intercept, reg.intercept_, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(r2, r2_score(y, reg.predict(z.astype(float)), sample_weight=w,
-                                            multioutput="raw_values"), rtol=1e-8)
-    c1, b1, r1 = fit_linear(z, y[:, 1], w, alpha)      # one image: same numbers, scalar intercept and R²
+    np.testing.assert_allclose(
+        r2, r2_score(y, reg.predict(z.astype(float)), sample_weight=w, multioutput="raw_values"), rtol=1e-8
+    )
+    c1, b1, r1 = fit_linear(z, y[:, 1], w, alpha)  # one image: same numbers, scalar intercept and R²
     np.testing.assert_allclose(c1, coef[1], rtol=1e-10)
     assert b1 == pytest.approx(intercept[1]) and r1 == pytest.approx(r2[1])
     _, b, r = fit_linear(z, np.full(120, 0.7), w, alpha)  # a constant score: exact fit, R² 1
@@ -111,7 +127,7 @@ def test_cosine_kernel_is_the_lime_kernel():
     z = np.random.default_rng(0).integers(0, 2, (50, 12))
     z[0] = 1
     d = pairwise_distances(z, z[0:1], metric="cosine").ravel()
-    np.testing.assert_allclose(cosine_kernel(z, 0.7), np.sqrt(np.exp(-(d ** 2) / 0.7 ** 2)), rtol=1e-12)
+    np.testing.assert_allclose(cosine_kernel(z, 0.7), np.sqrt(np.exp(-(d**2) / 0.7**2)), rtol=1e-12)
 
 
 PARAMS = dict(n_samples=64, kernel_size=3, max_dist=20, ratio=0.5, segment_length=5, batch_size=50, seed=3)
@@ -129,7 +145,9 @@ def test_seeded_repeatable_and_independent_of_batching(kind):
     assert a.layers == ["input"] and a.maps.shape == (3, 1, *x.shape[2:]) and torch.isfinite(a.maps).all()
     assert a.maps.abs().max() > 0
     torch.testing.assert_close(explain("lime", model, x, target, [], **PARAMS).maps, a.maps, rtol=0, atol=0)
-    one_by_one = torch.cat([explain("lime", model, x[i:i + 1], target[i:i + 1], [], **PARAMS).maps for i in range(3)])
+    one_by_one = torch.cat(
+        [explain("lime", model, x[i : i + 1], target[i : i + 1], [], **PARAMS).maps for i in range(3)]
+    )
     torch.testing.assert_close(one_by_one, a.maps, rtol=1e-5, atol=1e-7)
     other = explain("lime", model, x, target, [], **dict(PARAMS, seed=4)).maps
     assert not torch.equal(other, a.maps)
@@ -139,7 +157,7 @@ def test_segments():
     seg = contiguous_segments(2, 10, 4)
     assert seg.tolist() == [[0, 0, 0, 0, 1, 1, 1, 1, 2, 2]] * 2
     x = torch.zeros(2, 1, 32, 32)
-    x[0, :, :, 16:] = 5.0                                        # two flat halves
+    x[0, :, :, 16:] = 5.0  # two flat halves
     x[1] = torch.linspace(-1, 1, 32).view(1, 1, 32)
     images = display_images(x)
     assert images.shape == (2, 32, 32, 3) and images.min() >= 0 and images.max() <= 1
@@ -147,4 +165,5 @@ def test_segments():
     for lab in labels:
         assert np.array_equal(np.unique(lab), np.arange(lab.max() + 1))  # consecutive labels
     assert len(np.unique(labels[0][:, :16])) >= 1 and not set(np.unique(labels[0][:, :16])) & set(
-        np.unique(labels[0][:, 16:]))                                   # no superpixel crosses the edge
+        np.unique(labels[0][:, 16:])
+    )  # no superpixel crosses the edge

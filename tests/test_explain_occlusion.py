@@ -1,4 +1,5 @@
 """Occlusion sensitivity against Captum's Occlusion (same window, stride, baseline) and its three maps."""
+
 import pytest
 import torch
 from captum.attr import Occlusion
@@ -19,17 +20,22 @@ def peaked(model):
 def captum_occlusion(model, x, target, window, stride, fill):
     c = x.shape[1]
     ref = Occlusion(lambda z: torch.softmax(model(z), 1)).attribute(
-        x, sliding_window_shapes=(c, *window), strides=(c, *stride), baselines=fill, target=target,
-        perturbations_per_eval=3)
+        x,
+        sliding_window_shapes=(c, *window),
+        strides=(c, *stride),
+        baselines=fill,
+        target=target,
+        perturbations_per_eval=3,
+    )
     assert (ref == ref[:, :1]).all()  # the window spans every channel
     return ref[:, 0]
 
 
 CASES = [  # (model, input shape, window, stride, fill, batch_size)
-    ("alexnet", (3, 3, 64, 50), 11, 4, 0.0, 37),   # non-square; last window cut off at the border
+    ("alexnet", (3, 3, 64, 50), 11, 4, 0.0, 37),  # non-square; last window cut off at the border
     ("alexnet", (2, 3, 48, 48), 16, 16, 0.5, 256),  # stride = window; non-zero fill
     ("cnn1d", (4, 1, 40), 7, 3, 0.0, 10),
-    ("cnn1d", (3, 2, 33), 5, 1, -1.0, 64),          # two channels, stride 1
+    ("cnn1d", (3, 2, 33), 5, 1, -1.0, 64),  # two channels, stride 1
 ]
 
 
@@ -41,8 +47,7 @@ def test_occlusion_equals_captum(kind, shape, window, stride, fill, batch_size):
     model = peaked(model)
     x = torch.randn(*shape, dtype=torch.float64)
     target = torch.arange(n) % 5
-    att = explain("occlusion", model, x, target, [], window=window, stride=stride, fill=fill,
-                  batch_size=batch_size)
+    att = explain("occlusion", model, x, target, [], window=window, stride=stride, fill=fill, batch_size=batch_size)
     assert att.layers == ["input"] and att.maps.shape == (n, 1, *shape[2:]) and att.maps.dtype == torch.float32
     assert torch.isfinite(att.maps).all()
     wins, strides = window_geometry(shape[2:], window, stride)
@@ -53,8 +58,8 @@ def test_occlusion_equals_captum(kind, shape, window, stride, fill, batch_size):
 
 def test_window_positions_cover_the_input_like_captum():
     masks = window_masks(50, 11, 4)
-    assert masks.shape == (11, 50)                    # ceil((50 − 11) / 4) + 1
-    assert masks.any(0).all()                         # every position covered
+    assert masks.shape == (11, 50)  # ceil((50 − 11) / 4) + 1
+    assert masks.any(0).all()  # every position covered
     assert masks[-1].nonzero().squeeze(1).tolist() == list(range(40, 50))  # cut off at the border
 
 
@@ -80,7 +85,7 @@ def test_scan_maps_match_single_forward_passes():
         torch.testing.assert_close(res.prob0, p0[[0, 1], target])
         assert res.channel.tolist() == channel.tolist()
         for i, pos in [(0, (0, 0)), (1, (2, 3)), (0, (4, 4))]:
-            occluded = x[i:i + 1].clone()
+            occluded = x[i : i + 1].clone()
             occluded[..., res.window_mask(pos)] = 0.0
             p = torch.softmax(model(occluded), 1)[0]
             torch.testing.assert_close(res.prob[i][pos], p[target[i]])

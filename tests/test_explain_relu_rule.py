@@ -1,4 +1,5 @@
 """The scoped ReLU rule behind guided backprop, Guided Grad-CAM and DeconvNet."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,12 @@ class FunctionalCNN(nn.Module):
         self.twin, self.style = twin, style
 
     def relu(self, x):
-        return {"F.relu": F.relu, "torch.relu": torch.relu, "method": torch.Tensor.relu,
-                "inplace": lambda t: F.relu(t, inplace=True)}[self.style](x)
+        return {
+            "F.relu": F.relu,
+            "torch.relu": torch.relu,
+            "method": torch.Tensor.relu,
+            "inplace": lambda t: F.relu(t, inplace=True),
+        }[self.style](x)
 
     def forward(self, x):
         f = self.twin.features
@@ -76,5 +81,7 @@ def test_guided_backprop_is_batched():
     model = CNN1D(1, 3, 20, channels=(4, 4)).double().eval()
     x, target = torch.randn(6, 1, 20, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2])
     whole = explain("guided_backprop", model, x, target, []).maps
-    one_by_one = torch.cat([explain("guided_backprop", model, x[i:i + 1], target[i:i + 1], []).maps for i in range(6)])
+    one_by_one = torch.cat(
+        [explain("guided_backprop", model, x[i : i + 1], target[i : i + 1], []).maps for i in range(6)]
+    )
     torch.testing.assert_close(whole, one_by_one)

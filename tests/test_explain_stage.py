@@ -1,4 +1,5 @@
 """The explain stage's rows (examples, evaluation, per class, confusions) and the cross-method figures."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -43,9 +44,19 @@ def _npz(path, layers, rng, plan, one_d=False, gap=None):
     x = rng.standard_normal((n, 1 if one_d else 3, *shape)).astype(np.float32)
     target = np.where(plan["target"] >= 0, plan["target"], PREDS[plan["index"]])
     maps = rng.random((n, len(layers), *shape)).astype(np.float32)
-    io.save_npz(path, x=x, index=plan["index"], label=LABELS[plan["index"]], pred=PREDS[plan["index"]], target=target,
-                prob=PROBS[plan["index"]].astype(np.float32), maps=maps, layers=np.array(layers), subset=plan["subset"],
-                **({"completeness_gap": rng.random(n).astype(np.float32)} if gap else {}))
+    io.save_npz(
+        path,
+        x=x,
+        index=plan["index"],
+        label=LABELS[plan["index"]],
+        pred=PREDS[plan["index"]],
+        target=target,
+        prob=PROBS[plan["index"]].astype(np.float32),
+        maps=maps,
+        layers=np.array(layers),
+        subset=plan["subset"],
+        **({"completeness_gap": rng.random(n).astype(np.float32)} if gap else {}),
+    )
 
 
 @pytest.mark.parametrize("one_d", [False, True])
@@ -54,11 +65,22 @@ def test_summary_figures_and_completeness(tmp_path, one_d):
     plan = plan_rows(LABELS, PREDS, PROBS, n_eval=4, seed=0, n_confusions=3)
     files = {}
     capped = plan_rows(LABELS, PREDS, PROBS, n_eval=2, seed=0, n_confusions=3)  # a method may cap n_eval
-    for method, layers in [("gradcam", ["features.0", "features.3"]), ("saliency", ["input"]), ("cam", ["features"]),
-                           ("deconvnet", ["features.0", "features.3"]), ("integrated_gradients", ["input"])]:
+    for method, layers in [
+        ("gradcam", ["features.0", "features.3"]),
+        ("saliency", ["input"]),
+        ("cam", ["features"]),
+        ("deconvnet", ["features.0", "features.3"]),
+        ("integrated_gradients", ["input"]),
+    ]:
         files[method] = tmp_path / f"{method}.npz"
-        _npz(files[method], layers, rng, capped if method == "saliency" else plan, one_d,
-             gap=method == "integrated_gradients")
+        _npz(
+            files[method],
+            layers,
+            rng,
+            capped if method == "saliency" else plan,
+            one_d,
+            gap=method == "integrated_gradients",
+        )
     io.save_npz(tmp_path / "predictions.npz", label=LABELS, pred=PREDS, probs=PROBS)
     io.save_json(tmp_path / "meta.json", {"name": "toy", "class_names": ["a", "b", "c"]})
     io.save_json(tmp_path / "stats.json", {"mean": [0.0] if one_d else [0.5] * 3, "std": [1.0] if one_d else [0.2] * 3})

@@ -1,11 +1,20 @@
 """Maps stay finite — zeros, not NaN — for a model whose maps are identically zero (seed 000 Fig 30)."""
+
 import pytest
 import torch
 
 from posthoc.explain import explain
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
 
-GRADIENT_FAMILY = ["gradcam", "saliency", "guided_backprop", "guided_gradcam", "deconvnet", "cam", "integrated_gradients"]
+GRADIENT_FAMILY = [
+    "gradcam",
+    "saliency",
+    "guided_backprop",
+    "guided_gradcam",
+    "deconvnet",
+    "cam",
+    "integrated_gradients",
+]
 
 
 def zeroed(model):

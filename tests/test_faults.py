@@ -11,6 +11,7 @@ about 0.2 s each) so that there is time to interrupt it. Three ways to be interr
 * ``workflow-sigkill``  the whole run dies at once (the machine went down): nothing is cleaned up,
                         and the stale lock is removed with ``--unlock`` as a user would.
 """
+
 from __future__ import annotations
 
 import ast
@@ -84,14 +85,28 @@ def reference(prepared, config_file, tmp_path_factory) -> Path:
 
 # --- helpers --------------------------------------------------------------------------------------
 
+
 def start(workdir: Path, config_file: Path, *targets: str) -> tuple[subprocess.Popen, Path]:
     """Start Snakemake in its own session (so that it and its jobs can be signalled together)."""
     log = workdir / "snakemake.out"
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(config_file),
-           "--workflow-profile", str(ROOT / "profiles" / "default"), "--cores", "2", *targets]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--workflow-profile",
+        str(ROOT / "profiles" / "default"),
+        "--cores",
+        "2",
+        *targets,
+    ]
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONHASHSEED="0"))
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ, PYTHONHASHSEED="0")
+        )
     return proc, log
 
 
@@ -155,8 +170,9 @@ def assert_same_training(workdir: Path, reference: Path) -> None:
     got, ref = history_without_timing(workdir), history_without_timing(reference)
     assert got["epoch"].tolist() == list(range(1, EPOCHS + 1)), "an epoch is repeated or lost"
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
-    assert json.loads((model_dir(workdir) / "scores.json").read_text()) == \
-        json.loads((model_dir(reference) / "scores.json").read_text())
+    assert json.loads((model_dir(workdir) / "scores.json").read_text()) == json.loads(
+        (model_dir(reference) / "scores.json").read_text()
+    )
     weights = torch.load(model_dir(workdir) / "checkpoint.pt", weights_only=False)["state_dict"]
     ref_weights = torch.load(model_dir(reference) / "checkpoint.pt", weights_only=False)["state_dict"]
     assert weights.keys() == ref_weights.keys()
@@ -164,6 +180,7 @@ def assert_same_training(workdir: Path, reference: Path) -> None:
 
 
 # --- kill training midway, then resume ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("how", ["job-sigkill", "workflow-sigterm", "workflow-sigkill"])
 def test_killed_training_resumes_from_last_epoch(prepared, reference, config_file, tmp_path, how):
@@ -184,8 +201,9 @@ def test_killed_training_resumes_from_last_epoch(prepared, reference, config_fil
     rerun(workdir, config_file, how)
     train_log = (workdir / "results" / "logs" / DATASET / "train.log").read_text()
     assert f"resuming after epoch {done}" in train_log
-    assert re.findall(r'\{"epoch": (\d+)', train_log) == [str(e) for e in range(done + 1, EPOCHS + 1)], \
+    assert re.findall(r'\{"epoch": (\d+)', train_log) == [str(e) for e in range(done + 1, EPOCHS + 1)], (
         "the resumed job trains exactly the remaining epochs"
+    )
     assert not resume.exists(), "the training state is removed once the model is saved"
     assert_same_training(workdir, reference)
 
@@ -211,8 +229,7 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def test_rule_killed_while_writing_outputs_leaves_nothing_taken_as_complete(prepared, reference, config_file,
-                                                                            tmp_path):
+def test_rule_killed_while_writing_outputs_leaves_nothing_taken_as_complete(prepared, reference, config_file, tmp_path):
     """Kill the whole run (SIGKILL, no cleanup) while the training job is writing its outputs."""
     for attempt in range(3):  # the writing takes ~0.1 s; should it be missed, try again
         workdir = tmp_path / f"run{attempt}"
@@ -248,8 +265,19 @@ def test_rule_killed_while_writing_outputs_leaves_nothing_taken_as_complete(prep
 
 # --- every writer is atomic --------------------------------------------------------------------------
 
-WRITE_METHODS = {"savefig", "save", "savez", "savez_compressed", "to_csv", "to_json", "to_parquet", "write_text",
-                 "write_bytes", "imsave", "dump"}
+WRITE_METHODS = {
+    "savefig",
+    "save",
+    "savez",
+    "savez_compressed",
+    "to_csv",
+    "to_json",
+    "to_parquet",
+    "write_text",
+    "write_bytes",
+    "imsave",
+    "dump",
+}
 # (module, call) pairs that write outside `with atomic_path(...)` on purpose.
 ALLOWED = {
     ("io.py", "*"): "defines the atomic writers",
@@ -264,8 +292,10 @@ def _writes_outside_atomic_blocks(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
 
     def is_atomic(with_node) -> bool:
-        return any(isinstance(item.context_expr, ast.Call) and "atomic_path" in ast.unparse(item.context_expr.func)
-                   for item in with_node.items)
+        return any(
+            isinstance(item.context_expr, ast.Call) and "atomic_path" in ast.unparse(item.context_expr.func)
+            for item in with_node.items
+        )
 
     def visit(node, inside: bool) -> None:
         if isinstance(node, (ast.With, ast.AsyncWith)) and is_atomic(node):
@@ -273,7 +303,9 @@ def _writes_outside_atomic_blocks(tree: ast.AST) -> list[tuple[int, str]]:
         if isinstance(node, ast.Call) and not inside:
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            mode = (
+                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
             if name == "open" and isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax"):
                 found.append((node.lineno, "open"))
             elif name in WRITE_METHODS and not (name == "dump" and len(node.args) < 2):
@@ -299,8 +331,9 @@ def test_package_writes_files_only_through_atomic_paths():
     assert not offenders, "write outputs via posthoc.io (atomic):\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("writer", ["save_npy", "save_npz", "save_json", "save_text", "save_csv", "save_figure",
-                                    "save_checkpoint"])
+@pytest.mark.parametrize(
+    "writer", ["save_npy", "save_npz", "save_json", "save_text", "save_csv", "save_figure", "save_checkpoint"]
+)
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch, writer):
     import matplotlib
 
@@ -309,8 +342,18 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
 
     from posthoc import io, models
 
-    target = tmp_path / {"save_npy": "a.npy", "save_npz": "a.npz", "save_json": "a.json", "save_text": "a.txt",
-                         "save_csv": "a.csv", "save_figure": "a.png", "save_checkpoint": "a.pt"}[writer]
+    target = (
+        tmp_path
+        / {
+            "save_npy": "a.npy",
+            "save_npz": "a.npz",
+            "save_json": "a.json",
+            "save_text": "a.txt",
+            "save_csv": "a.csv",
+            "save_figure": "a.png",
+            "save_checkpoint": "a.pt",
+        }[writer]
+    )
     target.write_bytes(b"previous")
     calls = {
         "save_npy": lambda: io.save_npy(target, np.zeros(1000)),

@@ -1,4 +1,5 @@
 """Receptive-field arithmetic equals the support of the input gradient; crops are exact."""
+
 import copy
 
 import numpy as np
@@ -47,8 +48,12 @@ def test_receptive_field_is_the_input_gradient_support(arch):
     elif arch == "cnn1d":
         model, x = CNN1D(1, 4, length=40, channels=(3, 3, 3), kernel_size=5), torch.rand(1, 1, 40)
     else:
-        model = nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=0, dilation=2), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(3, 3, (5, 3), stride=(1, 2), padding=(2, 1)))
+        model = nn.Sequential(
+            nn.Conv2d(2, 3, 3, stride=2, padding=0, dilation=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(3, 3, (5, 3), stride=(1, 2), padding=(2, 1)),
+        )
         x = torch.rand(1, 2, 45, 51)
     linear = _linearised(model)
     ndim = x.ndim - 2
@@ -76,7 +81,9 @@ def test_receptive_field_is_the_input_gradient_support(arch):
             else:  # at a border, inner layers' zero padding hides part of the field: support inside it
                 assert (lo >= np.clip(start, 0, size)).all() and (hi <= np.clip(stop, 0, size)).all()
             # the real (max-pooling, ReLU) model never reaches outside the field
-            lo_r, hi_r, _ = _support_box(model, layer, x, position) if _has_grad(model, layer, x, position) else (lo, hi, 0)
+            lo_r, hi_r, _ = (
+                _support_box(model, layer, x, position) if _has_grad(model, layer, x, position) else (lo, hi, 0)
+            )
             assert (lo_r >= lo).all() and (hi_r <= hi).all()
             checked += 1
     assert checked >= len(layers) and set(interior_checked) == set(layers)

@@ -1,4 +1,5 @@
 """Running top-k records and max-activating patches equal a brute-force scan of the split."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +20,7 @@ def _brute_force(model, layer, x, labels, n_classes, k):
     a = store["a"].numpy()
     n, c = a.shape[:2]
     flat = a.reshape(n, c, -1)
-    value = flat.max(2)                                       # (N, C)
+    value = flat.max(2)  # (N, C)
     where = flat.argmax(2)
     order = np.argsort(-value.T, axis=1, kind="stable")[:, :k]  # (C, k)
     positions = np.stack(np.unravel_index(np.take_along_axis(where.T, order, 1), a.shape[2:]), -1)
@@ -36,8 +37,11 @@ def test_records_and_patches_equal_a_brute_force_scan(kind):
     else:
         model, x = CNN1D(1, 3, length=40, channels=(4, 5)).eval(), torch.randn(70, 1, 40)
     labels = np.arange(70) % 3
-    layers = [n for n, m in model.named_modules()
-              if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ReLU)) and n.startswith("features")]
+    layers = [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ReLU)) and n.startswith("features")
+    ]
     batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 64), slice(64, 70))]
     rec = record(model, layers, batches, n_classes=3, k=5)
     assert rec.layers == layers
@@ -58,8 +62,9 @@ def test_records_and_patches_equal_a_brute_force_scan(kind):
                 row, pos = got["index"][c, j], got["position"][c, j]
                 start, stop = field.box(pos)
                 inside = tuple(slice(max(s0, 0), min(s1, n)) for s0, s1, n in zip(start, stop, x.shape[2:]))
-                patch_inside = patches[ci, j][(slice(None), *(slice(sl.start - s0, sl.stop - s0)
-                                                              for sl, s0 in zip(inside, start)))]
+                patch_inside = patches[ci, j][
+                    (slice(None), *(slice(sl.start - s0, sl.stop - s0) for sl, s0 in zip(inside, start)))
+                ]
                 np.testing.assert_array_equal(patch_inside, x[row].numpy()[(slice(None), *inside)])
                 assert np.isnan(patches[ci, j]).sum() == patches[ci, j].size - patch_inside.size
 

@@ -1,17 +1,37 @@
 """The visualisation engine: known answers (an oriented-edge channel), rising objective, seeding, batching."""
+
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from posthoc.features.visualise import (Settings, channel_objective, class_objective, gaussian_blur, layer_objective,
-                                        noise_start, total_variation, visualise)
+from posthoc.features.visualise import (
+    Settings,
+    channel_objective,
+    class_objective,
+    gaussian_blur,
+    layer_objective,
+    noise_start,
+    total_variation,
+    visualise,
+)
 from posthoc.models import CNN1D
 
 PLAIN = Settings(steps=30, lr=0.05, normalise_grad=True)
-REGULARISED = Settings(steps=15, lr=0.05, normalise_grad=True, levels=3, growth=1.5, blur_sigma=0.5, jitter=2,
-                       rotate=5.0, scale=0.05, tv=0.05, l2=0.01)
+REGULARISED = Settings(
+    steps=15,
+    lr=0.05,
+    normalise_grad=True,
+    levels=3,
+    growth=1.5,
+    blur_sigma=0.5,
+    jitter=2,
+    rotate=5.0,
+    scale=0.05,
+    tv=0.05,
+    l2=0.01,
+)
 
 
 def _edge_model():
@@ -37,7 +57,7 @@ def test_channel_visualisation_of_an_edge_filter_is_that_edge(settings):
         # and correlates with the filter pattern at the positions where the edge fires most
         resp = torch.nn.functional.conv2d(x[None, None], pattern[None, None], padding=2)[0, 0]
         i, j = np.unravel_index(int(resp[2:-2, 2:-2].argmax()), (20, 20))
-        patch = x[i:i + 5, j:j + 5].flatten().numpy()
+        patch = x[i : i + 5, j : j + 5].flatten().numpy()
         r = np.corrcoef(patch, pattern.flatten().numpy())[0, 1]
         assert r > 0.8, (channel, r)
         # and the mean over the image of the matched response exceeds the other orientation's
@@ -48,8 +68,16 @@ def test_channel_visualisation_of_an_edge_filter_is_that_edge(settings):
 
 def test_objective_rises_on_average_and_is_seeded():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
-                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()
     lo, hi = torch.full((3,), -2.0), torch.full((3,), 2.0)
     start = noise_start(4, (3, 20, 20), lo, hi, seed=1)
     res = visualise(model, class_objective([0, 1, 2, 3]), start, PLAIN, low=lo, high=hi, seed=5)
@@ -78,8 +106,8 @@ def test_one_batch_equals_one_row_at_a_time():
     start = noise_start(3, (1, 32), None, None, seed=0)
     batch = visualise(model, channel_objective(layers, chans), start, s, seed=0)
     for r in range(3):
-        alone = visualise(model, channel_objective(layers[r:r + 1], chans[r:r + 1]), start[r:r + 1], s, seed=0)
-        torch.testing.assert_close(batch.x[r:r + 1], alone.x, rtol=1e-4, atol=1e-4)
+        alone = visualise(model, channel_objective(layers[r : r + 1], chans[r : r + 1]), start[r : r + 1], s, seed=0)
+        torch.testing.assert_close(batch.x[r : r + 1], alone.x, rtol=1e-4, atol=1e-4)
     lay = visualise(model, layer_objective(["features.0", "features.3"]), start[:2], s, seed=0)
     assert lay.x.shape == (2, 1, 32) and (lay.final > lay.history[0]).all()
 
@@ -89,6 +117,9 @@ def test_blur_matches_scipy_and_tv_is_zero_on_constants():
     ref = gaussian_filter(x.numpy(), sigma=(0, 0, 1.2, 1.2), mode="mirror", truncate=3)
     np.testing.assert_allclose(gaussian_blur(x, 1.2).numpy(), ref, atol=1e-4)
     s = torch.rand(2, 1, 30)
-    np.testing.assert_allclose(gaussian_blur(s, 0.7).numpy(),
-                               gaussian_filter(s.numpy(), sigma=(0, 0, 0.7), mode="mirror", truncate=3), atol=1e-4)
+    np.testing.assert_allclose(
+        gaussian_blur(s, 0.7).numpy(),
+        gaussian_filter(s.numpy(), sigma=(0, 0, 0.7), mode="mirror", truncate=3),
+        atol=1e-4,
+    )
     assert total_variation(torch.ones(2, 3, 5, 5)).abs().max() == 0

@@ -1,4 +1,5 @@
 """Bad input is refused early and by name: config paths, image modes, constant channels, failing jobs."""
+
 from __future__ import annotations
 
 import copy
@@ -28,9 +29,13 @@ TEST = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
 
 def _with_imagefolder(root) -> dict:
     config = copy.deepcopy(TEST)
-    config["datasets"] = {"tiles": {"data": {"kind": "imagefolder", "root": str(root), "image_size": 16},
-                                    "model": {"arch": "alexnet128", "width": 0.0625},
-                                    "train": {"epochs": 1, "batch_size": 8}}}
+    config["datasets"] = {
+        "tiles": {
+            "data": {"kind": "imagefolder", "root": str(root), "image_size": 16},
+            "model": {"arch": "alexnet128", "width": 0.0625},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+    }
     return config
 
 
@@ -59,8 +64,12 @@ def test_results_and_medmnist_root_that_are_files_are_named(tmp_path):
     with pytest.raises(ConfigError, match=r"'results': .*f is a file, not a folder"):
         validate_config(config)
     config = copy.deepcopy(TEST)
-    config["datasets"]["mnist1d"]["data"] = {"kind": "medmnist", "flag": "pathmnist", "size": 28,
-                                             "root": str(tmp_path / "f")}
+    config["datasets"]["mnist1d"]["data"] = {
+        "kind": "medmnist",
+        "flag": "pathmnist",
+        "size": 28,
+        "root": str(tmp_path / "f"),
+    }
     config["datasets"]["mnist1d"]["model"] = {"arch": "alexnet128"}
     with pytest.raises(ConfigError, match=r"datasets\.mnist1d\.data\.root: .*f is a file, not a folder"):
         validate_config(config)
@@ -92,8 +101,12 @@ def test_sixteen_bit_greyscale_among_rgb_keeps_its_contrast(tmp_path):
     out = imf.read_image(root / "a" / "deep.png", 8, gray=False)
     np.testing.assert_array_equal(out[..., 0], np.round(ramp / 257.0).astype(np.uint8))
     np.testing.assert_array_equal(out[..., 0], out[..., 2])
-    meta = prepare("t", {"kind": "imagefolder", "root": str(root), "image_size": 8,
-                         "val_fraction": 0.2, "test_fraction": 0.2}, tmp_path / "out", seed=0)
+    meta = prepare(
+        "t",
+        {"kind": "imagefolder", "root": str(root), "image_size": 8, "val_fraction": 0.2, "test_fraction": 0.2},
+        tmp_path / "out",
+        seed=0,
+    )
     assert meta["channels"] == 3
     images = np.concatenate([np.load(tmp_path / "out" / f"{s}_images.npy") for s in ("train", "val", "test")])
     assert any(np.array_equal(im[..., 0], np.round(ramp / 257.0)) for im in images)  # not a white square
@@ -105,8 +118,7 @@ def test_sixteen_bit_greyscale_alone_is_scaled_by_its_range(tmp_path):
     assert imf.read_image(path, 4, gray=True)[0, 0, 0] == round(300 / 257)
 
 
-@pytest.mark.parametrize("mode, array", [("F", np.full((4, 4), 0.5, np.float32)),
-                                         ("I", np.full((4, 4), -5, np.int32))])
+@pytest.mark.parametrize("mode, array", [("F", np.full((4, 4), 0.5, np.float32)), ("I", np.full((4, 4), -5, np.int32))])
 def test_modes_without_an_exact_conversion_are_refused_by_name(tmp_path, mode, array):
     path = tmp_path / "odd.tif"
     Image.fromarray(array, mode=mode).save(path)
@@ -157,9 +169,14 @@ def test_a_std_that_would_give_nan_is_refused(std):
 
 # --- a failing job ends with one sentence ------------------------------------------------------------------------
 def _fake_job(tmp_path, spec) -> SimpleNamespace:
-    return SimpleNamespace(input={}, output={"arrays": [], "meta": str(tmp_path / "out" / "meta.json")},
-                           wildcards={"dataset": "tiles"}, params={"spec": spec, "seed": 0},
-                           log=[str(tmp_path / "job.log")], threads=1)
+    return SimpleNamespace(
+        input={},
+        output={"arrays": [], "meta": str(tmp_path / "out" / "meta.json")},
+        wildcards={"dataset": "tiles"},
+        params={"spec": spec, "seed": 0},
+        log=[str(tmp_path / "job.log")],
+        threads=1,
+    )
 
 
 def test_failing_rule_log_and_console_end_with_the_sentence(tmp_path, capfd):

@@ -1,4 +1,5 @@
 """The device-ready input path: same batches, same training result as converting on the CPU first; flat memory."""
+
 import mmap
 
 import numpy as np
@@ -25,7 +26,7 @@ def reference_fit(model, train, normalise, *, epochs, batch_size, lr, weight_dec
         torch.manual_seed(seed * 100_003 + epoch)
         total = 0.0
         for start in range(0, n, batch_size):
-            idx = np.sort(order[start:start + batch_size])
+            idx = np.sort(order[start : start + batch_size])
             xb, yb = normalise(x_train[idx]), labels_all[idx]
             loss = F.cross_entropy(model(xb), yb)
             optimiser.zero_grad(set_to_none=True)
@@ -91,7 +92,7 @@ def test_batches_match_cpu_conversion_in_order_with_labels(tmp_path):
 def test_channels_last_keeps_values(tmp_path):
     x, _ = images(tmp_path, n=5)
     norm = Normaliser([0.5] * 3, [0.2] * 3, 255.0)
-    (xb, _), = DeviceBatches(x, [slice(0, 5)], norm, "cpu", channels_last=True)
+    ((xb, _),) = DeviceBatches(x, [slice(0, 5)], norm, "cpu", channels_last=True)
     assert xb.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(xb, to_model_input(x[:5], norm.mean, norm.std, 255.0))
 

@@ -5,8 +5,14 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from posthoc.metrics import (drop_increase, keep_top_mask, normalised_confusion, one_vs_rest_roc,
-                             per_class_accuracy, precision_recall_f1)
+from posthoc.metrics import (
+    drop_increase,
+    keep_top_mask,
+    normalised_confusion,
+    one_vs_rest_roc,
+    per_class_accuracy,
+    precision_recall_f1,
+)
 
 LABELS = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 1])
 PREDS = np.array([0, 1, 0, 1, 1, 2, 0, 2, 2, 2])

@@ -1,12 +1,12 @@
 """Deletion/insertion curves and per-image drop/increase: Quantus where it coincides, hand cases otherwise."""
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from posthoc.metrics import drop_increase
-from posthoc.metrics.deletion import (curve_auc, drop_increase_rows, keep_top_scores, perturbation_curves,
-                                      position_ranks)
+from posthoc.metrics.deletion import curve_auc, drop_increase_rows, keep_top_scores, perturbation_curves, position_ranks
 
 
 def _model(channels=1):
@@ -29,13 +29,23 @@ def test_deletion_curve_equals_quantus_pixel_flipping(batch):
     model = _model()
     steps = 6  # 6 positions per step over 36 positions
     fractions = np.linspace(0, 1, steps + 1)
-    ours = perturbation_curves(model, x, maps, target, fractions=fractions, fill=0.5, curves=("deletion",),
-                               batch_size=64)["deletion"]
-    metric = quantus.PixelFlipping(features_in_step=6, perturb_baseline=0.5, normalise=False, abs=False,
-                                   disable_warnings=True)
+    ours = perturbation_curves(
+        model, x, maps, target, fractions=fractions, fill=0.5, curves=("deletion",), batch_size=64
+    )["deletion"]
+    metric = quantus.PixelFlipping(
+        features_in_step=6, perturb_baseline=0.5, normalise=False, abs=False, disable_warnings=True
+    )
     for layer in range(2):
-        ref = np.asarray(metric(model=model, x_batch=x.numpy(), y_batch=target.numpy(),
-                                a_batch=maps[:, layer:layer + 1].numpy(), softmax=True, device="cpu"))
+        ref = np.asarray(
+            metric(
+                model=model,
+                x_batch=x.numpy(),
+                y_batch=target.numpy(),
+                a_batch=maps[:, layer : layer + 1].numpy(),
+                softmax=True,
+                device="cpu",
+            )
+        )
         np.testing.assert_allclose(ours[:, layer, 1:], ref, atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """Bootstrap intervals: seeded, and covering a known mean at about their nominal rate."""
+
 import numpy as np
 import pytest
 

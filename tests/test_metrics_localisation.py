@@ -1,4 +1,5 @@
 """Localisation metrics against Quantus where the definitions coincide, hand-computed cases where not."""
+
 import numpy as np
 import pytest
 
@@ -15,15 +16,19 @@ def batch():
     masks = np.zeros((n, h, w), bool)
     for i in range(n):
         y, x, s = rng.integers(0, 8), rng.integers(0, 8), rng.integers(3, 8)
-        masks[i, y:y + s, x:x + s] = True
+        masks[i, y : y + s, x : x + s] = True
     maps[0, 0][masks[0]] += 1.0  # one certain hit
     x = rng.random((n, 3, h, w)).astype(np.float32)
     return maps, masks, x, np.zeros(n, int)
 
 
 def _quantus(metric, maps, masks, x, y):
-    return np.asarray(metric(model=None, x_batch=x, y_batch=y, a_batch=maps.astype(np.float32),
-                             s_batch=masks[:, None].astype(np.float32)), np.float64)
+    return np.asarray(
+        metric(
+            model=None, x_batch=x, y_batch=y, a_batch=maps.astype(np.float32), s_batch=masks[:, None].astype(np.float32)
+        ),
+        np.float64,
+    )
 
 
 def test_pointing_game_equals_quantus(batch):

@@ -1,4 +1,5 @@
 """Sanity-check building blocks: similarity functions against Quantus/SciPy, randomisation order."""
+
 import numpy as np
 import pytest
 import torch

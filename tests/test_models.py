@@ -17,8 +17,16 @@ def feature_shapes(model, x):
 def test_alexnet128_matches_seed000_section3_shapes():
     model = AlexNet128(3, 9, width=1.0)
     shapes = feature_shapes(model, torch.zeros(1, 3, 128, 128))
-    assert shapes == [(64, 64, 64), (64, 31, 31), (192, 31, 31), (192, 15, 15), (384, 15, 15), (256, 15, 15),
-                      (256, 15, 15), (256, 7, 7)]
+    assert shapes == [
+        (64, 64, 64),
+        (64, 31, 31),
+        (192, 31, 31),
+        (192, 15, 15),
+        (384, 15, 15),
+        (256, 15, 15),
+        (256, 15, 15),
+        (256, 7, 7),
+    ]
     assert model.classifier[1].in_features == 256 * 6 * 6 and model.classifier[1].out_features == 4096
     assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 9)
 
@@ -51,19 +59,28 @@ def test_vgg7_layout():
     assert len(convs) + len(linears) == 7 and [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128]
     assert all(c.kernel_size == (3, 3) for c in convs)
     assert model(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
-    assert explainable_layers(model) == ["features.2", "features.5", "features.9", "features.12", "features.16",
-                                         "features.19"]
+    assert explainable_layers(model) == [
+        "features.2",
+        "features.5",
+        "features.9",
+        "features.12",
+        "features.16",
+        "features.19",
+    ]
     with torch.no_grad():
         assert model.features(torch.zeros(1, 3, 150, 150)).shape == (1, 128, 18, 18)
     gap = VGG7(3, 8, gap=True)
     assert gap.pooled_layer == "features" and gap(torch.zeros(2, 3, 150, 150)).shape == (2, 8)
 
 
-@pytest.mark.parametrize("arch, layers", [
-    ("vgg16", [f"features.{i}" for i in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)]),
-    ("resnet18", ["layer1", "layer2", "layer3", "layer4"]),
-    ("densenet121", [f"features.denseblock{i}" for i in range(1, 5)]),
-])
+@pytest.mark.parametrize(
+    "arch, layers",
+    [
+        ("vgg16", [f"features.{i}" for i in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)]),
+        ("resnet18", ["layer1", "layer2", "layer3", "layer4"]),
+        ("densenet121", [f"features.denseblock{i}" for i in range(1, 5)]),
+    ],
+)
 def test_torchvision_layers_and_head(arch, layers):
     model = build_model(arch, 1, 7, (32, 32))
     assert explainable_layers(model) == layers
@@ -111,9 +128,17 @@ def test_build_model_rejects_wrong_rank():
 def test_checkpoint_roundtrip(tmp_path):
     torch.manual_seed(0)
     model = build_model("alexnet128", 3, 5, (48, 48), width=0.1).eval()
-    info = {"arch": "alexnet128", "arch_kwargs": {"width": 0.1}, "class_names": list("abcde"), "in_channels": 3,
-            "input_shape": [48, 48], "mean": [0.5] * 3, "std": [0.2] * 3, "pixel_scale": 255.0,
-            "layers": explainable_layers(model)}
+    info = {
+        "arch": "alexnet128",
+        "arch_kwargs": {"width": 0.1},
+        "class_names": list("abcde"),
+        "in_channels": 3,
+        "input_shape": [48, 48],
+        "mean": [0.5] * 3,
+        "std": [0.2] * 3,
+        "pixel_scale": 255.0,
+        "layers": explainable_layers(model),
+    }
     path = tmp_path / "m" / "checkpoint.pt"
     save_checkpoint(path, model, info)
     loaded, loaded_info = load_checkpoint(path)
@@ -128,8 +153,9 @@ def test_load_checkpoint_missing_file_names_it(tmp_path):
         load_checkpoint(tmp_path / "nothere.pt")
 
 
-@pytest.mark.parametrize("arch, kw, shape", [("alexnet128", {"width": 0.1}, (48, 48)), ("cnn1d", {}, (40,)),
-                                             ("resnet18", {}, (32, 32))])
+@pytest.mark.parametrize(
+    "arch, kw, shape", [("alexnet128", {"width": 0.1}, (48, 48)), ("cnn1d", {}, (40,)), ("resnet18", {}, (32, 32))]
+)
 def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape):
     from posthoc.models import fit_head, gap_model
 
@@ -143,12 +169,23 @@ def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape)
         feats = gap.trunk(x).flatten(2).mean(2)
     labels = feats[:, :3].argmax(1).numpy()  # learnable from the pooled features by construction
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    rows = fit_head(gap.head, feats, labels, (feats, labels), epochs=60, batch_size=10, lr=0.05, weight_decay=0.0,
-                    seed=0)
+    rows = fit_head(
+        gap.head, feats, labels, (feats, labels), epochs=60, batch_size=10, lr=0.05, weight_decay=0.0, seed=0
+    )
     assert rows[-1]["train_loss"] < rows[0]["train_loss"] and rows[-1]["val_acc"] >= 0.8
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # the features stay frozen
-    info = {"arch": arch, "arch_kwargs": kw, "class_names": list("abc"), "in_channels": c, "input_shape": list(shape),
-            "mean": [0.0] * c, "std": [1.0] * c, "pixel_scale": 1.0, "layers": ["trunk"], "gap_layer": layer}
+    info = {
+        "arch": arch,
+        "arch_kwargs": kw,
+        "class_names": list("abc"),
+        "in_channels": c,
+        "input_shape": list(shape),
+        "mean": [0.0] * c,
+        "std": [1.0] * c,
+        "pixel_scale": 1.0,
+        "layers": ["trunk"],
+        "gap_layer": layer,
+    }
     save_checkpoint(tmp_path / "gap.pt", gap.eval(), info)
     loaded, _ = load_checkpoint(tmp_path / "gap.pt")
     assert loaded.pooled_layer == "trunk" and torch.allclose(loaded(x), gap(x), atol=1e-6)
@@ -167,20 +204,34 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     from posthoc.stages import train
 
     rng = np.random.default_rng(0)
-    splits = {s: {"images": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), "labels": np.arange(n) % 3}
-              for s, n in (("train", 12), ("val", 6), ("test", 6))}
+    splits = {
+        s: {"images": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), "labels": np.arange(n) % 3}
+        for s, n in (("train", 12), ("val", 6), ("test", 6))
+    }
     data_dir = tmp_path / "data"
     layout.write_dataset(data_dir, "toy", "imagefolder", splits, ["a", "b", "c"], source="test", params={})
     io.save_json(tmp_path / "stats.json", {"mean": [0.5] * 3, "std": [0.25] * 3, "pixel_scale": 255.0})
     torch.manual_seed(1)
     user = torchvision.models.resnet18(num_classes=3)
     torch.save(user.state_dict(), tmp_path / "mine.pth")
-    out = {k: str(tmp_path / "model" / f) for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"),
-                                                        ("s", "scores.json"), ("p", "curves.png"))}
+    out = {
+        k: str(tmp_path / "model" / f)
+        for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"), ("s", "scores.json"), ("p", "curves.png"))
+    }
     cfg = {"arch": "resnet18", "checkpoint": str(tmp_path / "mine.pth"), "explain_layers": "rectified"}
-    common = dict(dataset="toy", meta=str(data_dir / "meta.json"), stats=str(tmp_path / "stats.json"),
-                  checkpoint=out["c"], history=out["h"], scores=out["s"], curves=out["p"],
-                  train={"epochs": 3, "batch_size": 4, "freeze": "none"}, seed=0, device="cpu", resume=None)
+    common = dict(
+        dataset="toy",
+        meta=str(data_dir / "meta.json"),
+        stats=str(tmp_path / "stats.json"),
+        checkpoint=out["c"],
+        history=out["h"],
+        scores=out["s"],
+        curves=out["p"],
+        train={"epochs": 3, "batch_size": 4, "freeze": "none"},
+        seed=0,
+        device="cpu",
+        resume=None,
+    )
     train.run(model=cfg, **common)
     model, info = load_checkpoint(out["c"])
     x = torch.randn(2, 3, 32, 32)

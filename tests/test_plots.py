@@ -1,5 +1,6 @@
 """Figures: the right panels, labels and data; honest map display (sequential from 0 or diverging
 centred at 0, stated scale, void panels labelled); readable at the report's display width; light PNGs."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -158,8 +159,15 @@ def test_class_distribution_rejects_wrong_length():
 
 # ------------------------------------------------------------------------------ training / eval
 def test_training_curves_two_panels_with_legends():
-    hist = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "train_acc": [0.5, 0.7, 0.9],
-                         "val_loss": [1.1, 0.7, 0.6], "val_acc": [0.4, 0.6, 0.8]})
+    hist = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [1.0, 0.5, 0.3],
+            "train_acc": [0.5, 0.7, 0.9],
+            "val_loss": [1.1, 0.7, 0.6],
+            "val_acc": [0.4, 0.6, 0.8],
+        }
+    )
     fig = training.training_curves(hist)
     assert len(fig.axes) == 2
     loss, acc = fig.axes
@@ -199,23 +207,30 @@ def test_roc_curves_legend_has_auc_and_diagonal():
     _render(fig)
 
 
-
-
 def test_core_figures_are_readable_at_display_size(tmp_path, rng):
     names = [f"class {i} with a long name" for i in range(9)]
     counts = {s: rng.integers(0, 900, 9) for s in ("train", "val", "test")}
-    hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
-                         "val_loss": [1.1, 0.7], "val_acc": [0.4, 0.6]})
+    hist = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [1.0, 0.5],
+            "train_acc": [0.5, 0.7],
+            "val_loss": [1.1, 0.7],
+            "val_acc": [0.4, 0.6],
+        }
+    )
     cm = rng.random((9, 9))
     roc = {c: np.linspace(0, 1, 5) for c in range(9)}
-    figures = {"sample_grid": eda.sample_grid(_images(rng, 40), rng.integers(0, 9, 40), names),
-               "sample_grid_1d": eda.sample_grid(rng.standard_normal((32, 40)), rng.integers(0, 9, 32), names),
-               "one_per_class": eda.one_per_class(_images(rng, 18), np.arange(18) % 9, names),
-               "class_distribution": eda.class_distribution(counts, names),
-               "training_curves": training.training_curves(hist),
-               "confusion": evaluation.confusion_matrix(cm / cm.sum(1, keepdims=True), names),
-               "roc": evaluation.roc_curves(roc, roc, {c: 0.5 for c in range(9)}, names),
-               "message": panels.message_figure("Nothing to show.", "title")}
+    figures = {
+        "sample_grid": eda.sample_grid(_images(rng, 40), rng.integers(0, 9, 40), names),
+        "sample_grid_1d": eda.sample_grid(rng.standard_normal((32, 40)), rng.integers(0, 9, 32), names),
+        "one_per_class": eda.one_per_class(_images(rng, 18), np.arange(18) % 9, names),
+        "class_distribution": eda.class_distribution(counts, names),
+        "training_curves": training.training_curves(hist),
+        "confusion": evaluation.confusion_matrix(cm / cm.sum(1, keepdims=True), names),
+        "roc": evaluation.roc_curves(roc, roc, {c: 0.5 for c in range(9)}, names),
+        "message": panels.message_figure("Nothing to show.", "title"),
+    }
     for name, fig in figures.items():
         assert_readable(fig, tmp_path, f"{name}.png")
 

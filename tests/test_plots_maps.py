@@ -1,5 +1,6 @@
 """Map figures: per-method grids, cross-method grids, confusions and reconstructions — honest scales
 (diverging centred at 0 for signed maps, the scale stated), void panels labelled, wide grids wrapped."""
+
 import warnings
 
 import matplotlib
@@ -61,8 +62,15 @@ def test_layer_maps_signed_diverging_centred_at_zero(rng):
 
 
 def test_layer_maps_without_overlay_and_coarse_map(rng):
-    fig = layer_maps(rng.random((1, 8, 8, 1)), rng.random((1, 1, 4, 4)), ["only"], ["input", "conv"], "one",
-                     signed=False, overlay=False)
+    fig = layer_maps(
+        rng.random((1, 8, 8, 1)),
+        rng.random((1, 1, 4, 4)),
+        ["only"],
+        ["input", "conv"],
+        "one",
+        signed=False,
+        overlay=False,
+    )
     panels = _panel_axes(fig)
     assert len(panels) == 2
     assert panels[1].images[-1].get_extent() == pytest.approx(panels[0].images[0].get_extent())
@@ -75,8 +83,9 @@ def test_layer_maps_1d_heat_strip_and_void(rng, tmp_path):
     maps[0, 2] = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = layer_maps(signals, maps, ["0", "1", "2"], ["input"] + [f"conv{i}" for i in range(layers)], "1-D",
-                         signed=False)
+        fig = layer_maps(
+            signals, maps, ["0", "1", "2"], ["input"] + [f"conv{i}" for i in range(layers)], "1-D", signed=False
+        )
         _render(fig)
     panels = [ax for ax in _panel_axes(fig) if ax.axison]
     # 5 layers wrap into two bands of at most 4 maps, each band repeats the input column
@@ -95,8 +104,9 @@ def test_map_grid_mixed_signed_columns_two_colourbars_and_stated_scale(rng, tmp_
     maps = rng.random((n, k, 12, 12))
     maps[:, flags] -= 0.5
     cols = ["input"] + [f"method {j}" for j in range(k)]
-    fig = map_grid(rng.random((n, 12, 12, 3)), maps, ["a", "b", "c"], cols, "comparison", signed=flags[None],
-                   scale="column")
+    fig = map_grid(
+        rng.random((n, 12, 12, 3)), maps, ["a", "b", "c"], cols, "comparison", signed=flags[None], scale="column"
+    )
     bars = _colorbars(fig)
     assert sorted(b.cmap.name for b in bars) == ["RdBu_r", "viridis"]
     assert all("column" in b.ax.get_ylabel() for b in bars)
@@ -115,8 +125,15 @@ def test_map_grid_per_class_signed_row_is_void_not_stretched(rng, tmp_path):
     maps = rng.random((2, 3, 8, 8))
     maps[1] = rng.random((3, 8, 8)) * 0.3
     maps[1, 1] = -0.0005 * rng.random((8, 8))
-    fig = map_grid(np.repeat(rng.random((1, 8, 8, 3)), 2, 0), maps, ["gradcam", "occlusion"],
-                   ["input", "c0", "c1", "c2"], "per class", signed=[[False], [True]], scale="row")
+    fig = map_grid(
+        np.repeat(rng.random((1, 8, 8, 3)), 2, 0),
+        maps,
+        ["gradcam", "occlusion"],
+        ["input", "c0", "c1", "c2"],
+        "per class",
+        signed=[[False], [True]],
+        scale="row",
+    )
     occlusion_row = _panel_axes(fig)[4:8]
     assert "÷" in occlusion_row[0].get_ylabel()
     shown = np.asarray(occlusion_row[2].images[1].get_array())
@@ -132,8 +149,16 @@ def test_map_grid_rejects_mismatched_labels(rng):
 
 
 def _confusions(k, n_classes):
-    return [{"true": t, "pred": (t + 1) % n_classes, "count": 5 - t, "p_correct": 0.9,
-             "probs": np.eye(n_classes)[(t + 1) % n_classes] * 0.97 + 0.01} for t in range(k)]
+    return [
+        {
+            "true": t,
+            "pred": (t + 1) % n_classes,
+            "count": 5 - t,
+            "p_correct": 0.9,
+            "probs": np.eye(n_classes)[(t + 1) % n_classes] * 0.97 + 0.01,
+        }
+        for t in range(k)
+    ]
 
 
 @pytest.mark.parametrize("one_d", [False, True])
@@ -141,11 +166,19 @@ def test_confusion_maps_blocks_wrap_labels_inside_and_void(rng, tmp_path, one_d)
     k, methods = 3, ["gradcam", "saliency", "occlusion"]
     shape = (40,) if one_d else (12, 12, 3)
     inputs = [rng.random(shape) for _ in range(k)]
-    maps = rng.random((3, k, 3) + shape[:1 if one_d else 2])
+    maps = rng.random((3, k, 3) + shape[: 1 if one_d else 2])
     maps[2] -= 0.5
     maps[0, 1, 2] = 0.0
-    fig = confusion_maps([inputs[0], None, inputs[2]], inputs, maps, methods, _confusions(k, 4), ["a", "b", "c", "d"],
-                         "confusions", signed=[False, False, True])
+    fig = confusion_maps(
+        [inputs[0], None, inputs[2]],
+        inputs,
+        maps,
+        methods,
+        _confusions(k, 4),
+        ["a", "b", "c", "d"],
+        "confusions",
+        signed=[False, False, True],
+    )
     shown = [ax for ax in _panel_axes(fig) if ax.axison]
     ylabels = [ax.get_ylabel().split("\n")[0] for ax in shown if ax.get_ylabel()]
     bands = 3 if one_d else 2

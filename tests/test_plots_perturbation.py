@@ -1,5 +1,6 @@
 """Faithfulness, occlusion, LIME and robustness figures: panels, labels that do not collide, small
 multiples that stay readable, axes that run the way the images do."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,8 +15,17 @@ from posthoc.plots.lime import lime_topk  # noqa: E402
 from posthoc.plots.occlusion import occlusion_panels  # noqa: E402
 from posthoc.plots.robustness import robustness_levels  # noqa: E402
 
-METHODS = ["gradcam", "saliency", "guided_backprop", "guided_gradcam", "deconvnet", "cam", "integrated_gradients",
-           "occlusion", "lime"]
+METHODS = [
+    "gradcam",
+    "saliency",
+    "guided_backprop",
+    "guided_gradcam",
+    "deconvnet",
+    "cam",
+    "integrated_gradients",
+    "occlusion",
+    "lime",
+]
 LAYERED = ("gradcam", "guided_gradcam", "deconvnet")
 LAYERS = ("features.0", "features.3", "features.6", "features.8")
 
@@ -26,9 +36,21 @@ def rng():
 
 
 def _faith_df(rng, keeps=(30,)):
-    return pd.DataFrame([{"method": m, "layer": layer if m in LAYERED else np.nan, "keep_percent": keep,
-                          "drop_rate": rng.random(), "increase_rate": rng.random(), "n": 100}
-                         for keep in keeps for m in METHODS for layer in (LAYERS if m in LAYERED else (None,))])
+    return pd.DataFrame(
+        [
+            {
+                "method": m,
+                "layer": layer if m in LAYERED else np.nan,
+                "keep_percent": keep,
+                "drop_rate": rng.random(),
+                "increase_rate": rng.random(),
+                "n": 100,
+            }
+            for keep in keeps
+            for m in METHODS
+            for layer in (LAYERS if m in LAYERED else (None,))
+        ]
+    )
 
 
 def _no_overlap(boxes_a, boxes_b):
@@ -70,14 +92,33 @@ def _occlusion_rows(rng, one_d, n=2):
     for k in range(n):
         label = f"window 10, stride 3 (example {k})\ntrue a, predicted b\nthird line of the label"
         if one_d:
-            rows.append({"image": rng.random(40), "occluded": rng.random(40), "window_box": (5, 10),
-                         "centres": [np.arange(2, 40, 3)], "activation": rng.random(13), "probability": rng.random(13),
-                         "predicted": rng.integers(0, 10, 13), "projection": rng.standard_normal(40), "label": label})
+            rows.append(
+                {
+                    "image": rng.random(40),
+                    "occluded": rng.random(40),
+                    "window_box": (5, 10),
+                    "centres": [np.arange(2, 40, 3)],
+                    "activation": rng.random(13),
+                    "probability": rng.random(13),
+                    "predicted": rng.integers(0, 10, 13),
+                    "projection": rng.standard_normal(40),
+                    "label": label,
+                }
+            )
         else:
-            rows.append({"image": rng.random((28, 28, 3)), "occluded": rng.random((28, 28, 3)),
-                         "window_box": (4, 4, 8, 8), "centres": [np.arange(2, 28, 4)] * 2,
-                         "activation": rng.random((7, 7)), "probability": rng.random((7, 7)),
-                         "predicted": rng.integers(0, 3, (7, 7)), "projection": None, "label": label})
+            rows.append(
+                {
+                    "image": rng.random((28, 28, 3)),
+                    "occluded": rng.random((28, 28, 3)),
+                    "window_box": (4, 4, 8, 8),
+                    "centres": [np.arange(2, 28, 4)] * 2,
+                    "activation": rng.random((7, 7)),
+                    "probability": rng.random((7, 7)),
+                    "predicted": rng.integers(0, 3, (7, 7)),
+                    "projection": None,
+                    "label": label,
+                }
+            )
     return rows
 
 
@@ -108,18 +149,36 @@ def test_occlusion_panels_rows_heads_and_row_labels_clear_of_panels(rng, tmp_pat
 def test_lime_topk_columns_weights_centred_and_labels_clear(rng, tmp_path, one_d):
     ks = [1, 3, 5]
     if one_d:
-        rows = [{"image": rng.random(40), "segments": np.arange(40) // 4, "coef": rng.standard_normal(10),
-                 "label": f"#{k}: true 3, predicted 3 (p=0.93)\nsegment_length 4; R² 0.41"} for k in range(4)]
+        rows = [
+            {
+                "image": rng.random(40),
+                "segments": np.arange(40) // 4,
+                "coef": rng.standard_normal(10),
+                "label": f"#{k}: true 3, predicted 3 (p=0.93)\nsegment_length 4; R² 0.41",
+            }
+            for k in range(4)
+        ]
     else:
         seg = (np.arange(28)[:, None] // 7) * 4 + np.arange(28)[None] // 7
-        rows = [{"image": rng.random((28, 28, 3)), "segments": seg, "coef": rng.standard_normal(16),
-                 "label": f"#{k}: true adipose, predicted adipose (p=0.93)\nkernel 2, ratio 0.5; R² 0.41"}
-                for k in range(3)]
+        rows = [
+            {
+                "image": rng.random((28, 28, 3)),
+                "segments": seg,
+                "coef": rng.standard_normal(16),
+                "label": f"#{k}: true adipose, predicted adipose (p=0.93)\nkernel 2, ratio 0.5; R² 0.41",
+            }
+            for k in range(3)
+        ]
     fig = lime_topk(rows, ks, "lime")
     panels = _panel_axes(fig)
     assert len(panels) == len(rows) * (2 + len(ks))
-    assert [ax.get_title() for ax in panels[:5]] == ["input and superpixels", "superpixel weights",
-                                                     "top 1 superpixels", "top 3 superpixels", "top 5 superpixels"]
+    assert [ax.get_title() for ax in panels[:5]] == [
+        "input and superpixels",
+        "superpixel weights",
+        "top 1 superpixels",
+        "top 3 superpixels",
+        "top 5 superpixels",
+    ]
     bars = _colorbars(fig)
     assert len(bars) == len(rows)
     for bar, row in zip(bars, rows):
@@ -142,10 +201,16 @@ def test_lime_topk_needs_rows():
 
 def _summary(levels):
     n = len(levels)
-    return pd.DataFrame({"level": levels, "accuracy": np.linspace(0.9, 0.3, n),
-                         "mean_confidence": np.linspace(.9, .5, n),
-                         "mean_p_original": np.linspace(.9, .2, n), "rank_corr_top": np.linspace(1, .3, n),
-                         "rank_corr_original": np.linspace(1, .5, n)})
+    return pd.DataFrame(
+        {
+            "level": levels,
+            "accuracy": np.linspace(0.9, 0.3, n),
+            "mean_confidence": np.linspace(0.9, 0.5, n),
+            "mean_p_original": np.linspace(0.9, 0.2, n),
+            "rank_corr_top": np.linspace(1, 0.3, n),
+            "rank_corr_original": np.linspace(1, 0.5, n),
+        }
+    )
 
 
 @pytest.mark.parametrize("one_d", [False, True])
@@ -155,8 +220,18 @@ def test_robustness_levels_axis_runs_like_the_strip(rng, tmp_path, one_d, levels
     inputs = rng.random((3,) + shape) if one_d else rng.random((3, 16, 16, 3))
     maps_top = rng.random((3,) + shape) * np.array([1.0, 0.5, 0.1]).reshape(3, *([1] * len(shape)))
     maps_top[2] = 0.0
-    fig = robustness_levels("contrast", levels, inputs, maps_top, rng.random((3,) + shape), ["t"] * 3, ["o"] * 3,
-                            _summary(levels), "robustness", signed=False)
+    fig = robustness_levels(
+        "contrast",
+        levels,
+        inputs,
+        maps_top,
+        rng.random((3,) + shape),
+        ["t"] * 3,
+        ["o"] * 3,
+        _summary(levels),
+        "robustness",
+        signed=False,
+    )
     strip = [ax for ax in _panel_axes(fig) if ax.get_title().startswith("contrast =")]
     assert [ax.get_title() for ax in strip] == [f"contrast = {v:g}" for v in levels]
     curves = [ax for ax in _panel_axes(fig) if ax.get_xlabel().startswith("contrast level")]

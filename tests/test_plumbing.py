@@ -5,6 +5,7 @@
 * every method module declares its traits (``METHOD``), statically readable the same as imported;
 * no function default of a config-driven parameter differs from the schema's default.
 """
+
 import ast
 import importlib
 import inspect
@@ -28,9 +29,13 @@ def rules(tmp_path_factory):
     """name -> (named keys, script path) of every rule of the workflow under configs/test.yaml."""
     workdir = tmp_path_factory.mktemp("workflow")
     with SnakemakeApi(OutputSettings(quiet=set())) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(),
-                          config_settings=ConfigSettings(configfiles=[TEST_CONFIG]),
-                          storage_settings=StorageSettings(), snakefile=ROOT / "Snakefile", workdir=workdir)
+        wf = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(configfiles=[TEST_CONFIG]),
+            storage_settings=StorageSettings(),
+            snakefile=ROOT / "Snakefile",
+            workdir=workdir,
+        )
         found = {}
         for rule in wf._workflow.rules:
             if rule.script is None:
@@ -62,6 +67,7 @@ def test_rule_keys_are_the_stage_keywords(rules):
 
 def test_methods_declare_their_traits_once():
     from posthoc.explain import METHODS
+
     static = declared()
     assert set(static) == set(METHODS)
     for name, method in METHODS.items():
@@ -80,6 +86,7 @@ def _schema_params(method: str) -> dict:
 @pytest.mark.parametrize("method", sorted(declared()))
 def test_method_defaults_are_the_schema_defaults(method):
     from posthoc.explain import METHODS
+
     traits, schema = METHODS[method], _schema_params(method)
     assert set(traits.params) == set(schema), f"METHOD.params of {method} differ from its schema entry"
     own = SCHEMA["$defs"]["dataset"]["properties"].get(method, {}).get("properties", {})
@@ -89,7 +96,8 @@ def test_method_defaults_are_the_schema_defaults(method):
     for name, param in signature.items():
         if name in schema and param.default is not inspect.Parameter.empty:
             assert param.default == schema[name].get("default"), (
-                f"{method}: default {name}={param.default!r} differs from the schema's {schema[name].get('default')!r}")
+                f"{method}: default {name}={param.default!r} differs from the schema's {schema[name].get('default')!r}"
+            )
 
 
 def _config_defaults() -> dict:
@@ -129,17 +137,30 @@ def test_library_defaults_agree_with_the_schema():
     """Library functions named after a config key default to the schema's value (or have no default)."""
     own = SCHEMA["$defs"]["dataset"]["properties"]  # keys a method takes from datasets.<name>.<method>
     method_keys = {k: v.get("default") for m in declared() for k, v in _schema_params(m).items() if "default" in v}
-    method_keys |= {k: v.get("default") for m, traits in declared().items() for k, v in
-                    own.get(m, {}).get("properties", {}).items() if k in traits.dataset_params and "default" in v}
+    method_keys |= {
+        k: v.get("default")
+        for m, traits in declared().items()
+        for k, v in own.get(m, {}).get("properties", {}).items()
+        if k in traits.dataset_params and "default" in v
+    }
     disagreements = []
     for path in (ROOT / "src" / "posthoc").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name in {"plan_rows", "scan", "segment", "occlusion",
-                                                                     "lime", "integrated_gradients"}:
+            if isinstance(node, ast.FunctionDef) and node.name in {
+                "plan_rows",
+                "scan",
+                "segment",
+                "occlusion",
+                "lime",
+                "integrated_gradients",
+            }:
                 args = node.args.args + node.args.kwonlyargs
-                defaults = [None] * (len(node.args.args) - len(node.args.defaults)) + node.args.defaults + \
-                    node.args.kw_defaults
+                defaults = (
+                    [None] * (len(node.args.args) - len(node.args.defaults))
+                    + node.args.defaults
+                    + node.args.kw_defaults
+                )
                 for arg, default in zip(args, defaults):
                     ref = method_keys.get(arg.arg, "absent")  # these functions take method settings only
                     if default is not None and ref != "absent":
@@ -153,13 +174,15 @@ def test_code_hash_follows_imports():
     files = {p.relative_to(ROOT / "src" / "posthoc").as_posix() for p in package_files("stages.robustness")}
     assert {"explain/gradcam.py", "robustness.py", "stages/explain.py"} <= files
     assert "explain/lime.py" not in files, "a registry package must not make its importers depend on every method"
-    assert "report/template.html.j2" in {p.name and p.relative_to(ROOT / "src" / "posthoc").as_posix()
-                                         for p in package_files("stages.report")}
+    assert "report/template.html.j2" in {
+        p.name and p.relative_to(ROOT / "src" / "posthoc").as_posix() for p in package_files("stages.report")
+    }
 
 
 def test_job_table_scripts_and_code_users(rules):
     """tests/jobgraph.py's rule -> script table is the workflow's; its derived code users are the known ones."""
     import jobgraph
+
     assert {r: s.stem for r, (_, s) in rules.items()} == jobgraph.RULE_SCRIPTS
     for path, expected in jobgraph.EXPECTED_USERS.items():
         assert sorted(map(str, jobgraph.CODE_USERS[path])) == sorted(map(str, expected)), path

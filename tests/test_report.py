@@ -1,4 +1,5 @@
 """The HTML report: self-contained, complete, generic over stage folders, and written atomically."""
+
 import re
 import shutil
 from pathlib import Path
@@ -33,31 +34,74 @@ VERSIONS = {"python": "3.11.9", "torch": "2.14.1", "numpy": "2.4.6", "snakemake"
 
 def _dataset(root, name, rng, one_d=False):
     d = root / name
-    io.save_json(d / "data" / "meta.json", {"name": name, "kind": "medmnist", "shape": [28, 28, 3],
-                                            "class_names": CLASSES, "n_samples": {"train": 30, "val": 6, "test": 9}})
+    io.save_json(
+        d / "data" / "meta.json",
+        {
+            "name": name,
+            "kind": "medmnist",
+            "shape": [28, 28, 3],
+            "class_names": CLASSES,
+            "n_samples": {"train": 30, "val": 6, "test": 9},
+        },
+    )
     io.save_npy(d / "data" / "train_images.npy", np.zeros((2, 2), np.uint8))  # must not be embedded
-    io.save_figure(eda.class_distribution({"train": np.array([10, 12, 8])}, CLASSES), d / "eda" / "class_distribution.png")
-    io.save_json(d / "eda" / "stats.json", {"mean": [0.74, 0.53, 0.70], "std": [0.12, 0.17, 0.13],
-                                            "class_counts": {"train": [10, 12, 8], "test": [3, 3, 3]}})
-    hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.23456789, 0.5], "train_acc": [0.5, 0.75],
-                         "val_loss": [1.3, 0.6], "val_acc": [0.4, 0.7]})
+    io.save_figure(
+        eda.class_distribution({"train": np.array([10, 12, 8])}, CLASSES), d / "eda" / "class_distribution.png"
+    )
+    io.save_json(
+        d / "eda" / "stats.json",
+        {
+            "mean": [0.74, 0.53, 0.70],
+            "std": [0.12, 0.17, 0.13],
+            "class_counts": {"train": [10, 12, 8], "test": [3, 3, 3]},
+        },
+    )
+    hist = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [1.23456789, 0.5],
+            "train_acc": [0.5, 0.75],
+            "val_loss": [1.3, 0.6],
+            "val_acc": [0.4, 0.7],
+        }
+    )
     io.save_figure(training.training_curves(hist), d / "model" / "training_curves.png")
     io.save_csv(d / "model" / "history.csv", hist)
-    io.save_json(d / "model" / "scores.json", {"train": {"accuracy": 0.98765, "loss": 0.05},
-                                               "val": {"accuracy": 0.9, "loss": 0.3},
-                                               "test": {"accuracy": 0.87654321 if not one_d else 0.5, "loss": 0.4}})
+    io.save_json(
+        d / "model" / "scores.json",
+        {
+            "train": {"accuracy": 0.98765, "loss": 0.05},
+            "val": {"accuracy": 0.9, "loss": 0.3},
+            "test": {"accuracy": 0.87654321 if not one_d else 0.5, "loss": 0.4},
+        },
+    )
     (d / "model" / "model.pt").write_bytes(b"not a figure")
     io.save_figure(evaluation.confusion_matrix(np.eye(3), CLASSES), d / "evaluation" / "confusion.png")
-    io.save_csv(d / "evaluation" / "per_class.csv", pd.DataFrame({"class": CLASSES, "n": [3, 3, 3],
-                                                                  "accuracy": [1.0, 2 / 3, np.nan]}))
+    io.save_csv(
+        d / "evaluation" / "per_class.csv",
+        pd.DataFrame({"class": CLASSES, "n": [3, 3, 3], "accuracy": [1.0, 2 / 3, np.nan]}),
+    )
     maps = rng.random((3, 2, 8, 8))
-    io.save_figure(map_figures.layer_maps(rng.random((3, 8, 8, 3)), maps, CLASSES, ["input", "l1", "l2"], "Grad-CAM",
-                                           signed=False),
-                   d / "explanations" / "gradcam.png")
+    io.save_figure(
+        map_figures.layer_maps(
+            rng.random((3, 8, 8, 3)), maps, CLASSES, ["input", "l1", "l2"], "Grad-CAM", signed=False
+        ),
+        d / "explanations" / "gradcam.png",
+    )
     io.save_npz(d / "explanations" / "gradcam.npz", maps=maps)
-    io.save_csv(d / "faithfulness" / "gradcam.csv",
-                pd.DataFrame({"method": "gradcam", "layer": ["features.0", "features.3"], "keep_percent": 30,
-                              "drop_rate": [0.123456, 0.5], "increase_rate": [0.25, 0.1], "n": 9}))
+    io.save_csv(
+        d / "faithfulness" / "gradcam.csv",
+        pd.DataFrame(
+            {
+                "method": "gradcam",
+                "layer": ["features.0", "features.3"],
+                "keep_percent": 30,
+                "drop_rate": [0.123456, 0.5],
+                "increase_rate": [0.25, 0.1],
+                "n": 9,
+            }
+        ),
+    )
     (d / "faithfulness" / ".gradcam.abc.partial.png").write_bytes(b"half written")  # skipped
     return d
 
@@ -73,8 +117,10 @@ def _results_template(tmp_path_factory):
     io.save_csv(d / "robustness" / "noise.csv", pd.DataFrame({"sigma": [0.1, 0.2], "accuracy": [0.8, 0.6]}))
     bench = root / "benchmarks" / "pathmnist" / "train.tsv"
     bench.parent.mkdir(parents=True)
-    bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-                     "72.5\t0:01:12\t812.25\t900\t700\t710\t0\t1\t95\t70.1\n")
+    bench.write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "72.5\t0:01:12\t812.25\t900\t700\t710\t0\t1\t95\t70.1\n"
+    )
     return root
 
 
@@ -141,9 +187,11 @@ def test_report_order_toc_config_versions_and_fill(results, tmp_path):
     _, html = _build(results, tmp_path)
     # datasets in config order, stages canonical first then extra ones
     assert html.index('id="ds-pathmnist"') < html.index('id="ds-mnist1d"')
-    section = html[html.index('id="ds-mnist1d"'):]
-    positions = [section.index(f'id="ds-mnist1d-{s}"') for s in
-                 ("eda", "model", "evaluation", "explanations", "faithfulness", "robustness")]
+    section = html[html.index('id="ds-mnist1d"') :]
+    positions = [
+        section.index(f'id="ds-mnist1d-{s}"')
+        for s in ("eda", "model", "evaluation", "explanations", "faithfulness", "robustness")
+    ]
     assert positions == sorted(positions)
     assert 'id="ds-mnist1d-data"' not in html
     for anchor in re.findall(r'href="#([^"]+)"', html):
@@ -163,12 +211,14 @@ def test_report_default_versions(results, tmp_path):
 
 def test_long_tables_are_truncated(results, tmp_path):
     n = builder.MAX_TABLE_ROWS + 15
-    io.save_csv(results / "pathmnist" / "evaluation" / "predictions.csv",
-                pd.DataFrame({"index": np.arange(n), "p": np.linspace(0, 1, n)}))
+    io.save_csv(
+        results / "pathmnist" / "evaluation" / "predictions.csv",
+        pd.DataFrame({"index": np.arange(n), "p": np.linspace(0, 1, n)}),
+    )
     _, html = _build(results, tmp_path)
     assert f"Showing the first {builder.MAX_TABLE_ROWS} of {n} rows" in html
-    assert f"<td class=\"num\">{builder.MAX_TABLE_ROWS - 1}</td>" in html
-    assert f"<td class=\"num\">{n - 1}</td>" not in html
+    assert f'<td class="num">{builder.MAX_TABLE_ROWS - 1}</td>' in html
+    assert f'<td class="num">{n - 1}</td>' not in html
 
 
 def test_missing_dataset_folder_raises(results, tmp_path):

@@ -3,6 +3,7 @@ of contents resolves, the full-resolution viewer opens and closes, and the file 
 
 Skipped without Chromium unless POSTHOC_REQUIRE_BROWSER=1 (as in CI: .ci/run installs it), where it fails.
 """
+
 import os
 from pathlib import Path
 
@@ -25,10 +26,12 @@ def chromium():
 
 def test_probe_sees_broken_images_errors_and_dead_links(chromium, tmp_path):
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><head><title>t</title></head><body><nav><a href="#here">a</a>'
-                    '<a href="#nowhere">b</a></nav><main id="here"><img src="data:image/png;base64,AAAA" width="4" '
-                    'height="4" alt="x"><table><tr><th>h</th></tr></table></main>'
-                    '<script>undefinedFunction();</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><title>t</title></head><body><nav><a href="#here">a</a>'
+        '<a href="#nowhere">b</a></nav><main id="here"><img src="data:image/png;base64,AAAA" width="4" '
+        'height="4" alt="x"><table><tr><th>h</th></tr></table></main>'
+        "<script>undefinedFunction();</script></body></html>"
+    )
     res = browser.inspect(page)
     assert [i["ok"] for i in res["images"]] == [False]
     assert res["toc_missing"] == ["nowhere"] and res["tables_without_caption"] == 1

@@ -1,4 +1,5 @@
 """Key findings: the ranked method × layer table and the sentence on what it can tell apart."""
+
 import pandas as pd
 
 from posthoc import io
@@ -6,8 +7,9 @@ from posthoc.report import findings
 
 
 def _faith(d, method, layers, drops, incs, n, lo=None, hi=None):
-    frame = pd.DataFrame({"method": method, "layer": layers, "keep_percent": 30.0, "drop_rate": drops,
-                          "increase_rate": incs, "n": n})
+    frame = pd.DataFrame(
+        {"method": method, "layer": layers, "keep_percent": 30.0, "drop_rate": drops, "increase_rate": incs, "n": n}
+    )
     if lo is not None:
         frame["drop_rate_lo"], frame["drop_rate_hi"] = lo, hi
     io.save_csv(d / "faithfulness" / f"{method}.csv", frame)
@@ -17,18 +19,44 @@ def test_ranking_joins_map_quality_and_reads_intervals(tmp_path):
     _faith(tmp_path, "gradcam", ["f.0", "f.3"], [0.50, 0.20], [0.1, 0.3], 40, [0.45, 0.15], [0.55, 0.26])
     _faith(tmp_path, "saliency", ["input"], [0.22], [0.2], 40, [0.18], [0.27])
     _faith(tmp_path, "cam", ["features"], [0.70], [0.05], 40, [0.66], [0.74])
-    io.save_csv(tmp_path / "map_quality" / "localisation.csv",
-                pd.DataFrame({"method": ["gradcam", "saliency"], "layer": ["f.3", "input"], "pointing_game": [0.9, 0.4],
-                              "pointing_game_ci_low": [0.8, 0.3], "pointing_game_ci_high": [0.95, 0.5],
-                              "relevance_mass": [0.6, 0.3], "n": [30, 30]}))
-    io.save_csv(tmp_path / "map_quality" / "sanity_flags.csv",  # the rank correlation at full randomisation
-                pd.DataFrame({"method": ["gradcam"], "layer": ["f.3"], "spearman": [0.05], "threshold": [0.5],
-                              "survives_full_randomisation": [False], "n": [8]}))
-    io.save_csv(tmp_path / "map_quality" / "per_image_drop.csv",  # not a key table: not joined
-                pd.DataFrame({"method": ["gradcam"], "layer": ["f.3"], "image": [3], "drop": [0.9]}))
+    io.save_csv(
+        tmp_path / "map_quality" / "localisation.csv",
+        pd.DataFrame(
+            {
+                "method": ["gradcam", "saliency"],
+                "layer": ["f.3", "input"],
+                "pointing_game": [0.9, 0.4],
+                "pointing_game_ci_low": [0.8, 0.3],
+                "pointing_game_ci_high": [0.95, 0.5],
+                "relevance_mass": [0.6, 0.3],
+                "n": [30, 30],
+            }
+        ),
+    )
+    io.save_csv(
+        tmp_path / "map_quality" / "sanity_flags.csv",  # the rank correlation at full randomisation
+        pd.DataFrame(
+            {
+                "method": ["gradcam"],
+                "layer": ["f.3"],
+                "spearman": [0.05],
+                "threshold": [0.5],
+                "survives_full_randomisation": [False],
+                "n": [8],
+            }
+        ),
+    )
+    io.save_csv(
+        tmp_path / "map_quality" / "per_image_drop.csv",  # not a key table: not joined
+        pd.DataFrame({"method": ["gradcam"], "layer": ["f.3"], "image": [3], "drop": [0.9]}),
+    )
     frame = findings.findings_frame(tmp_path)
-    assert list(frame["method"] + "@" + frame["layer"]) == ["gradcam@f.3", "saliency@input", "gradcam@f.0",
-                                                            "cam@features"]
+    assert list(frame["method"] + "@" + frame["layer"]) == [
+        "gradcam@f.3",
+        "saliency@input",
+        "gradcam@f.0",
+        "cam@features",
+    ]
     assert frame.loc[0, "spearman"] == 0.05 and frame.loc[0, "pointing_game"] == 0.9
     assert "drop" not in frame.columns and "threshold" not in frame.columns
     table = findings.findings_table(frame, gap_accuracy=0.8, model_accuracy=0.9)

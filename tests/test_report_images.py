@@ -1,4 +1,5 @@
 """Report figures: re-encoded without loss of colour, opaque, downscaled only when too wide."""
+
 import base64
 import io as _io
 

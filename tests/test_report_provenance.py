@@ -1,4 +1,5 @@
 """Provenance of a report: commit, seeds and per-rule runtimes from Snakemake benchmark files."""
+
 from posthoc.report import provenance
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -7,7 +8,8 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 def test_runtimes_from_benchmark_tsvs(tmp_path):
     (tmp_path / "benchmarks" / "tissue").mkdir(parents=True)
     (tmp_path / "benchmarks" / "tissue" / "train.tsv").write_text(
-        HEADER + "3725.0\t1:02:05\t1500\t1\t1\t1\t0\t0\t99\t3600\n")
+        HEADER + "3725.0\t1:02:05\t1500\t1\t1\t1\t0\t0\t99\t3600\n"
+    )
     (tmp_path / "benchmarks" / "tissue" / "eda.tsv").write_text(HEADER + "2.4\t0:00:02\t-\t-\t-\t-\t-\t-\t-\t-\n")
     (tmp_path / "benchmarks" / "report.tsv").write_text(HEADER + "9.6\t0:00:09\t300\t1\t1\t1\t0\t0\t50\t9\n")
     frame = provenance.runtimes(tmp_path)

@@ -13,6 +13,7 @@ touches directly, plus everything downstream of them. The scenarios:
 
 Code is edited in a copy of the repository, never in this checkout (see ``moved_run``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,20 @@ import pytest
 import yaml
 
 from conftest import ROOT, TEST_CONFIG
-from jobgraph import (CODE_USERS, all_jobs, code_users, downstream, job, jobs_of, jobs_to_run, parameter_readers,
-                      printed_jobs, rule_edges, rulegraph_edges, run_snakemake)
+from jobgraph import (
+    CODE_USERS,
+    all_jobs,
+    code_users,
+    downstream,
+    job,
+    jobs_of,
+    jobs_to_run,
+    parameter_readers,
+    printed_jobs,
+    rule_edges,
+    rulegraph_edges,
+    run_snakemake,
+)
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load(TEST_CONFIG.read_text())
@@ -42,8 +55,10 @@ def describe(jobs) -> str:
 
 
 def assert_same_jobs(got: set, expected: set) -> None:
-    assert got == expected, (f"jobs that would run:\n  {describe(got)}\nexpected:\n  {describe(expected)}\n"
-                             f"unexpected: {describe(got - expected)}\nmissing: {describe(expected - got)}")
+    assert got == expected, (
+        f"jobs that would run:\n  {describe(got)}\nexpected:\n  {describe(expected)}\n"
+        f"unexpected: {describe(got - expected)}\nmissing: {describe(expected - got)}"
+    )
 
 
 def write_config(path: Path, config: dict) -> Path:
@@ -53,6 +68,7 @@ def write_config(path: Path, config: dict) -> Path:
 
 # --- the expectations' table is the workflow -------------------------------------------------------
 
+
 def test_job_table_matches_the_workflow(completed_copy):
     """tests/jobgraph.py RULES gives every job and every rule-to-rule edge that Snakemake has."""
     proc = run_snakemake(completed_copy, "-n", "--forceall", "--cores", "2", configfile=TEST_CONFIG)
@@ -61,11 +77,14 @@ def test_job_table_matches_the_workflow(completed_copy):
     dot = run_snakemake(completed_copy, "--rulegraph", configfile=TEST_CONFIG).stdout
     edges = rulegraph_edges(dot)
     table = rule_edges(CONFIG)
-    assert edges == table, ("update RULES in tests/jobgraph.py: "
-                            f"edges missing there {sorted(edges - table)}, edges not in the workflow {sorted(table - edges)}")
+    assert edges == table, (
+        "update RULES in tests/jobgraph.py: "
+        f"edges missing there {sorted(edges - table)}, edges not in the workflow {sorted(table - edges)}"
+    )
 
 
 # --- configuration changes, on a copy of the completed run ------------------------------------------
+
 
 def test_nothing_changed_nothing_to_do(completed_copy):
     assert jobs_to_run(completed_copy, TEST_CONFIG) == set()
@@ -130,16 +149,25 @@ def test_dataset_parameter_change_reruns_that_dataset_only(completed_copy, tmp_p
 
 # --- code changes, in a copy of the repository -------------------------------------------------------
 
+
 def copy_repository(dest: Path) -> None:
     """Copy what the workflow sees of this checkout (tracked and untracked, not ignored), keeping mtimes."""
     try:
-        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "-co", "--exclude-standard"],
-                                capture_output=True, check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "ls-files", "-z", "-co", "--exclude-standard"], capture_output=True, check=True
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         files = [f for f in listed if f and (ROOT / f).is_file()]
     except (OSError, subprocess.CalledProcessError):  # not a git checkout
         skip = {".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache"}
-        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
-                 if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+        files = [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+        ]
     for f in files:
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, dest / f)

@@ -1,5 +1,6 @@
 """Robustness sweeps (degradations, rank correlation, stability table) and the rule scripts of the
 perturbation family (occlusion_study, lime_study, robustness) on small synthetic studies."""
+
 import runpy
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from conftest import ROOT
 
 # --- degradations and rank correlation ----------------------------------------------------------
 
+
 def test_clean_levels_leave_inputs_unchanged_and_images_stay_in_range():
     raw = torch.rand(3, 3, 8, 8, dtype=torch.float64)
     noise = torch.randn_like(raw)
@@ -27,18 +29,18 @@ def test_clean_levels_leave_inputs_unchanged_and_images_stay_in_range():
         out = robustness.degrade(raw, kind, level, noise)
         assert out.min() >= 0 and out.max() <= 1
     low = robustness.degrade(raw, "contrast", 0.5, clip=False)
-    torch.testing.assert_close(low.mean(dim=(2, 3)), raw.mean(dim=(2, 3)))       # contrast keeps the mean
-    torch.testing.assert_close(low.std(dim=(2, 3)), 0.5 * raw.std(dim=(2, 3)))   # and scales the spread
+    torch.testing.assert_close(low.mean(dim=(2, 3)), raw.mean(dim=(2, 3)))  # contrast keeps the mean
+    torch.testing.assert_close(low.std(dim=(2, 3)), 0.5 * raw.std(dim=(2, 3)))  # and scales the spread
     signal = torch.zeros(2, 2, 10, dtype=torch.float64)
     shifted = robustness.degrade(signal, "brightness", 0.5, scale=[2.0, 4.0], clip=False)
-    assert shifted[:, 0].eq(1.0).all() and shifted[:, 1].eq(2.0).all()          # signals: in units of the std
+    assert shifted[:, 0].eq(1.0).all() and shifted[:, 1].eq(2.0).all()  # signals: in units of the std
     with pytest.raises(ValueError, match="unknown degradation 'blur'"):
         robustness.degrade(raw, "blur", 1.0)
 
 
 def test_rank_correlation_is_spearman_with_ties_and_nan_for_constant_maps():
     rng = np.random.default_rng(0)
-    a = rng.integers(0, 5, (6, 40)).astype(float)   # many ties
+    a = rng.integers(0, 5, (6, 40)).astype(float)  # many ties
     b = a + rng.normal(0, 2, a.shape)
     ours = robustness.rank_correlation(a, b)
     ref = [spearmanr(x, y).statistic for x, y in zip(a, b)]
@@ -60,24 +62,38 @@ def test_sweep_is_seeded_and_its_clean_level_is_exact():
     assert len(clean) == 10 and (clean["pred"] == clean["clean_pred"]).all()
     assert np.allclose(clean[["rank_corr_top", "rank_corr_original"]].dropna(), 1.0)
     table = robustness.summarise(rows)
-    assert table[["degradation", "level"]].values.tolist() == [["noise", 0.0], ["noise", 0.3], ["contrast", 1.0],
-                                                               ["contrast", 0.2]]
+    assert table[["degradation", "level"]].values.tolist() == [
+        ["noise", 0.0],
+        ["noise", 0.3],
+        ["contrast", 1.0],
+        ["contrast", 0.2],
+    ]
     assert (table["n"] == 5).all() and table["accuracy"].between(0, 1).all()
     assert table.loc[table["level"].isin([0.0]), "prediction_changed"].eq(0).all()
 
 
 # --- the three rule scripts on small synthetic studies ------------------------------------------
 
+
 def script(name, *, input=None, output=None, params=None, wildcards=None):
     """Run ``scripts/<name>.py`` with a stand-in for Snakemake's ``snakemake`` object (named keys only)."""
-    job = SimpleNamespace(input=dict(input or {}), output=dict(output or {}), params=dict(params or {}),
-                          wildcards=dict(wildcards or {"dataset": "toy"}), log=[], threads=1)
+    job = SimpleNamespace(
+        input=dict(input or {}),
+        output=dict(output or {}),
+        params=dict(params or {}),
+        wildcards=dict(wildcards or {"dataset": "toy"}),
+        log=[],
+        threads=1,
+    )
     runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": job})
 
 
 def inputs(study):
-    return {"meta": study / "data" / "meta.json", "checkpoint": study / "checkpoint.pt",
-            "predictions": study / "predictions.npz"}
+    return {
+        "meta": study / "data" / "meta.json",
+        "checkpoint": study / "checkpoint.pt",
+        "predictions": study / "predictions.npz",
+    }
 
 
 @pytest.fixture(scope="module", params=["image", "signal"])
@@ -102,13 +118,21 @@ def study(request, tmp_path_factory):
     with torch.no_grad():
         model.classifier[-1].weight.mul_(30)
     model.eval()
-    info = {"dataset": "toy", "arch": "alexnet128" if request.param == "image" else "cnn1d",
-            "arch_kwargs": {"width": 0.0625} if request.param == "image" else {"channels": [8, 8]},
-            "class_names": ["a", "b", "c"], "in_channels": 3 if request.param == "image" else 1,
-            "input_shape": shape, "mean": mean, "std": std, "pixel_scale": scale,
-            "layers": explainable_layers(model)}
+    info = {
+        "dataset": "toy",
+        "arch": "alexnet128" if request.param == "image" else "cnn1d",
+        "arch_kwargs": {"width": 0.0625} if request.param == "image" else {"channels": [8, 8]},
+        "class_names": ["a", "b", "c"],
+        "in_channels": 3 if request.param == "image" else 1,
+        "input_shape": shape,
+        "mean": mean,
+        "std": std,
+        "pixel_scale": scale,
+        "layers": explainable_layers(model),
+    }
     save_checkpoint(root / "checkpoint.pt", model, info)
     from posthoc.preprocess import to_model_input
+
     with torch.no_grad():
         probs = torch.softmax(model(to_model_input(images, mean, std, scale)), 1).numpy()
     pred = probs.argmax(1)
@@ -122,10 +146,20 @@ def study(request, tmp_path_factory):
 def test_occlusion_study_script(study):
     out = study / "occlusion"
     sweep = {"sweep": [{"window": 8, "stride": 4}, {"window": 24, "stride": 6}], "n_eval": 6, "position": "max_drop"}
-    script("occlusion_study", input=inputs(study),
-           output={"correct": out / "c.png", "wrong": out / "w.png", "sweep": out / "sweep.csv"},
-           params={"settings": sweep["sweep"], "n_eval": sweep["n_eval"], "position": sweep["position"],
-                   "fill": 0.0, "batch_size": 16, "seed": 0, "device": "cpu"})
+    script(
+        "occlusion_study",
+        input=inputs(study),
+        output={"correct": out / "c.png", "wrong": out / "w.png", "sweep": out / "sweep.csv"},
+        params={
+            "settings": sweep["sweep"],
+            "n_eval": sweep["n_eval"],
+            "position": sweep["position"],
+            "fill": 0.0,
+            "batch_size": 16,
+            "seed": 0,
+            "device": "cpu",
+        },
+    )
     table = pd.read_csv(out / "sweep.csv")
     assert table["window"].tolist() == [8, 24] and (table["n_images"] == 6).all()
     assert table[["flip_rate", "images_flipped"]].stack().between(0, 1).all()
@@ -134,14 +168,31 @@ def test_occlusion_study_script(study):
 
 def test_lime_study_script(study):
     out = study / "lime"
-    params = dict(n_samples=24, keep_probability=0.5, kernel_width=0.25, kernel_size=2, max_dist=10, ratio=0.5,
-                  segment_length=3, alpha=1.0, fill=0.0, batch_size=32, seed=0, target="predicted")
-    settings = {"settings": [{"keep_probability": 0.4, "kernel_width": 0.5}, {"keep_probability": 0.8,
-                                                                              "kernel_width": 1.0}],
-                "top_k": [2, 4], "n_examples": 2}
-    script("lime_study", input=inputs(study),
-           output={"correct": out / "c.png", "wrong": out / "w.png", "examples": out / "examples.csv"},
-           params={**settings, "lime_params": params, "seed": 0, "device": "cpu"})
+    params = dict(
+        n_samples=24,
+        keep_probability=0.5,
+        kernel_width=0.25,
+        kernel_size=2,
+        max_dist=10,
+        ratio=0.5,
+        segment_length=3,
+        alpha=1.0,
+        fill=0.0,
+        batch_size=32,
+        seed=0,
+        target="predicted",
+    )
+    settings = {
+        "settings": [{"keep_probability": 0.4, "kernel_width": 0.5}, {"keep_probability": 0.8, "kernel_width": 1.0}],
+        "top_k": [2, 4],
+        "n_examples": 2,
+    }
+    script(
+        "lime_study",
+        input=inputs(study),
+        output={"correct": out / "c.png", "wrong": out / "w.png", "examples": out / "examples.csv"},
+        params={**settings, "lime_params": params, "seed": 0, "device": "cpu"},
+    )
     table = pd.read_csv(out / "examples.csv")
     assert set(table["outcome"]) == {"correct", "wrong"} and set(table["kernel_width"]) == {0.5, 1.0}
     assert len(table) == 2 * 2 * 2 and np.isfinite(table["r2"]).all()
@@ -152,8 +203,12 @@ def test_robustness_script(study):
     out = study / "robustness"
     levels = {"noise": [0.0, 0.2], "brightness": [0.0, 0.3], "contrast": [1.0, 0.4]}
     figures = [out / f"{k}.png" for k in levels]
-    script("robustness", input=inputs(study), output={"figures": figures, "table": out / "stability.csv"},
-           params={"levels": levels, "n_eval": 8, "batch_size": 5, "seed": 0, "device": "cpu"})
+    script(
+        "robustness",
+        input=inputs(study),
+        output={"figures": figures, "table": out / "stability.csv"},
+        params={"levels": levels, "n_eval": 8, "batch_size": 5, "seed": 0, "device": "cpu"},
+    )
     table = pd.read_csv(out / "stability.csv")
     assert len(table) == 6 and (table["n"] == 8).all()
     assert all(f.stat().st_size > 5000 for f in figures)
@@ -182,9 +237,15 @@ def test_perturbation_family_in_the_e2e_run(completed_run):
         assert len(pd.read_csv(base / "lime" / "examples.csv")) > 0
         stability = pd.read_csv(base / "robustness" / "stability.csv")
         assert len(stability) == sum(len(v) for v in levels.values())
-        clean = stability[stability["level"].isin([0.0]) | ((stability["degradation"] == "contrast")
-                                                             & (stability["level"] == 1.0))]
+        clean = stability[
+            stability["level"].isin([0.0]) | ((stability["degradation"] == "contrast") & (stability["level"] == 1.0))
+        ]
         assert np.allclose(clean["rank_corr_original"].dropna(), 1.0)
-        for name in ("occlusion/panels_correct", "occlusion/panels_wrong", "lime/topk_correct", "lime/topk_wrong",
-                     *(f"robustness/gradcam_{k}" for k in levels)):
+        for name in (
+            "occlusion/panels_correct",
+            "occlusion/panels_wrong",
+            "lime/topk_correct",
+            "lime/topk_wrong",
+            *(f"robustness/gradcam_{k}" for k in levels),
+        ):
             assert (base / f"{name}.png").stat().st_size > 5000

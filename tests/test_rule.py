@@ -1,4 +1,5 @@
 """run_rule: a rule's named inputs/outputs/params/wildcards reach the stage as keywords; user errors end in one sentence."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +20,16 @@ def test_named_parts_become_keywords(tmp_path):
     def stage(*, data, figure, seed, dataset):
         seen.update(data=data, figure=figure, seed=seed, dataset=dataset)
 
-    run_rule(stage, job(tmp_path, input={"data": ["a.npy", "b.npy"]}, output={"figure": "f.png"},
-                        params={"seed": 3}, wildcards={"dataset": "toy"}))
+    run_rule(
+        stage,
+        job(
+            tmp_path,
+            input={"data": ["a.npy", "b.npy"]},
+            output={"figure": "f.png"},
+            params={"seed": 3},
+            wildcards={"dataset": "toy"},
+        ),
+    )
     assert seen == {"data": ["a.npy", "b.npy"], "figure": "f.png", "seed": 3, "dataset": "toy"}
 
 
@@ -38,8 +47,9 @@ def test_a_user_error_ends_the_log_with_its_sentence_and_no_traceback(tmp_path, 
     assert exit_info.value.code == 1
     log = (tmp_path / "job.log").read_text()
     assert "Traceback" not in log
-    assert log.strip().splitlines()[-1] == ("error: datasets.toy.data.root: folder /nowhere does not exist; "
-                                            "create it or fix the path")
+    assert log.strip().splitlines()[-1] == (
+        "error: datasets.toy.data.root: folder /nowhere does not exist; create it or fix the path"
+    )
 
 
 def test_an_unexpected_error_keeps_its_traceback_in_the_log(tmp_path):

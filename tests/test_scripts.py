@@ -1,5 +1,6 @@
 """Every rule script, run as Snakemake would (a ``snakemake`` object with the rule's named inputs, outputs,
 params and wildcards; no Snakemake), in DAG order."""
+
 import json
 import runpy
 from types import SimpleNamespace
@@ -13,8 +14,14 @@ from conftest import ROOT
 
 def script(name, *, input=None, output=None, params=None, wildcards=None, log=None):
     """Run ``scripts/<name>.py`` with a stand-in for Snakemake's ``snakemake`` object."""
-    job = SimpleNamespace(input=dict(input or {}), output=dict(output or {}), params=dict(params or {}),
-                          wildcards=dict(wildcards or {}), log=[str(log)] if log else [], threads=1)
+    job = SimpleNamespace(
+        input=dict(input or {}),
+        output=dict(output or {}),
+        params=dict(params or {}),
+        wildcards=dict(wildcards or {}),
+        log=[str(log)] if log else [],
+        threads=1,
+    )
     runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": job})
 
 
@@ -25,47 +32,99 @@ def chain(tmp_path_factory):
     r = root / "results"
     d = r / "toy" / "data"
     toy = {"dataset": "toy"}
-    spec = {"kind": "blockdigits", "image_size": 40, "n_train": 60, "n_val": 20, "n_test": 30, "digit_size": [12, 18],
-            "distractor_size": 6}
+    spec = {
+        "kind": "blockdigits",
+        "image_size": 40,
+        "n_train": 60,
+        "n_val": 20,
+        "n_test": 30,
+        "digit_size": [12, 18],
+        "distractor_size": 6,
+    }
     arrays = [str(d / f"{s}_{k}.npy") for s in ("train", "val", "test") for k in ("images", "labels")]
-    script("prepare_data", output={"arrays": arrays, "meta": d / "meta.json"}, params={"spec": spec, "seed": 0},
-           wildcards=toy)
+    script(
+        "prepare_data",
+        output={"arrays": arrays, "meta": d / "meta.json"},
+        params={"spec": spec, "seed": 0},
+        wildcards=toy,
+    )
     e = r / "toy" / "eda"
-    script("eda", input={"meta": d / "meta.json"},
-           output={"stats": e / "stats.json", "sample_batch": e / "sample_batch.png",
-                   "class_distribution": e / "class_distribution.png", "one_per_class": e / "one_per_class.png"},
-           wildcards=toy, log=root / "logs" / "eda.log")
+    script(
+        "eda",
+        input={"meta": d / "meta.json"},
+        output={
+            "stats": e / "stats.json",
+            "sample_batch": e / "sample_batch.png",
+            "class_distribution": e / "class_distribution.png",
+            "one_per_class": e / "one_per_class.png",
+        },
+        wildcards=toy,
+        log=root / "logs" / "eda.log",
+    )
     m = r / "toy" / "model"
-    script("train", input={"meta": d / "meta.json", "stats": e / "stats.json"},
-           output={"checkpoint": m / "checkpoint.pt", "history": m / "history.csv", "scores": m / "scores.json",
-                   "curves": m / "training_curves.png"},
-           params={"model": {"arch": "alexnet128", "width": 0.05, "explain_layers": "rectified", "cam_model": "frozen"},
-                   "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "freeze": "none"},
-                   "seed": 0,
-                   "device": "cpu", "resume": str(m / ".resume.pt"), "code": "ignored"},
-           wildcards=toy)
+    script(
+        "train",
+        input={"meta": d / "meta.json", "stats": e / "stats.json"},
+        output={
+            "checkpoint": m / "checkpoint.pt",
+            "history": m / "history.csv",
+            "scores": m / "scores.json",
+            "curves": m / "training_curves.png",
+        },
+        params={
+            "model": {"arch": "alexnet128", "width": 0.05, "explain_layers": "rectified", "cam_model": "frozen"},
+            "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "freeze": "none"},
+            "seed": 0,
+            "device": "cpu",
+            "resume": str(m / ".resume.pt"),
+            "code": "ignored",
+        },
+        wildcards=toy,
+    )
     v = r / "toy" / "evaluation"
-    script("evaluate", input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt"},
-           output={"predictions": v / "predictions.npz", "per_class": v / "per_class.csv",
-                   "confusion_csv": v / "confusion.csv", "confusion_png": v / "confusion.png", "roc_png": v / "roc.png",
-                   "roc_auc": v / "roc_auc.csv", "report": v / "classification_report.csv"},
-           params={"device": "cpu"}, wildcards=toy)
+    script(
+        "evaluate",
+        input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt"},
+        output={
+            "predictions": v / "predictions.npz",
+            "per_class": v / "per_class.csv",
+            "confusion_csv": v / "confusion.csv",
+            "confusion_png": v / "confusion.png",
+            "roc_png": v / "roc.png",
+            "roc_auc": v / "roc_auc.csv",
+            "report": v / "classification_report.csv",
+        },
+        params={"device": "cpu"},
+        wildcards=toy,
+    )
     x = r / "toy" / "explanations"
-    script("explain", input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt",
-                             "predictions": v / "predictions.npz"},
-           output={"maps": x / "gradcam.npz", "figure": x / "gradcam.png"},
-           params={"method_params": {}, "n_eval": 12, "n_confusions": 4, "batch_size": 8, "seed": 0, "device": "cpu"},
-           wildcards={**toy, "method": "gradcam"})
+    script(
+        "explain",
+        input={"meta": d / "meta.json", "checkpoint": m / "checkpoint.pt", "predictions": v / "predictions.npz"},
+        output={"maps": x / "gradcam.npz", "figure": x / "gradcam.png"},
+        params={"method_params": {}, "n_eval": 12, "n_confusions": 4, "batch_size": 8, "seed": 0, "device": "cpu"},
+        wildcards={**toy, "method": "gradcam"},
+    )
     f = r / "toy" / "faithfulness"
-    script("faithfulness", input={"checkpoint": m / "checkpoint.pt", "maps": x / "gradcam.npz"},
-           output={"table": f / "gradcam.csv"},
-           params={"keep_percent": 40, "fill": 0.0, "batch_size": 64, "device": "cpu"},
-           wildcards={**toy, "method": "gradcam"})
-    script("faithfulness_summary", input={"tables": [f / "gradcam.csv"]}, output={"summary": f / "summary.png"},
-           wildcards=toy)
+    script(
+        "faithfulness",
+        input={"checkpoint": m / "checkpoint.pt", "maps": x / "gradcam.npz"},
+        output={"table": f / "gradcam.csv"},
+        params={"keep_percent": 40, "fill": 0.0, "batch_size": 64, "device": "cpu"},
+        wildcards={**toy, "method": "gradcam"},
+    )
+    script(
+        "faithfulness_summary",
+        input={"tables": [f / "gradcam.csv"]},
+        output={"summary": f / "summary.png"},
+        wildcards=toy,
+    )
     config = {"datasets": {"toy": {"data": spec}}, "faithfulness": {"fill": 0.0}}
-    script("report", output={"html": r / "report.html"},
-           params={"results": str(r), "config": config, "speed_tables": {}, "captions": {}})
+    script(
+        "report",
+        output={"html": r / "report.html"},
+        params={"results": str(r), "config": config, "speed_tables": {}, "captions": {}},
+    )
     return r
 
 

@@ -9,6 +9,7 @@ Checked: every contracted output exists and matches the local run's metrics (``c
 each rule ran as its own SLURM job that completed, and exactly the GPU rules were submitted with a
 GPU request, read from SLURM's job records (``scontrol show job``: ``TresPerJob=gres:gpu:1``).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,9 @@ def slurm_cluster(tmp_path_factory):
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm-state")
     try:
-        setup = subprocess.run(["bash", str(SLURM_DIR / "setup.sh"), str(state)], capture_output=True, text=True,
-                               timeout=900)
+        setup = subprocess.run(
+            ["bash", str(SLURM_DIR / "setup.sh"), str(state)], capture_output=True, text=True, timeout=900
+        )
         if setup.returncode == 3 and not os.environ.get("POSTHOC_REQUIRE_SLURM"):  # a cluster not ours is running
             pytest.skip(setup.stderr.strip())
         assert setup.returncode == 0, f"tests/slurm/setup.sh failed:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}"
@@ -76,8 +78,15 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-run")
     started = time.monotonic()
     # A short first status check keeps the test quick; everything else comes from the profile.
-    proc = run_snakemake(workdir, "--slurm-init-seconds-before-status-checks", "2", configfile=TEST_CONFIG,
-                         profile=ROOT / "profiles" / "slurm", timeout=2400, check=False)
+    proc = run_snakemake(
+        workdir,
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        configfile=TEST_CONFIG,
+        profile=ROOT / "profiles" / "slurm",
+        timeout=2400,
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     (workdir / "snakemake.out").write_text(out)
     if proc.returncode != 0:
@@ -183,7 +192,7 @@ def test_outputs_exist_and_match_the_local_run(slurm_run, completed_run):
             _same_table(a, b)
         elif rel.suffix in (".npz", ".npy"):
             x, y = np.load(a), np.load(b)
-            for key in (x.files if rel.suffix == ".npz" else [None]):
+            for key in x.files if rel.suffix == ".npz" else [None]:
                 u, v = (x[key], y[key]) if key else (x, y)
                 if u.dtype.kind in "fc":
                     np.testing.assert_allclose(v, u, rtol=1e-5, atol=1e-6, err_msg=f"{rel}:{key}")
@@ -196,8 +205,10 @@ def test_local_profile_runs_one_gpu_job_at_a_time(completed_run):
     log = max((completed_run / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
     stamp = r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]\n"
     parse = lambda s: time.mktime(time.strptime(s, "%a %b %d %H:%M:%S %Y"))  # noqa: E731
-    starts = {int(i): (rule, parse(t)) for t, rule, i in
-              re.findall(stamp + r"(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log)}
+    starts = {
+        int(i): (rule, parse(t))
+        for t, rule, i in re.findall(stamp + r"(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log)
+    }
     ends = {int(i): parse(t) for t, i in re.findall(stamp + r"Finished jobid: (\d+)", log)}
     gpu = sorted((starts[i][1], ends[i], starts[i][0]) for i in starts if starts[i][0] in GPU_RULES)
     assert len(gpu) == sum(1 for j in all_jobs(CONFIG) if j.rule in GPU_RULES)

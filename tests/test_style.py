@@ -1,8 +1,5 @@
-"""Lint (ruff check, always) and formatting (ruff format --check, snakefmt --check), configured in pyproject.toml.
+"""Style: ruff lint, ruff format --check and snakefmt --check, configured in pyproject.toml."""
 
-The formatting checks run with POSTHOC_STYLE=1: the repository has not been run through the formatters yet.
-"""
-import os
 import shutil
 import subprocess
 import sys
@@ -11,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-
-formatting = pytest.mark.skipif(os.environ.get("POSTHOC_STYLE") != "1", reason="set POSTHOC_STYLE=1 to check formatting")
 
 
 def tool(name):
@@ -27,13 +22,11 @@ def test_ruff_lint():
     assert proc.returncode == 0, proc.stdout[-6000:]
 
 
-@formatting
 def test_ruff_format():
     proc = subprocess.run([tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-6000:]
 
 
-@formatting
 def test_snakefmt():
     proc = subprocess.run([tool("snakefmt"), "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]

@@ -23,9 +23,21 @@ def run(epochs, resume=None, stop_after=None, seed=5):
         if stop_after is not None and row["epoch"] == stop_after:
             raise KeyboardInterrupt
 
-    history = fit(model, (x, y), toy_data(30, seed=1), Normaliser([0.0], [1.0], 1.0), epochs=epochs, batch_size=32,
-                  lr=1e-2, weight_decay=1e-5, seed=seed, device=torch.device("cpu"), resume_path=resume,
-                  settings_fingerprint="s", on_epoch=on_epoch)
+    history = fit(
+        model,
+        (x, y),
+        toy_data(30, seed=1),
+        Normaliser([0.0], [1.0], 1.0),
+        epochs=epochs,
+        batch_size=32,
+        lr=1e-2,
+        weight_decay=1e-5,
+        seed=seed,
+        device=torch.device("cpu"),
+        resume_path=resume,
+        settings_fingerprint="s",
+        on_epoch=on_epoch,
+    )
     return model, history
 
 

@@ -1,4 +1,5 @@
 """End to end: configs/test.yaml through the whole DAG, and every contracted output checked."""
+
 import json
 
 import numpy as np
@@ -93,8 +94,15 @@ def test_explanation_and_faithfulness_outputs(completed_run, dataset, method):
 def test_map_quality_outputs(completed_run, dataset):
     base = completed_run / "results" / dataset / "map_quality"
     loc = pd.read_csv(base / "localisation.csv")
-    assert {"method", "layer", "pointing_game", "relevance_mass", "n", "pointing_game_ci_low",
-            "relevance_mass_ci_high"} <= set(loc.columns)
+    assert {
+        "method",
+        "layer",
+        "pointing_game",
+        "relevance_mass",
+        "n",
+        "pointing_game_ci_low",
+        "relevance_mass_ci_high",
+    } <= set(loc.columns)
     has_masks = (completed_run / "results" / dataset / "data" / "test_masks.npy").exists()
     assert (len(loc) > 0) == has_masks
     if has_masks:
@@ -109,7 +117,8 @@ def test_map_quality_outputs(completed_run, dataset):
     assert deletion[["deletion_auc", "insertion_auc", "deletion_lerf_auc"]].stack().between(0, 1).all()
     drops = pd.read_csv(base / "drop_increase.csv")
     assert {"drop_rate", "drop_rate_ci_low", "increase_rate", "increase_rate_no_tolerance", "saturated"} <= set(
-        drops.columns)
+        drops.columns
+    )
     assert (drops["increase_rate"] <= drops["increase_rate_no_tolerance"] + 1e-12).all()
     per_image = pd.read_csv(base / "per_image_drop.csv")
     assert len(per_image) == sum(drops["n"])
@@ -150,8 +159,11 @@ def test_activation_and_feature_outputs(completed_run, dataset):
     assert list(channels_npz["layers"]) == list(info["layers"])
     for i, layer in enumerate(info["layers"]):
         index, value, position = top[f"index_{i}"], top[f"value_{i}"], top[f"position_{i}"]
-        n_channels = model.get_submodule(layer).out_channels if hasattr(model.get_submodule(layer), "out_channels") \
+        n_channels = (
+            model.get_submodule(layer).out_channels
+            if hasattr(model.get_submodule(layer), "out_channels")
             else len(index)
+        )
         assert index.shape == value.shape == (n_channels, min(k, n_test)) and index.dtype == np.int64
         assert value.dtype == np.float32 and (np.diff(value, axis=1) <= 0).all()  # best first
         assert position.shape == (*index.shape, len(info["input_shape"])) and position.dtype == np.int64

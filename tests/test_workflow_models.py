@@ -1,6 +1,7 @@
 """End to end with architectures the study does not train itself: a torchvision ResNet-18 fine-tuned
 from a weights file (random weights saved by the test: no download), and an existing model given by
 ``model.checkpoint``. One small image dataset, the gradient methods and CAM; contracted outputs checked."""
+
 import json
 
 import numpy as np
@@ -21,8 +22,11 @@ METHODS = ["gradcam", "saliency", "guided_gradcam", "deconvnet", "cam"]
 def tiny_config(tmp_path, model):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     ds = config["datasets"]["blockdigits"]
-    ds.update(model=model, train={"epochs": 1, "batch_size": 32, "freeze": "features", "cam_epochs": 3},
-              explain={"n_eval": 12})
+    ds.update(
+        model=model,
+        train={"epochs": 1, "batch_size": 32, "freeze": "features", "cam_epochs": 3},
+        explain={"n_eval": 12},
+    )
     config["datasets"] = {"blockdigits": ds}
     config["methods"] = {m: {} for m in METHODS}
     path = tmp_path / "config.yaml"
@@ -54,8 +58,9 @@ def test_torchvision_resnet18_from_a_weights_file(tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "resnet18-imagenet.pth"
     torch.save(torchvision.models.resnet18().state_dict(), weights)
-    config = tiny_config(tmp_path, {"arch": "resnet18", "weights": str(weights),
-                                    "pretrained_normalisation": "imagenet"})
+    config = tiny_config(
+        tmp_path, {"arch": "resnet18", "weights": str(weights), "pretrained_normalisation": "imagenet"}
+    )
     snakemake(tmp_path, "--cores", "2", configfile=config)
     check_contract(tmp_path)
     _, info = load_checkpoint(tmp_path / "results" / "blockdigits" / "model" / "checkpoint.pt")

@@ -2,4 +2,5 @@
 
 Everything that computes lives here; the Snakemake workflow only calls it.
 """
+
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 Errors name the offending key as a dotted path (``datasets.mnist1d.train.epochs``) and say what
 was expected, before any job runs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -64,8 +65,9 @@ def validate_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> d
         while error.context:
             error = jsonschema.exceptions.best_match(error.context)
         key = _key_path(error)
-        raise ConfigError(f"invalid config at '{key}': {error.message}. "
-                          f"See schemas/config.schema.yaml for the allowed values.")
+        raise ConfigError(
+            f"invalid config at '{key}': {error.message}. See schemas/config.schema.yaml for the allowed values."
+        )
     _check_semantics(config)
     return config
 
@@ -76,8 +78,10 @@ def _check_semantics(config: dict) -> None:
 
     results = Path(config["results"])
     if results.exists() and not results.is_dir():
-        raise ConfigError(f"invalid config at 'results': {results} is a file, not a folder; "
-                          "give a folder for the outputs (it is created when absent)")
+        raise ConfigError(
+            f"invalid config at 'results': {results} is a file, not a folder; "
+            "give a folder for the outputs (it is created when absent)"
+        )
     for name, ds in config["datasets"].items():
         try:
             check_spec(name, ds["data"])
@@ -87,9 +91,11 @@ def _check_semantics(config: dict) -> None:
             _check_windows(name, ds)
         kind, arch = ds["data"]["kind"], ds["model"]["arch"]
         if (kind == "mnist1d") != (arch == "cnn1d"):
-            raise ConfigError(f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "
-                              f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128', 'vgg7' "
-                              f"or a torchvision model)")
+            raise ConfigError(
+                f"invalid config at 'datasets.{name}.model.arch': {arch!r} does not fit "
+                f"data.kind {kind!r} (1-D signals need 'cnn1d', images need 'alexnet128', 'vgg7' "
+                f"or a torchvision model)"
+            )
         _check_model(name, ds["model"])
 
 
@@ -101,26 +107,38 @@ def _check_model(name: str, model: dict) -> None:
     key, arch = f"datasets.{name}.model", model["arch"]
     own = arch in ARCHITECTURES
     if not own and arch not in names():
-        raise ConfigError(f"invalid config at '{key}.arch': unknown architecture {arch!r}; use one of "
-                          f"{sorted(ARCHITECTURES)} or a torchvision classification model name (e.g. resnet18)")
+        raise ConfigError(
+            f"invalid config at '{key}.arch': unknown architecture {arch!r}; use one of "
+            f"{sorted(ARCHITECTURES)} or a torchvision classification model name (e.g. resnet18)"
+        )
     if own and model.get("weights"):
-        raise ConfigError(f"invalid config at '{key}.weights': {arch!r} is trained from scratch; weights files are "
-                          f"for torchvision architectures")
+        raise ConfigError(
+            f"invalid config at '{key}.weights': {arch!r} is trained from scratch; weights files are "
+            f"for torchvision architectures"
+        )
     if not own and model.get("cam_model") == "scratch":
-        raise ConfigError(f"invalid config at '{key}.cam_model': 'scratch' needs one of {sorted(ARCHITECTURES)}; "
-                          f"use 'frozen' for torchvision's {arch}")
+        raise ConfigError(
+            f"invalid config at '{key}.cam_model': 'scratch' needs one of {sorted(ARCHITECTURES)}; "
+            f"use 'frozen' for torchvision's {arch}"
+        )
     existing = model.get("checkpoint")
     if existing and not Path(existing).is_file():
-        raise ConfigError(f"invalid config at '{key}.checkpoint': {existing} does not exist; put the state dict of "
-                          f"your trained {arch} there (or remove the key to train one)")
+        raise ConfigError(
+            f"invalid config at '{key}.checkpoint': {existing} does not exist; put the state dict of "
+            f"your trained {arch} there (or remove the key to train one)"
+        )
     if existing and model.get("weights"):
-        raise ConfigError(f"invalid config at '{key}': give either weights (to train from) or checkpoint (to explain "
-                          f"as it is), not both")
+        raise ConfigError(
+            f"invalid config at '{key}': give either weights (to train from) or checkpoint (to explain "
+            f"as it is), not both"
+        )
     weights = model.get("weights")
     if weights and not Path(weights).is_file():
-        raise ConfigError(f"invalid config at '{key}.weights': {weights} does not exist; download the ImageNet "
-                          f"state dict of torchvision's {arch} (see the README, 'Pretrained weights') and put it "
-                          f"there")
+        raise ConfigError(
+            f"invalid config at '{key}.weights': {weights} does not exist; download the ImageNet "
+            f"state dict of torchvision's {arch} (see the README, 'Pretrained weights') and put it "
+            f"there"
+        )
 
 
 def _check_windows(name: str, ds: dict) -> None:

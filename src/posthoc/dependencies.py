@@ -13,6 +13,7 @@ module imported from it. Two exceptions keep the granularity of one job per meth
 
 Non-Python files beside an included module (e.g. the report's Jinja template) are included too.
 """
+
 from __future__ import annotations
 
 import ast
@@ -46,8 +47,10 @@ def _name(path: Path) -> str:
 @lru_cache(maxsize=None)
 def _registered(path: Path) -> bool:
     """Whether a module declares ``METHOD = ...`` (a registered submodule)."""
-    return any(isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["METHOD"]
-               for n in ast.parse(path.read_text(encoding="utf-8")).body)
+    return any(
+        isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["METHOD"]
+        for n in ast.parse(path.read_text(encoding="utf-8")).body
+    )
 
 
 @lru_cache(maxsize=None)

@@ -3,6 +3,7 @@
 Computations only (no plotting). Everything works on memory-mapped splits chunk by chunk,
 so a 4 GB training split is never loaded whole.
 """
+
 from __future__ import annotations
 
 import warnings

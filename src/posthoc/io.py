@@ -3,6 +3,7 @@
 Every writer creates a temporary file next to the target (same directory, so the final
 ``os.replace`` is atomic on POSIX) and renames it only once the content is complete.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -12,6 +12,7 @@ the process's resident memory until they are released, so the thread hands them 
 cache (``madvise(MADV_DONTNEED)``; the file is read-only, nothing is lost) after every
 ``release_bytes`` it has read.
 """
+
 from __future__ import annotations
 
 import queue
@@ -54,13 +55,23 @@ class DeviceBatches:
     layout keeps results identical to the plain path) sets the memory format of image batches.
     """
 
-    def __init__(self, images: np.ndarray, index_batches: Iterable, normalise, device: torch.device | str, *,
-                 with_arrays: Sequence[np.ndarray] = (), prefetch: int = 2, channels_last: bool | None = None,
-                 release_bytes: int = RELEASE_BYTES):
+    def __init__(
+        self,
+        images: np.ndarray,
+        index_batches: Iterable,
+        normalise,
+        device: torch.device | str,
+        *,
+        with_arrays: Sequence[np.ndarray] = (),
+        prefetch: int = 2,
+        channels_last: bool | None = None,
+        release_bytes: int = RELEASE_BYTES,
+    ):
         self.images, self.index_batches = images, list(index_batches)
         self.normalise, self.device = normalise, torch.device(device)
-        self.with_arrays = [torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a
-                            for a in with_arrays]
+        self.with_arrays = [
+            torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a for a in with_arrays
+        ]
         self.prefetch, self.release_bytes = int(prefetch), int(release_bytes)
         self.channels_last = (self.device.type == "cuda") if channels_last is None else bool(channels_last)
         self.pin = self.device.type == "cuda"
@@ -74,8 +85,9 @@ class DeviceBatches:
         dtype = torch.from_numpy(np.zeros(0, self.images.dtype)).dtype
         for index in self.index_batches:
             if self.pin:  # gathered straight into page-locked memory: the copy to the GPU can overlap compute
-                buf = torch.empty((_batch_length(index, len(self.images)), *self.images.shape[1:]), dtype=dtype,
-                                  pin_memory=True)
+                buf = torch.empty(
+                    (_batch_length(index, len(self.images)), *self.images.shape[1:]), dtype=dtype, pin_memory=True
+                )
                 gather(self.images, index, out=buf.numpy())
             else:
                 rows = gather(self.images, index)
@@ -137,8 +149,12 @@ class DeviceBatches:
             x = normalise_tensor(on_device, n.mean, n.std, n.pixel_scale)
             if self.channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            extra = tuple(a[torch.as_tensor(index) if not isinstance(index, slice) else index]
-                          .to(self.device, non_blocking=self.pin) for a in self.with_arrays)
+            extra = tuple(
+                a[torch.as_tensor(index) if not isinstance(index, slice) else index].to(
+                    self.device, non_blocking=self.pin
+                )
+                for a in self.with_arrays
+            )
             yield x, extra
 
 
@@ -147,4 +163,4 @@ def index_batches(n: int, batch_size: int, order: np.ndarray | None = None) -> l
     file order)."""
     if order is None:
         return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    return [np.sort(order[s: s + batch_size]) for s in range(0, n, batch_size)]
+    return [np.sort(order[s : s + batch_size]) for s in range(0, n, batch_size)]

@@ -1,4 +1,5 @@
 """Send a job's prints and progress bars (tqdm writes to stderr) into its log file."""
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ pages they have read (``madvise(MADV_DONTNEED)``: for a read-only file mapping t
 cache and come back from there on the next access; nothing is lost), and writers of large arrays
 write through the file, not through a writable map.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -46,7 +47,7 @@ def row_chunks(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np
     step = max(1, chunk_bytes // row)
     n = len(array) if array.ndim else 1
     for start in range(0, n, step):
-        yield np.ascontiguousarray(array[start:start + step] if array.ndim else array)
+        yield np.ascontiguousarray(array[start : start + step] if array.ndim else array)
         release_pages(array)
 
 

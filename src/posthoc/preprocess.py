@@ -3,6 +3,7 @@
 Stored images are uint8 (N, H, W, C) and signals float32 (N, L); models take float32
 (N, C, H, W) or (N, 1, L) normalised by the training split's per-channel mean and std (EDA).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,9 @@ def to_display(x: np.ndarray | torch.Tensor, mean, std) -> np.ndarray:
     """Normalised model inputs → display arrays: images (N,H,W,C) in [0,1], signals (N,L)."""
     x = torch.as_tensor(x, dtype=torch.float32)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    x = x * torch.as_tensor(std, dtype=torch.float32).reshape(shape) + torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
+    x = x * torch.as_tensor(std, dtype=torch.float32).reshape(shape) + torch.as_tensor(
+        mean, dtype=torch.float32
+    ).reshape(shape)
     if x.ndim == 4:
         return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
     return x[:, 0].numpy()
-

@@ -13,6 +13,7 @@ the last conv layer for the top class at that level and for the original (true) 
 is the Spearman rank correlation of each map with the same image's clean map (top class: the clean
 top class's map), computed on the pre-ReLU maps (the ReLU ties every negative position at zero).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,11 +36,15 @@ def _channel_shape(x: torch.Tensor) -> tuple[int, ...]:
     return (1, -1) + (1,) * (x.ndim - 2)
 
 
-def degrade(raw: torch.Tensor, kind: str, level: float, noise: torch.Tensor | None = None, scale=1.0,
-            clip: bool = True) -> torch.Tensor:
+def degrade(
+    raw: torch.Tensor, kind: str, level: float, noise: torch.Tensor | None = None, scale=1.0, clip: bool = True
+) -> torch.Tensor:
     """Degrade raw inputs (N, C, *spatial); ``noise`` is a standard-normal draw of the same shape."""
-    scale = torch.as_tensor(scale, dtype=raw.dtype, device=raw.device).reshape(_channel_shape(raw)) \
-        if np.ndim(scale) else float(scale)
+    scale = (
+        torch.as_tensor(scale, dtype=raw.dtype, device=raw.device).reshape(_channel_shape(raw))
+        if np.ndim(scale)
+        else float(scale)
+    )
     if kind == "noise":
         out = raw + level * scale * noise
     elif kind == "brightness":
@@ -58,7 +63,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb = rankdata(b.reshape(len(b), -1), axis=1)
     ra -= ra.mean(1, keepdims=True)
     rb -= rb.mean(1, keepdims=True)
-    den = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    den = np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1), np.nan)
 
@@ -67,17 +72,27 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class LevelResult:
     """One degradation level for a batch: inputs, predictions and Grad-CAM maps (top / original class)."""
 
-    x: torch.Tensor          # degraded model inputs (normalised)
-    prob: np.ndarray         # (N, classes)
-    pred: np.ndarray         # (N,)
-    map_top: np.ndarray      # (N, *spatial) Grad-CAM for the top class at this level
+    x: torch.Tensor  # degraded model inputs (normalised)
+    prob: np.ndarray  # (N, classes)
+    pred: np.ndarray  # (N,)
+    map_top: np.ndarray  # (N, *spatial) Grad-CAM for the top class at this level
     map_original: np.ndarray
-    raw_top: np.ndarray      # the same, before the ReLU
+    raw_top: np.ndarray  # the same, before the ReLU
     raw_original: np.ndarray
 
 
-def evaluate_level(model: nn.Module, x: torch.Tensor, label: torch.Tensor, kind: str, level: float, mean, std,
-                   noise: torch.Tensor, layer: str, clip: bool) -> LevelResult:
+def evaluate_level(
+    model: nn.Module,
+    x: torch.Tensor,
+    label: torch.Tensor,
+    kind: str,
+    level: float,
+    mean,
+    std,
+    noise: torch.Tensor,
+    layer: str,
+    clip: bool,
+) -> LevelResult:
     """Degrade normalised inputs x at one level, predict, and explain the top and the original class."""
     shape = _channel_shape(x)
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
@@ -90,12 +105,30 @@ def evaluate_level(model: nn.Module, x: torch.Tensor, label: torch.Tensor, kind:
     n = len(x)
     att = gradcam(model, torch.cat([xd, xd]), torch.cat([pred, label.to(pred.device)]).long(), [layer])
     maps, raws = att.maps[:, 0].cpu().numpy(), att.raw[:, 0].cpu().numpy()
-    return LevelResult(x=xd, prob=prob.cpu().numpy(), pred=pred.cpu().numpy(), map_top=maps[:n],
-                       map_original=maps[n:], raw_top=raws[:n], raw_original=raws[n:])
+    return LevelResult(
+        x=xd,
+        prob=prob.cpu().numpy(),
+        pred=pred.cpu().numpy(),
+        map_top=maps[:n],
+        map_original=maps[n:],
+        raw_top=raws[:n],
+        raw_original=raws[n:],
+    )
 
 
-def sweep(model: nn.Module, x: torch.Tensor, label: torch.Tensor, mean, std, levels: Mapping[str, Sequence[float]],
-          layer: str, clip: bool, batch_size: int = 64, seed: int = 0, progress=None) -> pd.DataFrame:
+def sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    label: torch.Tensor,
+    mean,
+    std,
+    levels: Mapping[str, Sequence[float]],
+    layer: str,
+    clip: bool,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress=None,
+) -> pd.DataFrame:
     """Per image, degradation and level: prediction, confidence and map stability (one row each).
 
     Columns: ``degradation, level, image, label, pred, confidence, p_original, rank_corr_top,
@@ -112,13 +145,22 @@ def sweep(model: nn.Module, x: torch.Tensor, label: torch.Tensor, mean, std, lev
         for kind, level in jobs:
             r = evaluate_level(model, x[sl], label[sl], kind, level, mean, std, noise[sl], layer, clip)
             lab = label[sl].cpu().numpy()
-            rows.append(pd.DataFrame({
-                "degradation": kind, "level": level, "image": np.arange(sl.start, sl.stop), "label": lab,
-                "pred": r.pred, "clean_pred": clean.pred, "confidence": r.prob.max(1),
-                "p_original": r.prob[np.arange(len(lab)), lab],
-                "rank_corr_top": rank_correlation(r.raw_top, clean.raw_top),
-                "rank_corr_original": rank_correlation(r.raw_original, clean.raw_original),
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "degradation": kind,
+                        "level": level,
+                        "image": np.arange(sl.start, sl.stop),
+                        "label": lab,
+                        "pred": r.pred,
+                        "clean_pred": clean.pred,
+                        "confidence": r.prob.max(1),
+                        "p_original": r.prob[np.arange(len(lab)), lab],
+                        "rank_corr_top": rank_correlation(r.raw_top, clean.raw_top),
+                        "rank_corr_original": rank_correlation(r.raw_original, clean.raw_original),
+                    }
+                )
+            )
             if progress is not None:
                 progress.update(sl.stop - sl.start)
     return pd.concat(rows, ignore_index=True)
@@ -126,11 +168,17 @@ def sweep(model: nn.Module, x: torch.Tensor, label: torch.Tensor, mean, std, lev
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """Per degradation and level: accuracy, share of changed predictions, mean confidence and rank correlations."""
-    g = per_image.assign(correct=per_image["pred"] == per_image["label"],
-                         changed=per_image["pred"] != per_image["clean_pred"]).groupby(
-        ["degradation", "level"], sort=False)
-    table = g.agg(n=("image", "size"), accuracy=("correct", "mean"), prediction_changed=("changed", "mean"),
-                  mean_confidence=("confidence", "mean"), mean_p_original=("p_original", "mean"),
-                  rank_corr_top=("rank_corr_top", "mean"), rank_corr_original=("rank_corr_original", "mean"),
-                  n_valid_corr=("rank_corr_original", "count")).reset_index()
+    g = per_image.assign(
+        correct=per_image["pred"] == per_image["label"], changed=per_image["pred"] != per_image["clean_pred"]
+    ).groupby(["degradation", "level"], sort=False)
+    table = g.agg(
+        n=("image", "size"),
+        accuracy=("correct", "mean"),
+        prediction_changed=("changed", "mean"),
+        mean_confidence=("confidence", "mean"),
+        mean_p_original=("p_original", "mean"),
+        rank_corr_top=("rank_corr_top", "mean"),
+        rank_corr_original=("rank_corr_original", "mean"),
+        n_valid_corr=("rank_corr_original", "count"),
+    ).reset_index()
     return table

@@ -19,6 +19,7 @@ rerun the rule when that code changes, and only then).
 This module never imports Snakemake: ``job`` is any object with Snakemake's
 ``input``/``output``/``params``/``wildcards``/``log``/``threads`` attributes.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping

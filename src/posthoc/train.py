@@ -4,6 +4,7 @@ Determinism: the weights are initialised from ``seed``; each epoch draws its shu
 dropout masks from generators seeded by ``(seed, epoch)``. A run resumed after epoch ``e`` therefore
 replays epochs ``e+1..`` exactly as an uninterrupted run would.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,8 +63,14 @@ def batches(n: int, batch_size: int):
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, samples: np.ndarray, normalise: Normaliser, batch_size: int = 256,
-                   device: torch.device | str = "cpu", amp: str = "off") -> torch.Tensor:
+def predict_logits(
+    model: nn.Module,
+    samples: np.ndarray,
+    normalise: Normaliser,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    amp: str = "off",
+) -> torch.Tensor:
     """Logits for every sample (eval mode, batched through the input path); a CPU float32 tensor (N, classes).
 
     ``samples`` may be a memory map of any size: only a few batches are in memory at a time."""
@@ -103,11 +110,25 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        normalise: Normaliser, *, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
-        device: torch.device, resume_path: str | Path | None = None, settings_fingerprint: str = "",
-        on_epoch: Callable[[dict], None] | None = None, amp: str = "off", compile: bool = False,
-        max_steps: int | None = None) -> pd.DataFrame:
+def fit(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    normalise: Normaliser,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+    resume_path: str | Path | None = None,
+    settings_fingerprint: str = "",
+    on_epoch: Callable[[dict], None] | None = None,
+    amp: str = "off",
+    compile: bool = False,
+    max_steps: int | None = None,
+) -> pd.DataFrame:
     """Train with Adam + cross-entropy; checkpoint every epoch to ``resume_path``; return the history.
 
     If ``resume_path`` holds a state with the same ``settings_fingerprint``, training continues after
@@ -166,16 +187,31 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
             total_loss += loss.detach().double() * len(yb)  # summed on the device: no sync per step
             correct += (logits.argmax(1) == yb).sum()
             seen += len(yb)
-        val_loss, val_acc = loss_and_accuracy(predict_logits(forward, val[0], normalise, device=device, amp=amp),
-                                              val[1])
-        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen, "train_acc": correct.item() / seen,
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+        val_loss, val_acc = loss_and_accuracy(
+            predict_logits(forward, val[0], normalise, device=device, amp=amp), val[1]
+        )
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss.item() / seen,
+            "train_acc": correct.item() / seen,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(row)
         if resume_path:
             with atomic_path(resume_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history,
-                            "epoch": epoch + 1, "fingerprint": settings_fingerprint,
-                            "scaler": scaler.state_dict()}, tmp)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "history": history,
+                        "epoch": epoch + 1,
+                        "fingerprint": settings_fingerprint,
+                        "scaler": scaler.state_dict(),
+                    },
+                    tmp,
+                )
         if on_epoch:
             on_epoch(row)
         print(json.dumps(row), flush=True)

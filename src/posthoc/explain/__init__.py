@@ -6,6 +6,7 @@ shape (N, n_layers, *input spatial shape). Methods without layers return ``layer
 ``METHOD`` each method module declares. This package never loads data or draws; see
 ``posthoc.stages`` for that.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,8 +22,9 @@ from .registry import Method, declared
 METHODS: dict[str, Method] = {name: importlib.import_module(f"{__name__}.{name}").METHOD for name in declared()}
 
 
-def explain(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str],
-            **params) -> Attribution:
+def explain(
+    method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str], **params
+) -> Attribution:
     """Run one method on a batch; ``target`` holds one class index per image."""
     try:
         fn = METHODS[method].fn

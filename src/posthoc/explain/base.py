@@ -12,6 +12,7 @@
 * :func:`input_gradient` is the one forward + one backward that the input-gradient methods share.
 * :func:`abs_max_channels` / :func:`sum_relu_channels` reduce (N, C, *s) attributions to maps.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -140,8 +141,11 @@ def channel_weighted_sum(a: torch.Tensor, w: torch.Tensor, flat: bool = False) -
         out = torch.bmm(w.unsqueeze(1), a.view(a.shape[0], a.shape[1], -1))
     else:
         view = _channels_last_view(a)
-        out = (torch.bmm(view, w.unsqueeze(2)).transpose(1, 2) if view is not None
-               else torch.bmm(w.unsqueeze(1), a.reshape(a.shape[0], a.shape[1], -1)))
+        out = (
+            torch.bmm(view, w.unsqueeze(2)).transpose(1, 2)
+            if view is not None
+            else torch.bmm(w.unsqueeze(1), a.reshape(a.shape[0], a.shape[1], -1))
+        )
     return out if flat else out.view(a.shape[0], *a.shape[2:])
 
 
@@ -179,6 +183,7 @@ def sum_relu_channels(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # --- ReLU backward rules ------------------------------------------------------------------------
+
 
 class ReLURule:
     """The backward rule of the ReLUs of one :func:`relu_rule` block; ``rule`` may be reassigned."""
@@ -257,6 +262,7 @@ def relu_rule(rule: str = "guided") -> Iterator[ReLURule]:
 
 
 # --- shared gradient passes ---------------------------------------------------------------------
+
 
 def input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, rule: str = "gradient") -> torch.Tensor:
     """∂y_target/∂x for every image of the batch (one forward, one backward), under a ReLU rule."""

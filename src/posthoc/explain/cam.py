@@ -7,6 +7,7 @@ CAM = Σ_k w^c_k A^k, then ReLU and upsampling as for Grad-CAM. One forward pass
 ``layers == [model.pooled_layer]``. On such a model Grad-CAM at that layer equals CAM / (number of
 positions): ∂y_c/∂A^k = w^c_k / Z at every position.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -21,21 +22,28 @@ from .registry import Method
 def cam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = ()) -> Attribution:
     layer, head = getattr(model, "pooled_layer", None), getattr(model, "head", None)
     if layer is None or not isinstance(head, nn.Linear):
-        raise ValueError("CAM needs a global-average-pooling model (conv features → GAP → linear), e.g. "
-                         "models.build_model(..., gap=True); the workflow trains one per dataset (rule train_gap)")
+        raise ValueError(
+            "CAM needs a global-average-pooling model (conv features → GAP → linear), e.g. "
+            "models.build_model(..., gap=True); the workflow trains one per dataset (rule train_gap)"
+        )
     with torch.no_grad(), capture(model, [layer]) as acts:
         model(fast_layout(x))
         a = acts[layer]
         raw = channel_weighted_sum(a, head.weight[target.to(a.device)])
     size = x.shape[2:]
-    return Attribution(maps=upsample(raw.clamp(min=0), size).unsqueeze(1), layers=[layer],
-                       raw=upsample(raw, size).unsqueeze(1))
+    return Attribution(
+        maps=upsample(raw.clamp(min=0), size).unsqueeze(1), layers=[layer], raw=upsample(raw, size).unsqueeze(1)
+    )
 
 
-METHOD = Method(name="cam",
-                fn=cam,
-                layered=True,
-                explains='model_gap',
-                caption=('CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv'
-                         ' features; rows = classes, columns = input then the map'),
-                params=('target',))
+METHOD = Method(
+    name="cam",
+    fn=cam,
+    layered=True,
+    explains="model_gap",
+    caption=(
+        "CAM Σ_k w_k^c A^k on the global-average-pooling model (seeds 002, 003), at its last conv"
+        " features; rows = classes, columns = input then the map"
+    ),
+    params=("target",),
+)

@@ -16,6 +16,7 @@ projection does not depend on the class: ``target`` is accepted and ignored.
 Map: the largest absolute value over channels of the reconstruction; ``channels`` keeps the
 reconstruction itself (for the seed-000 figure).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -38,16 +39,23 @@ def deconvnet(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, la
             (r,) = torch.autograd.grad(a, x, a.detach().clamp(min=0), retain_graph=i < len(outputs) - 1)
             recon.append(r)
     channels = torch.stack(recon, 1).detach()  # (N, L, C, *s)
-    return Attribution(maps=abs_max_channels(channels.flatten(0, 1)).unflatten(0, channels.shape[:2]),
-                       layers=list(layers), channels=channels)
+    return Attribution(
+        maps=abs_max_channels(channels.flatten(0, 1)).unflatten(0, channels.shape[:2]),
+        layers=list(layers),
+        channels=channels,
+    )
 
 
-METHOD = Method(name="deconvnet",
-                fn=deconvnet,
-                layered=True,
-                class_independent=True,
-                figure='reconstructions',
-                signed=True,
-                caption=('DeconvNet reconstructions from every conv layer, one correctly classified test example '
-                         'per class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)'),
-                params=('target',))
+METHOD = Method(
+    name="deconvnet",
+    fn=deconvnet,
+    layered=True,
+    class_independent=True,
+    figure="reconstructions",
+    signed=True,
+    caption=(
+        "DeconvNet reconstructions from every conv layer, one correctly classified test example "
+        "per class; rows = classes, columns = input then layers 1..L (seed 000 Figs 11–13)"
+    ),
+    params=("target",),
+)

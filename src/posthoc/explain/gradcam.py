@@ -4,6 +4,7 @@ For layer activations A (N, K, *s): α_k = mean over positions of ∂y_c/∂A_k,
 ReLU(Σ_k α_k A_k), upsampled to the input. One forward pass and one backward pass serve all
 layers; the backward pass stops at the earliest requested layer and computes no weight gradients.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,13 +13,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import (Attribution, capture, channel_weighted_sum, fast_layout, spatial_sum, target_grad,
-                   upsample_layers)
+from .base import Attribution, capture, channel_weighted_sum, fast_layout, spatial_sum, target_grad, upsample_layers
 from .registry import Method
 
 
-def layer_cams(activations: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-               size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_cams(
+    activations: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], size: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM of every layer from its activations and gradients → (maps, raw), (N, L, *size).
 
     Per layer, Σ_k (Σ_positions ∂y/∂A^k) A^k is one batched matrix product read in place from the
@@ -55,10 +56,14 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Seq
     return Attribution(maps=maps, layers=list(layers), raw=raw)
 
 
-METHOD = Method(name="gradcam",
-                fn=gradcam,
-                layered=True,
-                caption=('Grad-CAM at every explained layer (by default the rectified output of each conv layer; the '
-                         'title says which, model.explain_layers), one correctly classified test example per class; '
-                         'rows = classes, columns = input then layers 1..L (seed 000 Figs 24–26)'),
-                params=('target',))
+METHOD = Method(
+    name="gradcam",
+    fn=gradcam,
+    layered=True,
+    caption=(
+        "Grad-CAM at every explained layer (by default the rectified output of each conv layer; the "
+        "title says which, model.explain_layers), one correctly classified test example per class; "
+        "rows = classes, columns = input then layers 1..L (seed 000 Figs 24–26)"
+    ),
+    params=("target",),
+)

@@ -5,6 +5,7 @@ positive gradients at positions it let through in the forward pass. The rule is 
 ReLU, whether the model uses ``nn.ReLU`` modules or functional calls (:func:`base.relu_rule`), to
 the whole batch at once. Map: the largest absolute value over channels (as for saliency).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -21,10 +22,14 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor, lay
     return Attribution(maps=abs_max_channels(grad).unsqueeze(1), layers=["input"], channels=grad.unsqueeze(1))
 
 
-METHOD = Method(name="guided_backprop",
-                fn=guided_backprop,
-                layered=False,
-                caption=('Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002,'
-                         ' 003), largest absolute value over channels; rows = classes, columns = input then the '
-                         'map'),
-                params=('target',))
+METHOD = Method(
+    name="guided_backprop",
+    fn=guided_backprop,
+    layered=False,
+    caption=(
+        "Guided backpropagation (only positive gradients through every ReLU; seeds 001 §3.2, 002,"
+        " 003), largest absolute value over channels; rows = classes, columns = input then the "
+        "map"
+    ),
+    params=("target",),
+)

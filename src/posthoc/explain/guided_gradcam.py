@@ -6,6 +6,7 @@ on the same graph with the guided ReLU rule switched on, reaches the input (guid
 by every layer). Map: the largest absolute value over channels of the product, i.e. the upsampled
 Grad-CAM times the guided-backprop map.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -34,9 +35,13 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, laye
     return Attribution(maps=maps, layers=list(layers), channels=guided.unsqueeze(1) * cams.unsqueeze(2))
 
 
-METHOD = Method(name="guided_gradcam",
-                fn=guided_gradcam,
-                layered=True,
-                caption=('Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 '
-                         '§3.3, 003); rows = classes, columns = input then layers 1..L'),
-                params=('target',))
+METHOD = Method(
+    name="guided_gradcam",
+    fn=guided_gradcam,
+    layered=True,
+    caption=(
+        "Guided Grad-CAM = guided backprop × upsampled Grad-CAM at every conv layer (seeds 001 "
+        "§3.3, 003); rows = classes, columns = input then layers 1..L"
+    ),
+    params=("target",),
+)

@@ -17,6 +17,7 @@ that choice changes; ``raw`` is then the same map). ``extras`` holds the
 completeness gap |Σ attributions − (f(x) − f(x'))| / |f(x) − f(x')| of every image (f = the
 target logit), which shrinks as ``steps`` grows.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x
 
 
-def make_baseline(x: torch.Tensor, baseline: str = "zeros", black_level: Sequence[float] | None = None,
-                  blur_sigma: float = 5.0) -> torch.Tensor:
+def make_baseline(
+    x: torch.Tensor, baseline: str = "zeros", black_level: Sequence[float] | None = None, blur_sigma: float = 5.0
+) -> torch.Tensor:
     if baseline == "zeros":
         return torch.zeros_like(x)
     if baseline == "black":
@@ -83,10 +85,19 @@ def make_baseline(x: torch.Tensor, baseline: str = "zeros", black_level: Sequenc
     raise ValueError(f"unknown baseline {baseline!r}; choose one of {BASELINES}")
 
 
-def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (),
-                         steps: int = 64, step_rule: str = "riemann_middle", baseline: str = "zeros",
-                         black_level: Sequence[float] | None = None, blur_sigma: float = 5.0,
-                         internal_batch_size: int | None = 1024, channel_reduction: str = "sum_relu") -> Attribution:
+def integrated_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[str] = (),
+    steps: int = 64,
+    step_rule: str = "riemann_middle",
+    baseline: str = "zeros",
+    black_level: Sequence[float] | None = None,
+    blur_sigma: float = 5.0,
+    internal_batch_size: int | None = 1024,
+    channel_reduction: str = "sum_relu",
+) -> Attribution:
     if channel_reduction not in CHANNEL_REDUCTIONS:
         raise ValueError(f"unknown channel_reduction {channel_reduction!r}; choose one of {CHANNEL_REDUCTIONS}")
     x = x.detach()
@@ -99,12 +110,17 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
     total = torch.zeros_like(x_fast)
     with torch.enable_grad():
         for start in range(0, steps, per_pass):  # passes of whole steps, only to bound memory
-            a, w = alphas[start:start + per_pass], weights[start:start + per_pass]
+            a, w = alphas[start : start + per_pass], weights[start : start + per_pass]
             k, view = len(a), (-1,) + (1,) * x.ndim
             # the path points, written straight into one batch in the fast layout (no stacking, no copy)
-            path = torch.empty((k * n, *x.shape[1:]), dtype=x.dtype, device=x.device,
-                               memory_format=torch.channels_last if x.ndim == 4 and x.device.type == "cpu"
-                               else torch.contiguous_format)  # as fast_layout
+            path = torch.empty(
+                (k * n, *x.shape[1:]),
+                dtype=x.dtype,
+                device=x.device,
+                memory_format=torch.channels_last
+                if x.ndim == 4 and x.device.type == "cpu"
+                else torch.contiguous_format,
+            )  # as fast_layout
             points = path.view(k, *x.shape)
             torch.mul(a.view(view), diff_fast.unsqueeze(0), out=points)
             points.add_(base_fast.unsqueeze(0))
@@ -124,15 +140,32 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
         maps = raw = attribution.abs().sum(dim=1)
     else:
         maps, raw = sum_relu_channels(attribution)
-    return Attribution(maps=maps.unsqueeze(1), layers=["input"], raw=raw.unsqueeze(1),
-                       channels=attribution.unsqueeze(1), extras={"completeness_gap": gap})
+    return Attribution(
+        maps=maps.unsqueeze(1),
+        layers=["input"],
+        raw=raw.unsqueeze(1),
+        channels=attribution.unsqueeze(1),
+        extras={"completeness_gap": gap},
+    )
 
 
-METHOD = Method(name="integrated_gradients",
-                fn=integrated_gradients,
-                layered=False,
-                extra_outputs=('completeness',),
-                caption=('Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly'
-                         ' classified test example per class; rows = classes, columns = input then the map'),
-                params=('target', 'steps', 'step_rule', 'baseline', 'blur_sigma', 'internal_batch_size', 'amp',
-                        'channel_reduction'))
+METHOD = Method(
+    name="integrated_gradients",
+    fn=integrated_gradients,
+    layered=False,
+    extra_outputs=("completeness",),
+    caption=(
+        "Integrated gradients, sum over channels then ReLU (seed 004 §II-B, §IV-B), one correctly"
+        " classified test example per class; rows = classes, columns = input then the map"
+    ),
+    params=(
+        "target",
+        "steps",
+        "step_rule",
+        "baseline",
+        "blur_sigma",
+        "internal_batch_size",
+        "amp",
+        "channel_reduction",
+    ),
+)

@@ -16,6 +16,7 @@
 Sampling uses one generator seeded with ``seed`` per image, so a result does not depend on which
 other images share its batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,15 +40,23 @@ def display_images(x: torch.Tensor) -> np.ndarray:
     return np.repeat(a, 3, axis=3) if a.shape[3] == 1 else a
 
 
-def quickshift_segments(images: np.ndarray, kernel_size: float, max_dist: float, ratio: float,
-                        seed: int = 0) -> np.ndarray:
+def quickshift_segments(
+    images: np.ndarray, kernel_size: float, max_dist: float, ratio: float, seed: int = 0
+) -> np.ndarray:
     """(N, H, W, C) display images in [0, 1] → int64 (N, H, W) labels 0..K_i−1 per image."""
     from skimage.segmentation import quickshift
 
     out = np.empty(images.shape[:3], dtype=np.int64)
     for i, img in enumerate(images):  # quickshift works on one image at a time
-        labels = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio, rng=seed,
-                            convert2lab=img.shape[-1] == 3, channel_axis=-1)
+        labels = quickshift(
+            img,
+            kernel_size=kernel_size,
+            max_dist=max_dist,
+            ratio=ratio,
+            rng=seed,
+            convert2lab=img.shape[-1] == 3,
+            channel_axis=-1,
+        )
         out[i] = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
     return out
 
@@ -57,8 +66,14 @@ def contiguous_segments(n: int, length: int, segment_length: int) -> np.ndarray:
     return np.broadcast_to(np.arange(length) // max(1, segment_length), (n, length)).astype(np.int64).copy()
 
 
-def segment(x: torch.Tensor, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
-            segment_length: int = 2, seed: int = 0) -> np.ndarray:
+def segment(
+    x: torch.Tensor,
+    kernel_size: float = 4,
+    max_dist: float = 200,
+    ratio: float = 0.2,
+    segment_length: int = 2,
+    seed: int = 0,
+) -> np.ndarray:
     """Superpixels of normalised inputs: quickshift for images, contiguous segments for signals."""
     if x.ndim == 3:
         return contiguous_segments(x.shape[0], x.shape[2], segment_length)
@@ -69,7 +84,7 @@ def cosine_kernel(z: np.ndarray, kernel_width: float) -> np.ndarray:
     """Weights of indicator rows z (S, K): d = cosine distance to all-ones, w = sqrt(exp(−d²/width²))."""
     on = z.sum(axis=-1)
     d = 1.0 - np.sqrt(on / z.shape[-1])  # cos(z, 1) = |z|₁ / (sqrt(|z|₁) sqrt(K)); empty z → d = 1
-    return np.sqrt(np.exp(-(d ** 2) / kernel_width ** 2))
+    return np.sqrt(np.exp(-(d**2) / kernel_width**2))
 
 
 def draw_samples(n_segments: int, n_samples: int, keep_probability: float, seed: int) -> np.ndarray:
@@ -81,8 +96,15 @@ def draw_samples(n_segments: int, n_samples: int, keep_probability: float, seed:
 
 
 @torch.inference_mode()
-def score_samples(model: nn.Module, x: torch.Tensor, target: torch.Tensor, segments: np.ndarray,
-                  samples: Sequence[np.ndarray], fill: float = 0.0, batch_size: int = 256) -> np.ndarray:
+def score_samples(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    segments: np.ndarray,
+    samples: Sequence[np.ndarray],
+    fill: float = 0.0,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Target-class probability of every masked input: (N, S), all images in one batched stream.
 
     ``segments`` (N, *spatial) labels; ``samples[i]`` (S, K_i) bool, superpixel k of image i kept
@@ -105,7 +127,7 @@ def score_samples(model: nn.Module, x: torch.Tensor, target: torch.Tensor, segme
         image = t // s
         keep = torch.gather(z_all[t], 1, seg[image]).view(len(t), 1, *x.shape[2:])
         inputs = torch.where(keep, x[image], fill_t)
-        logits += [model(inputs[b:b + batch_size]) for b in range(0, len(t), batch_size)]
+        logits += [model(inputs[b : b + batch_size]) for b in range(0, len(t), batch_size)]
     p = torch.softmax(torch.cat(logits).double(), dim=1).view(n, s, -1)
     out = p.gather(2, target.view(n, 1, 1).expand(n, s, 1))
     return out.view(n, s).cpu().numpy()
@@ -129,12 +151,12 @@ def fit_linear(z: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float =
     zc, yc = zf - z_mean, y2 - y_mean
     if alpha == 0:
         root = np.sqrt(w)[:, None]
-        coef = np.linalg.lstsq(zc * root, yc * root, rcond=None)[0]      # (K, m)
+        coef = np.linalg.lstsq(zc * root, yc * root, rcond=None)[0]  # (K, m)
     else:
         zw = zc * w[:, None]
         coef = np.linalg.solve(zw.T @ zc + alpha * np.eye(zf.shape[1]), zw.T @ yc)
     intercept = y_mean - z_mean @ coef
-    residual, total = w @ (yc - zc @ coef) ** 2, w @ yc ** 2
+    residual, total = w @ (yc - zc @ coef) ** 2, w @ yc**2
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual > 0, 0.0, 1.0))
     if yf.ndim == 1:
@@ -144,12 +166,12 @@ def fit_linear(z: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float =
 
 @dataclass
 class LimeResult:
-    segments: np.ndarray             # (N, *spatial) superpixel labels
-    samples: list[np.ndarray]        # per image (S, K_i) bool
-    scores: np.ndarray               # (N, S) target-class probability of each masked input
-    coef: list[np.ndarray]           # per image (K_i,) superpixel weights
-    intercept: np.ndarray            # (N,)
-    r2: np.ndarray                   # (N,) weighted R² of the local linear model (its fidelity)
+    segments: np.ndarray  # (N, *spatial) superpixel labels
+    samples: list[np.ndarray]  # per image (S, K_i) bool
+    scores: np.ndarray  # (N, S) target-class probability of each masked input
+    coef: list[np.ndarray]  # per image (K_i,) superpixel weights
+    intercept: np.ndarray  # (N,)
+    r2: np.ndarray  # (N,) weighted R² of the local linear model (its fidelity)
 
     def paint(self) -> np.ndarray:
         """(N, *spatial) float32: each position carries its superpixel's weight."""
@@ -160,9 +182,20 @@ class LimeResult:
         return np.argsort(-self.coef[i], kind="stable")[:k]
 
 
-def explain_segments(model: nn.Module, x: torch.Tensor, target: torch.Tensor, segments: np.ndarray, *,
-                     n_samples: int = 1000, keep_probability: float = 0.5, kernel_width: float = 0.25,
-                     alpha: float = 1.0, fill: float = 0.0, batch_size: int = 256, seed: int = 0) -> LimeResult:
+def explain_segments(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    segments: np.ndarray,
+    *,
+    n_samples: int = 1000,
+    keep_probability: float = 0.5,
+    kernel_width: float = 0.25,
+    alpha: float = 1.0,
+    fill: float = 0.0,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> LimeResult:
     """LIME on given superpixels (steps 2–4 of the module docstring).
 
     Images with the same number of superpixels draw the same subsets (one generator per image, same
@@ -183,24 +216,66 @@ def explain_segments(model: nn.Module, x: torch.Tensor, target: torch.Tensor, se
     return LimeResult(segments=segments, samples=samples, scores=scores, coef=coef, intercept=intercept, r2=r2)
 
 
-def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (), *,
-         n_samples: int = 1000, keep_probability: float = 0.5, kernel_width: float = 0.25, kernel_size: float = 4,
-         max_dist: float = 200, ratio: float = 0.2, segment_length: int = 2, alpha: float = 1.0, fill: float = 0.0,
-         batch_size: int = 256, seed: int = 0) -> Attribution:
+def lime(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[str] = (),
+    *,
+    n_samples: int = 1000,
+    keep_probability: float = 0.5,
+    kernel_width: float = 0.25,
+    kernel_size: float = 4,
+    max_dist: float = 200,
+    ratio: float = 0.2,
+    segment_length: int = 2,
+    alpha: float = 1.0,
+    fill: float = 0.0,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Attribution:
     """Painted superpixel weights at input resolution (layer-less: ``layers == ["input"]``)."""
     segments = segment(x, kernel_size, max_dist, ratio, segment_length, seed)
-    result = explain_segments(model, x.detach(), target, segments, n_samples=n_samples,
-                              keep_probability=keep_probability, kernel_width=kernel_width, alpha=alpha,
-                              fill=fill, batch_size=batch_size, seed=seed)
+    result = explain_segments(
+        model,
+        x.detach(),
+        target,
+        segments,
+        n_samples=n_samples,
+        keep_probability=keep_probability,
+        kernel_width=kernel_width,
+        alpha=alpha,
+        fill=fill,
+        batch_size=batch_size,
+        seed=seed,
+    )
     return Attribution(maps=torch.from_numpy(result.paint()).unsqueeze(1), layers=["input"])
 
 
-METHOD = Method(name="lime",
-                fn=lime,
-                layered=False,
-                signed=True,
-                caption=("LIME: each superpixel's weight in a weighted linear model of the target-class "
-                         'probability on masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, '
-                         'columns = input then the map'),
-                params=("target", "n_eval", "amp", "n_samples", "keep_probability", "kernel_width", "kernel_size", "max_dist",
-                        "ratio", "segment_length", "alpha", "fill", "batch_size", "seed"))
+METHOD = Method(
+    name="lime",
+    fn=lime,
+    layered=False,
+    signed=True,
+    caption=(
+        "LIME: each superpixel's weight in a weighted linear model of the target-class "
+        "probability on masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, "
+        "columns = input then the map"
+    ),
+    params=(
+        "target",
+        "n_eval",
+        "amp",
+        "n_samples",
+        "keep_probability",
+        "kernel_width",
+        "kernel_size",
+        "max_dist",
+        "ratio",
+        "segment_length",
+        "alpha",
+        "fill",
+        "batch_size",
+        "seed",
+    ),
+)

@@ -16,6 +16,7 @@ are ceil((L − w) / s) + 1 windows, the last one cut off at the border, so ever
 Window and stride are in the input's own units, pixels of an image or samples of a signal (seed 000
 uses 32–90 px windows and strides 10–20 on 128-px images); each dataset sets its own in the config.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,13 +49,13 @@ def window_masks(size: int, window: int, stride: int, device=None) -> torch.Tens
 class OcclusionScan:
     """Per image and window position (grid shape ``grid``): the three maps of seed 000 §4.2."""
 
-    masks: list[torch.Tensor]        # per spatial dim: (n_d, L_d) bool
-    prob0: torch.Tensor              # (N,) target-class probability of the unoccluded input
-    pred0: torch.Tensor              # (N,) its predicted class
-    prob: torch.Tensor               # (N, *grid) target-class probability with the window occluded
-    pred: torch.Tensor               # (N, *grid) predicted class with the window occluded
+    masks: list[torch.Tensor]  # per spatial dim: (n_d, L_d) bool
+    prob0: torch.Tensor  # (N,) target-class probability of the unoccluded input
+    pred0: torch.Tensor  # (N,) its predicted class
+    prob: torch.Tensor  # (N, *grid) target-class probability with the window occluded
+    pred: torch.Tensor  # (N, *grid) predicted class with the window occluded
     activation: torch.Tensor | None  # (N, *grid) summed ReLU activation of ``channel`` at ``layer``
-    channel: torch.Tensor | None     # (N,) most responsive channel of ``layer`` on the unoccluded input
+    channel: torch.Tensor | None  # (N,) most responsive channel of ``layer`` on the unoccluded input
     window: tuple[int, ...]
     stride: tuple[int, ...]
 
@@ -104,8 +105,16 @@ def forward_chunks(total: int, sample_elements: int, batch_size: int):
 
 
 @torch.inference_mode()
-def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
-         fill: float = 0.0, batch_size: int = 256, layer: str | None = None) -> OcclusionScan:
+def scan(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    window: int,
+    stride: int,
+    fill: float = 0.0,
+    batch_size: int = 256,
+    layer: str | None = None,
+) -> OcclusionScan:
     """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
     model.eval()
     x = fast_layout(x)  # occluded copies inherit the layout: channels-last images on the CPU
@@ -113,7 +122,7 @@ def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, s
     wins, strides = window_geometry(spatial, window, stride)
     masks = [window_masks(size, w, s, device=x.device) for size, w, s in zip(spatial, wins, strides)]
     grid = tuple(m.shape[0] for m in masks)
-    per_image = math.prod(grid) + 1                       # the original, then every position
+    per_image = math.prod(grid) + 1  # the original, then every position
     target = torch.as_tensor(target, dtype=torch.long, device=x.device)
     fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device)
     logits, sums = [], []
@@ -123,7 +132,7 @@ def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, s
             hide = _position_masks(masks, t % per_image - 1).unsqueeze(1)
             inputs = torch.where(hide, fill_t, x[t // per_image])
             for b in range(0, len(t), batch_size):
-                logits.append(model(inputs[b:b + batch_size]))
+                logits.append(model(inputs[b : b + batch_size]))
                 if layer:
                     sums.append(acts[layer].clamp(min=0).flatten(2).sum(2))  # (B, channels)
     p = torch.softmax(torch.cat(logits).double(), dim=1).view(n, per_image, -1)
@@ -135,13 +144,30 @@ def scan(model: nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, s
         channel = a[:, 0].argmax(1)
         activation = a[:, 1:].gather(2, channel.view(n, 1, 1).expand(n, per_image - 1, 1)).squeeze(2)
         activation = activation.reshape(n, *grid)
-    return OcclusionScan(masks=masks, prob0=probs[:, 0], pred0=preds[:, 0], prob=probs[:, 1:].reshape(n, *grid),
-                         pred=preds[:, 1:].reshape(n, *grid), activation=activation, channel=channel,
-                         window=wins, stride=strides)
+    return OcclusionScan(
+        masks=masks,
+        prob0=probs[:, 0],
+        pred0=preds[:, 0],
+        prob=probs[:, 1:].reshape(n, *grid),
+        pred=preds[:, 1:].reshape(n, *grid),
+        activation=activation,
+        channel=channel,
+        window=wins,
+        stride=strides,
+    )
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str] = (), *,
-              window: int, stride: int, fill: float = 0.0, batch_size: int = 256) -> Attribution:
+def occlusion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[str] = (),
+    *,
+    window: int,
+    stride: int,
+    fill: float = 0.0,
+    batch_size: int = 256,
+) -> Attribution:
     """Probability-drop map at input resolution (layer-less: ``layers == ["input"]``)."""
     result = scan(model, x.detach(), target, window, stride, fill, batch_size)
     maps = result.drop_map().to(torch.float32).unsqueeze(1)
@@ -168,13 +194,17 @@ def channel_projection(model: nn.Module, x: torch.Tensor, layer: str, channel: t
     return projection.detach()
 
 
-METHOD = Method(name="occlusion",
-                fn=occlusion,
-                layered=False,
-                signed=True,
-                caption=('Occlusion sensitivity: drop of the target-class probability when a window (set to the '
-                         'dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); '
-                         'one correctly classified test example per class; rows = classes, columns = input then '
-                         'the map'),
-                params=('target', 'n_eval', 'fill', 'batch_size', 'amp'),
-                dataset_params=('window', 'stride'))
+METHOD = Method(
+    name="occlusion",
+    fn=occlusion,
+    layered=False,
+    signed=True,
+    caption=(
+        "Occlusion sensitivity: drop of the target-class probability when a window (set to the "
+        "dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); "
+        "one correctly classified test example per class; rows = classes, columns = input then "
+        "the map"
+    ),
+    params=("target", "n_eval", "fill", "batch_size", "amp"),
+    dataset_params=("window", "stride"),
+)

@@ -9,6 +9,7 @@ The workflow reads the traits when it is parsed, without importing torch: :func:
 every ``METHOD = Method(...)`` statically (all fields but ``fn`` are literals);
 ``posthoc.explain.METHODS`` imports the modules and holds the same traits with the function.
 """
+
 from __future__ import annotations
 
 import ast
@@ -60,8 +61,11 @@ class Method:
 def _declaration(path: Path) -> Method | None:
     """The ``METHOD = Method(...)`` of one module, read without importing it (``fn`` as "module:function")."""
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["METHOD"]
-                and isinstance(node.value, ast.Call)):
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["METHOD"]
+            and isinstance(node.value, ast.Call)
+        ):
             kwargs = {}
             for kw in node.value.keywords:
                 if kw.arg == "fn":

@@ -2,6 +2,7 @@
 
 One forward and one backward pass for the whole batch; no layers (``layers == ["input"]``).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,9 +19,13 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Se
     return Attribution(maps=abs_max_channels(grad).unsqueeze(1), layers=["input"], channels=grad.unsqueeze(1))
 
 
-METHOD = Method(name="saliency",
-                fn=saliency,
-                layered=False,
-                caption=('Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified '
-                         'test example per class; rows = classes, columns = input then the map'),
-                params=('target',))
+METHOD = Method(
+    name="saliency",
+    fn=saliency,
+    layered=False,
+    caption=(
+        "Vanilla saliency |∂y_c/∂x|, largest over channels (seed 003), one correctly classified "
+        "test example per class; rows = classes, columns = input then the map"
+    ),
+    params=("target",),
+)

@@ -1,4 +1,5 @@
 """DeepDream (seed 001 §4.3.3): feature visualisation of one layer started from real images."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def fit_image(rgb: np.ndarray, in_channels: int, size: tuple[int, int]) -> np.nd
     t = torch.from_numpy(img).permute(2, 0, 1)[None]
     side = min(t.shape[2:])
     top, left = (t.shape[2] - side) // 2, (t.shape[3] - side) // 2
-    t = F.interpolate(t[:, :, top:top + side, left:left + side], size=size, mode="area")[0].permute(1, 2, 0)
+    t = F.interpolate(t[:, :, top : top + side, left : left + side], size=size, mode="area")[0].permute(1, 2, 0)
     if in_channels == 1:
         t = (t * torch.tensor([0.299, 0.587, 0.114])).sum(-1, keepdim=True)
     elif in_channels != 3:
@@ -24,7 +25,8 @@ def fit_image(rgb: np.ndarray, in_channels: int, size: tuple[int, int]) -> np.nd
     return t.clamp(0, 1).numpy()
 
 
-def dream(model: nn.Module, layer: str, images: torch.Tensor, settings: Settings, *, low=None, high=None,
-          seed: int) -> Result:
+def dream(
+    model: nn.Module, layer: str, images: torch.Tensor, settings: Settings, *, low=None, high=None, seed: int
+) -> Result:
     """Amplify what ``layer`` sees in each of ``images`` (one batch): maximise its sum of squares."""
     return visualise(model, layer_objective([layer] * len(images)), images, settings, low=low, high=high, seed=seed)

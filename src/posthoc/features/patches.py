@@ -3,6 +3,7 @@
 The crop is the exact input interval the channel's argmax position sees (:mod:`.receptive`), so a
 patch shows everything — and only what — could have produced the recorded value.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -12,8 +13,14 @@ import numpy as np
 from .receptive import Field, crop
 
 
-def top_patches(load_rows: Callable[[np.ndarray], np.ndarray], index: np.ndarray, position: np.ndarray,
-                channels: np.ndarray, field: Field, k: int) -> np.ndarray:
+def top_patches(
+    load_rows: Callable[[np.ndarray], np.ndarray],
+    index: np.ndarray,
+    position: np.ndarray,
+    channels: np.ndarray,
+    field: Field,
+    k: int,
+) -> np.ndarray:
     """Patches of the ``k`` best images of each of ``channels`` → (channels, k, C, *field.size).
 
     ``index`` (all channels × k') and ``position`` (all channels × k' × ndim) come from

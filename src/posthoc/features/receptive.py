@@ -6,6 +6,7 @@ A position ``i`` (per spatial axis) of a layer's output sees the input interval
 Element-wise modules (ReLU, dropout, batch norm) change nothing. Max-activating patches crop the
 input to this interval around a channel's argmax position.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,18 @@ import numpy as np
 from torch import nn
 
 _WINDOWED = (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
-_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Identity, nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d,
-                nn.Sigmoid, nn.Tanh)
+_ELEMENTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.Identity,
+    nn.Dropout,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.Sigmoid,
+    nn.Tanh,
+)
 
 
 @dataclass(frozen=True)
@@ -79,9 +90,11 @@ def crop(x: np.ndarray, field: Field, positions: np.ndarray, fill: float = np.na
     start, _ = field.box(np.asarray(positions).reshape(n, ndim))
     start = start + np.asarray(field.size)  # into padded coordinates
     # one gather: index grids per axis, broadcast over rows
-    grids = [start[:, a].reshape(n, *([1] * ndim))
-             + np.arange(field.size[a]).reshape(1, *([1] * a), field.size[a], *([1] * (ndim - a - 1)))
-             for a in range(ndim)]
+    grids = [
+        start[:, a].reshape(n, *([1] * ndim))
+        + np.arange(field.size[a]).reshape(1, *([1] * a), field.size[a], *([1] * (ndim - a - 1)))
+        for a in range(ndim)
+    ]
     rows = np.arange(n).reshape(n, *([1] * ndim))
     out = padded.transpose(0, *range(2, 2 + ndim), 1)[(rows, *grids)]  # (N, *size, C)
     return np.moveaxis(out, -1, 1)

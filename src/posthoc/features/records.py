@@ -6,6 +6,7 @@ channel's mean, max, largest spatial mean over images and the spread of its per-
 Ties keep the earlier image first (a stable sort over [kept top-k, new batch]), so the record
 equals a brute-force scan with a stable descending sort.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,16 +25,16 @@ class LayerRecord:
 
     k: int
     n_classes: int
-    top_value: torch.Tensor | None = None     # (C, k') float32, best first
-    top_index: torch.Tensor | None = None     # (C, k') int64 rows of the split
-    top_flat: torch.Tensor | None = None      # (C, k') int64 flat argmax position
+    top_value: torch.Tensor | None = None  # (C, k') float32, best first
+    top_index: torch.Tensor | None = None  # (C, k') int64 rows of the split
+    top_flat: torch.Tensor | None = None  # (C, k') int64 flat argmax position
     shape: tuple[int, ...] = ()
-    class_sum: torch.Tensor | None = None     # (C, classes) sum of spatial means
-    class_count: torch.Tensor | None = None   # (classes,)
-    total: float | torch.Tensor = 0.0         # (C,) sum of spatial means
-    peak: torch.Tensor | None = None          # (C,) max over everything
-    best_mean: torch.Tensor | None = None     # (C,) largest spatial mean over images
-    max_sum: torch.Tensor | None = None       # (C,) sum / sum of squares of per-image maxima
+    class_sum: torch.Tensor | None = None  # (C, classes) sum of spatial means
+    class_count: torch.Tensor | None = None  # (classes,)
+    total: float | torch.Tensor = 0.0  # (C,) sum of spatial means
+    peak: torch.Tensor | None = None  # (C,) max over everything
+    best_mean: torch.Tensor | None = None  # (C,) largest spatial mean over images
+    max_sum: torch.Tensor | None = None  # (C,) sum / sum of squares of per-image maxima
     max_sq: torch.Tensor | None = None
     seen: int = 0
 
@@ -42,8 +43,8 @@ class LayerRecord:
         n, c = out.shape[:2]
         self.shape = tuple(out.shape[2:])
         flat = out.reshape(n, c, -1)
-        value, where = flat.max(dim=2)                        # first occurrence of the max (torch.max semantics)
-        means = flat.mean(dim=2)                              # (N, C)
+        value, where = flat.max(dim=2)  # first occurrence of the max (torch.max semantics)
+        means = flat.mean(dim=2)  # (N, C)
         if self.top_value is None:
             dev = out.device
             self.top_value = torch.empty(c, 0, device=dev)
@@ -57,7 +58,7 @@ class LayerRecord:
             self.max_sum = torch.zeros(c, device=dev)
             self.max_sq = torch.zeros(c, device=dev)
         values = torch.cat([self.top_value, value.T], 1)
-        order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :self.k]
+        order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, : self.k]
         self.top_value = values.gather(1, order)
         self.top_index = torch.cat([self.top_index, rows.to(out.device).expand(c, n)], 1).gather(1, order)
         self.top_flat = torch.cat([self.top_flat, where.T], 1).gather(1, order)
@@ -68,13 +69,16 @@ class LayerRecord:
         self.peak = torch.maximum(self.peak, value.max(0).values)
         self.best_mean = torch.maximum(self.best_mean, means.max(0).values)
         self.max_sum += value.sum(0)
-        self.max_sq += (value ** 2).sum(0)
+        self.max_sq += (value**2).sum(0)
         self.seen += n
 
     def result(self) -> dict[str, np.ndarray]:
         flat = self.top_flat.cpu().numpy()
-        positions = (np.stack(np.unravel_index(flat, self.shape), -1) if self.shape
-                     else np.zeros((*flat.shape, 0), dtype=np.int64))  # (C, k, ndim)
+        positions = (
+            np.stack(np.unravel_index(flat, self.shape), -1)
+            if self.shape
+            else np.zeros((*flat.shape, 0), dtype=np.int64)
+        )  # (C, k, ndim)
         mean_max = self.max_sum / self.seen
         return {
             "index": self.top_index.cpu().numpy().astype(np.int64),
@@ -84,7 +88,7 @@ class LayerRecord:
             "mean": (self.total / self.seen).cpu().numpy().astype(np.float32),
             "max": self.peak.cpu().numpy().astype(np.float32),
             "best_mean": self.best_mean.cpu().numpy().astype(np.float32),
-            "max_std": (self.max_sq / self.seen - mean_max ** 2).clamp(min=0).sqrt().cpu().numpy().astype(np.float32),
+            "max_std": (self.max_sq / self.seen - mean_max**2).clamp(min=0).sqrt().cpu().numpy().astype(np.float32),
         }
 
 
@@ -95,8 +99,13 @@ class Records:
 
 
 @torch.no_grad()
-def record(model: nn.Module, layers: Sequence[str], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-           n_classes: int, k: int) -> Records:
+def record(
+    model: nn.Module,
+    layers: Sequence[str],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_classes: int,
+    k: int,
+) -> Records:
     """Run ``model`` over ``batches`` of (inputs, labels), rows numbered in order, recording every layer at once."""
     recs = [LayerRecord(k, n_classes) for _ in layers]
     start = 0

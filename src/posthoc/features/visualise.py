@@ -14,6 +14,7 @@ one forward and one backward per step, whatever the number of targets.
 
 Works for 2-D images (N, C, H, W) and 1-D signals (N, C, L) alike (no rotation for signals).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,17 +33,17 @@ from ..explain.base import capture
 class Settings:
     """Optimisation settings; the config section ``feature_vis`` documents each (schemas/config.schema.yaml)."""
 
-    steps: int                   # gradient steps per pyramid level
-    lr: float                    # step size
-    normalise_grad: bool         # step along (g - mean) / std per row instead of g
-    levels: int = 1              # pyramid levels (1 = optimise at full size only)
-    growth: float = 1.4          # size ratio between pyramid levels
-    blur_sigma: float = 0.0      # Gaussian blur of the image after each step (px); 0 = none
-    jitter: int = 0              # random roll of up to this many px per step
-    rotate: float = 0.0          # random rotation within +- degrees (images only)
-    scale: float = 0.0           # random scaling within 1 +- scale
-    tv: float = 0.0              # weight of the total-variation penalty
-    l2: float = 0.0              # weight of the L2 penalty
+    steps: int  # gradient steps per pyramid level
+    lr: float  # step size
+    normalise_grad: bool  # step along (g - mean) / std per row instead of g
+    levels: int = 1  # pyramid levels (1 = optimise at full size only)
+    growth: float = 1.4  # size ratio between pyramid levels
+    blur_sigma: float = 0.0  # Gaussian blur of the image after each step (px); 0 = none
+    jitter: int = 0  # random roll of up to this many px per step
+    rotate: float = 0.0  # random rotation within +- degrees (images only)
+    scale: float = 0.0  # random scaling within 1 +- scale
+    tv: float = 0.0  # weight of the total-variation penalty
+    l2: float = 0.0  # weight of the L2 penalty
 
     def plain(self) -> "Settings":
         """Plain gradient ascent: no pyramid, transforms, blur or penalties."""
@@ -55,7 +56,7 @@ def settings_from_config(cfg: dict) -> Settings:
 
 
 # ------------------------------------------------------------------------------------------------ objectives
-Objective = Callable[[dict, torch.Tensor], torch.Tensor]   # (captured layer outputs, logits) -> (N,) per row
+Objective = Callable[[dict, torch.Tensor], torch.Tensor]  # (captured layer outputs, logits) -> (N,) per row
 
 
 def layer_objective(layer_of_row: Sequence[str]) -> Objective:
@@ -65,8 +66,9 @@ def layer_objective(layer_of_row: Sequence[str]) -> Objective:
 
 def channel_objective(layer_of_row: Sequence[str], channel_of_row: Sequence[int]) -> Objective:
     """Row r maximises the spatial mean of channel ``channel_of_row[r]`` of layer ``layer_of_row[r]``."""
-    return _per_layer(layer_of_row, lambda a, ch: a[torch.arange(len(a), device=a.device), ch].flatten(1).mean(1),
-                      channel_of_row)
+    return _per_layer(
+        layer_of_row, lambda a, ch: a[torch.arange(len(a), device=a.device), ch].flatten(1).mean(1), channel_of_row
+    )
 
 
 def class_objective(classes: Sequence[int]) -> Objective:
@@ -75,6 +77,7 @@ def class_objective(classes: Sequence[int]) -> Objective:
 
     def objective(_store, logits):
         return logits.gather(1, target.to(logits.device).view(-1, 1))[:, 0]
+
     objective.layers = ()
     return objective
 
@@ -83,8 +86,9 @@ def _per_layer(layer_of_row, value, channel_of_row=None) -> Objective:
     layer_of_row = list(layer_of_row)
     names = list(dict.fromkeys(layer_of_row))
     rows = {n: torch.tensor([i for i, m in enumerate(layer_of_row) if m == n]) for n in names}
-    channels = torch.as_tensor(np.asarray(channel_of_row if channel_of_row is not None else [0] * len(layer_of_row)),
-                               dtype=torch.int64)
+    channels = torch.as_tensor(
+        np.asarray(channel_of_row if channel_of_row is not None else [0] * len(layer_of_row)), dtype=torch.int64
+    )
 
     def objective(store, _logits):
         out = None
@@ -94,6 +98,7 @@ def _per_layer(layer_of_row, value, channel_of_row=None) -> Objective:
             out = torch.zeros(len(channels), device=v.device, dtype=v.dtype) if out is None else out
             out = out.index_put((r,), v)
         return out
+
     objective.layers = tuple(names)
     return objective
 
@@ -111,7 +116,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     for axis in range(nd):
         size = x.shape[2 + axis]
         r = min(radius, size - 1)
-        k = kernel[radius - r:radius + r + 1]
+        k = kernel[radius - r : radius + r + 1]
         k = k / k.sum()
         shape = [c, 1] + [1] * nd
         shape[2 + axis] = len(k)
@@ -167,14 +172,22 @@ def pyramid_sizes(size: Sequence[int], levels: int, growth: float) -> list[tuple
 # ------------------------------------------------------------------------------------------------ engine
 @dataclass
 class Result:
-    x: torch.Tensor            # (N, C, *spatial) optimised inputs (normalised model space)
-    history: np.ndarray        # (steps in total, N) objective per step, before the step's update
-    final: np.ndarray          # (N,) objective of the returned inputs (no transforms)
+    x: torch.Tensor  # (N, C, *spatial) optimised inputs (normalised model space)
+    history: np.ndarray  # (steps in total, N) objective per step, before the step's update
+    final: np.ndarray  # (N,) objective of the returned inputs (no transforms)
 
 
-def visualise(model: nn.Module, objective: Objective, start: torch.Tensor, settings: Settings, *,
-              low: torch.Tensor | None = None, high: torch.Tensor | None = None, seed: int,
-              progress=None) -> Result:
+def visualise(
+    model: nn.Module,
+    objective: Objective,
+    start: torch.Tensor,
+    settings: Settings,
+    *,
+    low: torch.Tensor | None = None,
+    high: torch.Tensor | None = None,
+    seed: int,
+    progress=None,
+) -> Result:
     """Gradient ascent of ``objective`` from ``start`` (N, C, *spatial); ``low``/``high`` clamp per channel.
 
     Seeded: the random transforms come from a generator seeded with ``seed``, so the same call
@@ -204,7 +217,7 @@ def visualise(model: nn.Module, objective: Objective, start: torch.Tensor, setti
                     if s.tv > 0:
                         loss = loss - s.tv * total_variation(x)
                     if s.l2 > 0:
-                        loss = loss - s.l2 * (x ** 2).flatten(1).mean(1)
+                        loss = loss - s.l2 * (x**2).flatten(1).mean(1)
                     (grad,) = torch.autograd.grad(loss.sum(), x)
                     history.append(value.detach().float().cpu().numpy())
                     with torch.no_grad():
@@ -226,8 +239,9 @@ def visualise(model: nn.Module, objective: Objective, start: torch.Tensor, setti
     return Result(x, np.stack(history) if history else np.zeros((0, len(x))), final)
 
 
-def noise_start(n: int, shape: Sequence[int], low: torch.Tensor | None, high: torch.Tensor | None,
-                seed: int) -> torch.Tensor:
+def noise_start(
+    n: int, shape: Sequence[int], low: torch.Tensor | None, high: torch.Tensor | None, seed: int
+) -> torch.Tensor:
     """Uniform noise (seed 001 §4.1: U[0, 1] per pixel): within [low, high] per channel, else U[-1, 1]."""
     gen = torch.Generator().manual_seed(int(seed))
     u = torch.rand((n, *shape), generator=gen)

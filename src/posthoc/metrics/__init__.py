@@ -1,4 +1,5 @@
 """Classification metrics (seed 004 §III-A, §IV-A) and faithfulness metrics (seed 004 §III-C)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,12 +13,18 @@ from torch import nn
 
 # --- classification ---------------------------------------------------------------------------
 
+
 def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
     rows = []
     for c, name in enumerate(class_names):
         sel = labels == c
-        rows.append({"class": name, "n": int(sel.sum()),
-                     "accuracy": float((preds[sel] == c).mean()) if sel.any() else float("nan")})
+        rows.append(
+            {
+                "class": name,
+                "n": int(sel.sum()),
+                "accuracy": float((preds[sel] == c).mean()) if sel.any() else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -29,8 +36,7 @@ def normalised_confusion(labels: np.ndarray, preds: np.ndarray, n_classes: int) 
 
 
 def precision_recall_f1(labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
-    p, r, f, s = skm.precision_recall_fscore_support(labels, preds, labels=np.arange(len(class_names)),
-                                                     zero_division=0)
+    p, r, f, s = skm.precision_recall_fscore_support(labels, preds, labels=np.arange(len(class_names)), zero_division=0)
     table = pd.DataFrame({"class": list(class_names), "precision": p, "recall": r, "f1": f, "support": s})
     macro = {"class": "macro avg", "precision": p.mean(), "recall": r.mean(), "f1": f.mean(), "support": s.sum()}
     return pd.concat([table, pd.DataFrame([macro])], ignore_index=True)
@@ -51,6 +57,7 @@ def one_vs_rest_roc(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, dict, 
 
 # --- faithfulness -----------------------------------------------------------------------------
 
+
 def keep_top_mask(maps: torch.Tensor, keep_percent: float, tiebreak: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean mask (N, *spatial) of the top ``keep_percent`` % positions of each map.
 
@@ -69,9 +76,17 @@ def keep_top_mask(maps: torch.Tensor, keep_percent: float, tiebreak: torch.Tenso
 
 
 @torch.no_grad()
-def drop_increase(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor,
-                  keep_percent: float, fill: float = 0.0, raw: torch.Tensor | None = None,
-                  batch_size: int = 256, device="cpu") -> pd.DataFrame:
+def drop_increase(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: torch.Tensor,
+    keep_percent: float,
+    fill: float = 0.0,
+    raw: torch.Tensor | None = None,
+    batch_size: int = 256,
+    device="cpu",
+) -> pd.DataFrame:
     """Drop rate and increase rate of every layer's maps (seed 004 §III-C).
 
     Keep the top-k % most salient input positions (all channels of a position), set the rest to
@@ -100,5 +115,11 @@ def drop_increase(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target:
         p_masked = probs[b:].reshape(b, n_layers, -1).gather(2, tb.view(-1, 1, 1).expand(b, n_layers, 1)).squeeze(2)
         drops[:, sl] = (torch.clamp(p.unsqueeze(1) - p_masked, min=0) / p.unsqueeze(1).clamp_min(1e-12)).T.cpu()
         increases[:, sl] = (p_masked > p.unsqueeze(1)).T.cpu()
-    return pd.DataFrame({"layer_index": np.arange(n_layers), "drop_rate": drops.mean(1).numpy(),
-                         "increase_rate": increases.double().mean(1).numpy(), "n": n})
+    return pd.DataFrame(
+        {
+            "layer_index": np.arange(n_layers),
+            "drop_rate": drops.mean(1).numpy(),
+            "increase_rate": increases.double().mean(1).numpy(),
+            "n": n,
+        }
+    )

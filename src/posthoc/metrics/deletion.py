@@ -18,6 +18,7 @@ position. A position is removed in all its channels at once, set to ``fill`` (no
 
 Everything is batched: all layers and all steps of a chunk of images go through the model together.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,15 +46,25 @@ def position_ranks(maps: torch.Tensor, raw: torch.Tensor | None = None) -> torch
 def _probs(model: nn.Module, batch: torch.Tensor, target: torch.Tensor, batch_size: int) -> torch.Tensor:
     out = []
     for s in range(0, len(batch), batch_size):
-        logits = model(fast_layout(batch[s:s + batch_size]))  # channels-last on the CPU: faster convolutions
-        out.append(torch.softmax(logits.double(), 1).gather(1, target[s:s + batch_size].view(-1, 1)).squeeze(1))
+        logits = model(fast_layout(batch[s : s + batch_size]))  # channels-last on the CPU: faster convolutions
+        out.append(torch.softmax(logits.double(), 1).gather(1, target[s : s + batch_size].view(-1, 1)).squeeze(1))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 @torch.no_grad()
-def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor, *,
-                        fractions: np.ndarray, fill: float, curves=CURVES, raw: torch.Tensor | None = None,
-                        batch_size: int, device="cpu") -> dict[str, np.ndarray]:
+def perturbation_curves(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    fractions: np.ndarray,
+    fill: float,
+    curves=CURVES,
+    raw: torch.Tensor | None = None,
+    batch_size: int,
+    device="cpu",
+) -> dict[str, np.ndarray]:
     """{curve: (N, L, len(fractions)) target probabilities}; ``maps`` (N, L, *spatial), ``x`` (N, C, *spatial)."""
     model.eval()
     n, n_layers = maps.shape[:2]
@@ -99,20 +110,45 @@ def curve_auc(curves: np.ndarray, fractions: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def keep_top_scores(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor, *,
-                    keep_percent: float, fill: float, raw: torch.Tensor | None = None, batch_size: int,
-                    device="cpu") -> tuple[np.ndarray, np.ndarray]:
+def keep_top_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    keep_percent: float,
+    fill: float,
+    raw: torch.Tensor | None = None,
+    batch_size: int,
+    device="cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """(p, p_kept): (N,) original and (N, L) top-k-kept target probabilities (float64 softmax)."""
     model.eval()
     n, n_layers = maps.shape[:2]
     n_pos = int(np.prod(maps.shape[2:]))
     k_keep = max(1, min(n_pos, int(round(n_pos * keep_percent / 100.0))))
     frac = np.array([(n_pos - k_keep) / n_pos])  # remove all but the top k_keep: the rule of drop_increase
-    kept = perturbation_curves(model, x, maps, target, fractions=frac, fill=fill, curves=("deletion_lerf",),
-                               raw=raw, batch_size=batch_size, device=device)["deletion_lerf"][..., 0]
+    kept = perturbation_curves(
+        model,
+        x,
+        maps,
+        target,
+        fractions=frac,
+        fill=fill,
+        curves=("deletion_lerf",),
+        raw=raw,
+        batch_size=batch_size,
+        device=device,
+    )["deletion_lerf"][..., 0]
     target = torch.as_tensor(target, dtype=torch.long)
-    p = np.concatenate([_probs(model, x[s:s + batch_size].to(device), target[s:s + batch_size].to(device),
-                               batch_size).cpu().numpy() for s in range(0, n, batch_size)])
+    p = np.concatenate(
+        [
+            _probs(model, x[s : s + batch_size].to(device), target[s : s + batch_size].to(device), batch_size)
+            .cpu()
+            .numpy()
+            for s in range(0, n, batch_size)
+        ]
+    )
     return p, kept
 
 
@@ -121,8 +157,12 @@ def drop_increase_rows(p: np.ndarray, p_kept: np.ndarray, *, tolerance: float) -
     ``gain`` = p′ − p; plus ``saturated`` (N,): p ≥ 1 − tolerance (no room for a real increase)."""
     p = np.asarray(p, np.float64)[:, None]
     drop = np.clip(p - p_kept, 0, None) / np.clip(p, 1e-12, None)
-    return {"drop": drop, "increase": (p_kept > p + tolerance).astype(np.float64), "gain": p_kept - p,
-            "saturated": (p[:, 0] >= 1 - tolerance)}
+    return {
+        "drop": drop,
+        "increase": (p_kept > p + tolerance).astype(np.float64),
+        "gain": p_kept - p,
+        "saturated": (p[:, 0] >= 1 - tolerance),
+    }
 
 
 __all__ = ["CURVES", "curve_auc", "drop_increase_rows", "keep_top_scores", "perturbation_curves", "position_ranks"]

@@ -6,6 +6,7 @@ interval costs one gather and one reduction, with no Python loop over resamples.
 version resamples the *same* images for both methods, so "A beats B" is claimed only when the
 interval of the per-image difference excludes 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def bootstrap_ci(values: np.ndarray, *, n_boot: int, confidence: float, seed: int,
-                 statistic=np.nanmean) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: np.ndarray, *, n_boot: int, confidence: float, seed: int, statistic=np.nanmean
+) -> tuple[float, float, float]:
     """(estimate, low, high) of ``statistic`` over the last axis of ``values`` (images).
 
     ``values`` may be (n,) or (..., n); leading axes get their own interval from the same resamples.
@@ -37,15 +39,19 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int, confidence: float, seed: in
     return est, low, high
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, *, n_boot: int, confidence: float,
-                      seed: int) -> dict[str, float]:
+def paired_difference(a: np.ndarray, b: np.ndarray, *, n_boot: int, confidence: float, seed: int) -> dict[str, float]:
     """Mean of a − b over the same images with its bootstrap interval; ``decided`` when it excludes 0."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same images, got shapes {a.shape} and {b.shape}")
     est, low, high = bootstrap_ci(a - b, n_boot=n_boot, confidence=confidence, seed=seed)
-    return {"difference": float(est), "ci_low": float(low), "ci_high": float(high),
-            "decided": bool(low > 0 or high < 0), "n": int(np.isfinite(a - b).sum())}
+    return {
+        "difference": float(est),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "decided": bool(low > 0 or high < 0),
+        "n": int(np.isfinite(a - b).sum()),
+    }
 
 
 class _quiet:

@@ -15,6 +15,7 @@ zero is not rewarded by its tie order.
 * :func:`topk_iou` — intersection over union of the top ``percent`` % positions with the mask (Quantus'
   ``TopKIntersection`` reports |top-k ∩ mask| / k instead; :func:`topk_intersection` is that).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,9 @@ def _flat(maps, masks) -> tuple[torch.Tensor, torch.Tensor]:
     maps = torch.as_tensor(np.asarray(maps), dtype=torch.float64)
     masks = torch.as_tensor(np.asarray(masks)).bool()
     if maps.ndim < 3 or tuple(maps.shape[2:]) != tuple(masks.shape[1:]) or maps.shape[0] != masks.shape[0]:
-        raise ValueError(f"maps (N, L, *spatial) and masks (N, *spatial) disagree: {tuple(maps.shape)} vs "
-                         f"{tuple(masks.shape)}")
+        raise ValueError(
+            f"maps (N, L, *spatial) and masks (N, *spatial) disagree: {tuple(maps.shape)} vs {tuple(masks.shape)}"
+        )
     return maps.flatten(2), masks.flatten(1).unsqueeze(1).expand(-1, maps.shape[1], -1)
 
 
@@ -87,12 +89,23 @@ def topk_intersection(maps, masks, k: int) -> np.ndarray:
 def localisation_scores(maps, masks, *, topk_percent: float, distractor=None) -> dict[str, np.ndarray]:
     """All localisation scores, each (N, L); ``distractor_share`` (relevance mass on a class-independent
     distractor mask, lower is better) when ``distractor`` masks are given."""
-    out = {"pointing_game": pointing_game(maps, masks), "relevance_mass": relevance_mass(maps, masks),
-           "rank_accuracy": rank_accuracy(maps, masks), "topk_iou": topk_iou(maps, masks, topk_percent)}
+    out = {
+        "pointing_game": pointing_game(maps, masks),
+        "relevance_mass": relevance_mass(maps, masks),
+        "rank_accuracy": rank_accuracy(maps, masks),
+        "topk_iou": topk_iou(maps, masks, topk_percent),
+    }
     if distractor is not None:
         out["distractor_share"] = relevance_mass(maps, distractor)
     return out
 
 
-__all__ = ["localisation_scores", "pointing_game", "rank_accuracy", "relevance_mass", "topk_intersection",
-           "topk_iou", "ranks"]
+__all__ = [
+    "localisation_scores",
+    "pointing_game",
+    "rank_accuracy",
+    "relevance_mass",
+    "topk_intersection",
+    "topk_iou",
+    "ranks",
+]

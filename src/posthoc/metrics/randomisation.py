@@ -15,6 +15,7 @@
 A map that keeps a high similarity after full randomisation does not depend on what the model
 learned (a flag in the study's sanity table).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,11 @@ from torch import nn
 
 def parameterised_layers(model: nn.Module) -> list[str]:
     """Names of the modules with their own weights and a ``reset_parameters``, in forward order."""
-    return [name for name, m in model.named_modules()
-            if name and hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    return [
+        name
+        for name, m in model.named_modules()
+        if name and hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))
+    ]
 
 
 def randomised(model: nn.Module, names: list[str], seed: int) -> nn.Module:
@@ -89,9 +93,8 @@ def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01,
     ux, uy, uxx, uyy, uxy = means[..., pad:-pad, pad:-pad]  # the region skimage averages over
     cov_norm = win_size * win_size / (win_size * win_size - 1)
     vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return s.reshape(len(x), -1).mean(1)
 
 
-__all__ = ["cascading_models", "independent_models", "parameterised_layers", "randomised", "spearman_rows",
-           "ssim_rows"]
+__all__ = ["cascading_models", "independent_models", "parameterised_layers", "randomised", "spearman_rows", "ssim_rows"]

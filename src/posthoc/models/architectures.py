@@ -11,6 +11,7 @@ average pooling → one linear layer. Such a model names the module whose output
 ``pooled_layer`` and its linear layer ``head``. ReLUs are modules and not in-place, so a hook on a
 convolution sees its own output and a hook on the ReLU after it the rectified map.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,7 @@ from torch import nn
 class AlexNet128(nn.Module):
     """AlexNet for 128×128 inputs (seed 000 §3); works for any input of at least ~40 px."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5,
-                 gap: bool = False):
+    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5, gap: bool = False):
         super().__init__()
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (64, 192, 384, 256, 256))
         hidden = max(1, round(4096 * width))
@@ -69,8 +69,17 @@ class AlexNet128(nn.Module):
 class CNN1D(nn.Module):
     """Stacked 1-D convolutions + ReLU, then a linear classifier on the flattened features."""
 
-    def __init__(self, in_channels: int, num_classes: int, length: int, channels=(32, 32, 32),
-                 kernel_size: int = 5, stride: int = 1, dropout: float = 0.0, gap: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        length: int,
+        channels=(32, 32, 32),
+        kernel_size: int = 5,
+        stride: int = 1,
+        dropout: float = 0.0,
+        gap: bool = False,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c_in, L = in_channels, length
@@ -104,8 +113,15 @@ class VGG7(nn.Module):
     the study's default learning rate without warm-up.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.5,
-                 batch_norm: bool = True, gap: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        width: float = 1.0,
+        dropout: float = 0.5,
+        batch_norm: bool = True,
+        gap: bool = False,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels

@@ -1,4 +1,5 @@
 """Building a model from its description, and checkpoints that hold everything needed to rebuild it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,9 @@ from .architectures import ARCHITECTURES, RANKS
 from .gap import gap_model
 
 
-def build_model(arch: str, in_channels: int, num_classes: int, input_shape, weights: str | None = None,
-                **kwargs: Any) -> nn.Module:
+def build_model(
+    arch: str, in_channels: int, num_classes: int, input_shape, weights: str | None = None, **kwargs: Any
+) -> nn.Module:
     """Build an architecture by name; ``input_shape`` is the per-sample spatial shape (L,) or (H, W).
 
     Own architectures take their keyword options; any other name is a torchvision classification
@@ -24,15 +26,19 @@ def build_model(arch: str, in_channels: int, num_classes: int, input_shape, weig
         if len(input_shape) != RANKS[arch]:
             need = "1-D signals" if RANKS[arch] == 1 else "2-D images"
             other = "'cnn1d'" if RANKS[arch] == 2 else "'alexnet128'"
-            raise ValueError(f"model.arch {arch!r} needs {need}, got per-sample shape {tuple(input_shape)}; use {other}")
+            raise ValueError(
+                f"model.arch {arch!r} needs {need}, got per-sample shape {tuple(input_shape)}; use {other}"
+            )
         if weights:
             raise ValueError(f"model.weights is for torchvision architectures; {arch!r} is trained from scratch")
         if arch == "cnn1d":
             kwargs["length"] = int(input_shape[0])
         return ARCHITECTURES[arch](in_channels, num_classes, **kwargs)
     if arch not in tv.names():
-        raise ValueError(f"unknown model.arch {arch!r}; choose one of {sorted(ARCHITECTURES)} or a torchvision "
-                         f"classification model name")
+        raise ValueError(
+            f"unknown model.arch {arch!r}; choose one of {sorted(ARCHITECTURES)} or a torchvision "
+            f"classification model name"
+        )
     if len(input_shape) != 2:
         raise ValueError(f"model.arch {arch!r} needs 2-D images, got per-sample shape {tuple(input_shape)}")
     if kwargs:

@@ -6,6 +6,7 @@ CAM then explains the same feature extractor as every other method, and training
 of feature extraction plus a linear fit (seconds to minutes), not a second full training.
 ``GAPNet`` is such a model; Grad-CAM at its ``pooled_layer`` equals CAM up to a positive scale.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,18 @@ def gap_model(model: nn.Module, layer: str, in_channels: int, input_shape, num_c
     return GAPNet(body, int(channels), num_classes, len(input_shape)).to(dtype=param.dtype, device=param.device)
 
 
-def fit_head(head: nn.Linear, features: torch.Tensor, labels: np.ndarray, val: tuple[torch.Tensor, np.ndarray], *,
-             epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> list[dict]:
+def fit_head(
+    head: nn.Linear,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    val: tuple[torch.Tensor, np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+) -> list[dict]:
     """Adam + cross-entropy on pooled features (N, C); returns one history row per epoch."""
     y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     yv = torch.as_tensor(np.asarray(val[1], dtype=np.int64))
@@ -76,7 +87,7 @@ def fit_head(head: nn.Linear, features: torch.Tensor, labels: np.ndarray, val: t
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         total, correct = 0.0, 0
         for start in range(0, len(y), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             logits = head(features[idx])
             loss = F.cross_entropy(logits, y[idx])
             opt.zero_grad(set_to_none=True)
@@ -86,6 +97,13 @@ def fit_head(head: nn.Linear, features: torch.Tensor, labels: np.ndarray, val: t
             correct += (logits.argmax(1) == y[idx]).sum().item()
         with torch.no_grad():
             vl = head(val[0])
-        history.append({"epoch": epoch + 1, "train_loss": total / len(y), "train_acc": correct / len(y),
-                        "val_loss": F.cross_entropy(vl, yv).item(), "val_acc": (vl.argmax(1) == yv).float().mean().item()})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(y),
+                "train_acc": correct / len(y),
+                "val_loss": F.cross_entropy(vl, yv).item(),
+                "val_acc": (vl.argmax(1) == yv).float().mean().item(),
+            }
+        )
     return history

@@ -12,6 +12,7 @@ Models built of residual or dense blocks are explained at their block outputs in
 ResNet-like models (``layer1``..``layer4``; each is the ReLU of a residual sum) and DenseNets
 (``features.denseblock1``..``4``); their convolutions inside a block are not separately meaningful.
 """
+
 from __future__ import annotations
 
 from torch import nn

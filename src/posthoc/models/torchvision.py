@@ -7,6 +7,7 @@ convolution for another number of input channels sums (1 channel) or re-initiali
 Every ``nn.ReLU`` is made out-of-place (same values): an in-place ReLU would overwrite a recorded
 convolution output and the stored activations of the layer before it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,11 @@ def load_weights(model: nn.Module, weights: str | Path, arch: str, key: str = "m
     a missing file or keys that do not fit are UserErrors naming ``key`` and the file."""
     path = Path(weights)
     if not path.is_file():
-        what = "the ImageNet state dict (torchvision's published .pth file, see the README)" if key == "model.weights" \
+        what = (
+            "the ImageNet state dict (torchvision's published .pth file, see the README)"
+            if key == "model.weights"
             else "the state dict of your trained model"
+        )
         raise UserError(f"{key}: {path} does not exist; put {what} of {arch} there")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -48,8 +52,10 @@ def load_weights(model: nn.Module, weights: str | Path, arch: str, key: str = "m
     except (RuntimeError, TypeError) as err:
         first = " ".join(str(err).split())[:300]
         classes = "the 1000 ImageNet classes" if key == "model.weights" else "the dataset's classes and channels"
-        raise UserError(f"{key}: {path} does not fit {arch} ({first}); give the state dict of exactly this "
-                        f"architecture with {classes}") from None
+        raise UserError(
+            f"{key}: {path} does not fit {arch} ({first}); give the state dict of exactly this "
+            f"architecture with {classes}"
+        ) from None
 
 
 def build(arch: str, in_channels: int, num_classes: int, weights: str | None = None) -> nn.Module:
@@ -57,8 +63,10 @@ def build(arch: str, in_channels: int, num_classes: int, weights: str | None = N
     import torchvision
 
     if arch not in names():
-        raise UserError(f"model.arch: unknown architecture {arch!r}; use alexnet128, cnn1d, vgg7 or a torchvision "
-                        f"classification model name (e.g. vgg16, resnet18, resnet50, densenet121)")
+        raise UserError(
+            f"model.arch: unknown architecture {arch!r}; use alexnet128, cnn1d, vgg7 or a torchvision "
+            f"classification model name (e.g. vgg16, resnet18, resnet50, densenet121)"
+        )
     kwargs = {"aux_logits": False, "init_weights": False} if arch in ("googlenet", "inception_v3") else {}
     model = torchvision.models.get_model(arch, weights=None, **kwargs)
     if weights:
@@ -75,8 +83,16 @@ def build(arch: str, in_channels: int, num_classes: int, weights: str | None = N
         _replace(model, head_name, nn.Linear(head.in_features, num_classes, bias=head.bias is not None))
     conv_name, conv = convs[0]
     if conv.in_channels != in_channels:
-        new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                        conv.groups, conv.bias is not None)
+        new = nn.Conv2d(
+            in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+        )
         if weights and in_channels == 1:  # greyscale: the sum of the RGB filters sees a grey image as RGB did
             with torch.no_grad():
                 new.weight.copy_(conv.weight.sum(1, keepdim=True))

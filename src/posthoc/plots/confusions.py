@@ -1,4 +1,5 @@
 """Correct vs misclassified for the most frequent confusions (seed 004 Fig 19)."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,19 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .panels import (FONT, band_grid, blank, class_name, map_colorbars, mark_void, new_figure, overlay, scale_maps,
-                     sparse_x_ticks, wrap)
+from .panels import (
+    FONT,
+    band_grid,
+    blank,
+    class_name,
+    map_colorbars,
+    mark_void,
+    new_figure,
+    overlay,
+    scale_maps,
+    sparse_x_ticks,
+    wrap,
+)
 
 
 def _probability_bars(ax, probs: np.ndarray, t: int, p: int, class_names: Sequence[str]) -> None:
@@ -24,12 +36,29 @@ def _probability_bars(ax, probs: np.ndarray, t: int, p: int, class_names: Sequen
     for c, tag in ((t, "true"), (p, "pred.")):
         v = float(min(probs[c], 1.0))
         inside = v > 0.5
-        ax.text(v - 0.03 if inside else v + 0.03, c, f"{tag}: {wrap(class_name(class_names, c), 12)}",
-                ha="right" if inside else "left", va="center", fontsize=FONT, clip_on=True)
+        ax.text(
+            v - 0.03 if inside else v + 0.03,
+            c,
+            f"{tag}: {wrap(class_name(class_names, c), 12)}",
+            ha="right" if inside else "left",
+            va="center",
+            fontsize=FONT,
+            clip_on=True,
+        )
 
 
-def confusion_maps(correct_inputs, wrong_inputs, maps, methods: Sequence[str], confusions: Sequence[Mapping],
-                   class_names: Sequence[str], title: str, *, signed, blocks_per_band: int | None = None) -> Figure:
+def confusion_maps(
+    correct_inputs,
+    wrong_inputs,
+    maps,
+    methods: Sequence[str],
+    confusions: Sequence[Mapping],
+    class_names: Sequence[str],
+    title: str,
+    *,
+    signed,
+    blocks_per_band: int | None = None,
+) -> Figure:
     """Per confusion (true t → predicted p) a block of three columns: a correctly classified image of
     t with its map for t; the misclassified image with its map for t; and its map for p. The block's
     top row shows the two inputs and the misclassified image's class probabilities; one row per
@@ -55,12 +84,23 @@ def confusion_maps(correct_inputs, wrong_inputs, maps, methods: Sequence[str], c
     per_band = blocks_per_band or (1 if one_d else 2)
     n_bands = math.ceil(k / per_band)
     pw, ph = (2.0, 1.1) if one_d else (1.2, 1.2)
-    fig, axes, caxes = band_grid(n_bands, n_methods + 1, 3 * min(k, per_band), pw, ph, gap_h=0.32 if one_d else 0.1,
-                                 band_gap=0.6, top=1.1, block=3, block_gap=0.35, head_gap=0.55,
-                                 cbar=len(set(flags.tolist())))
+    fig, axes, caxes = band_grid(
+        n_bands,
+        n_methods + 1,
+        3 * min(k, per_band),
+        pw,
+        ph,
+        gap_h=0.32 if one_d else 0.1,
+        band_gap=0.6,
+        top=1.1,
+        block=3,
+        block_gap=0.35,
+        head_gap=0.55,
+        cbar=len(set(flags.tolist())),
+    )
     for b, conf in enumerate(confusions):
         band, col0 = divmod(b, per_band)
-        grid = axes[band][:, 3 * col0:3 * col0 + 3]
+        grid = axes[band][:, 3 * col0 : 3 * col0 + 3]
         t, p = int(conf["true"]), int(conf["pred"])
         tn, pn = class_name(class_names, t), class_name(class_names, p)
         ax_c, ax_w, ax_p = grid[0]

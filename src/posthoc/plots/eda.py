@@ -1,4 +1,5 @@
 """Data figures: sample grids, one sample per class, class distribution per split (seed 000 Fig. 1)."""
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -50,8 +51,9 @@ def one_per_class(images, labels, class_names, title: str = "One sample per clas
     return _sample_panels(images[idx], names, title, max_cols=6, panel=(1.8, 1.8))
 
 
-def class_distribution(counts: Mapping[str, np.ndarray], class_names,
-                       title: str = "Class distribution per split") -> Figure:
+def class_distribution(
+    counts: Mapping[str, np.ndarray], class_names, title: str = "Class distribution per split"
+) -> Figure:
     """Grouped bars: one group per class, one bar per split, count written on each bar."""
     class_names = [str(c) for c in class_names]
     n_classes = len(class_names)
@@ -68,12 +70,18 @@ def class_distribution(counts: Mapping[str, np.ndarray], class_names,
         if values.shape[0] != n_classes:
             raise ValueError(f"counts[{split!r}] has {values.shape[0]} entries, expected {n_classes}")
         bars = ax.bar(x + (j - (len(splits) - 1) / 2) * width, values, width, label=split)
-        ax.bar_label(bars, labels=[str(int(v)) for v in values], fontsize=FONT, padding=1,
-                     rotation=90 if len(splits) * n_classes > 18 else 0)
+        ax.bar_label(
+            bars,
+            labels=[str(int(v)) for v in values],
+            fontsize=FONT,
+            padding=1,
+            rotation=90 if len(splits) * n_classes > 18 else 0,
+        )
     ax.set_xticks(x)
     if long_names:
-        ax.set_xticklabels([wrap(c, 22) for c in class_names], rotation=40, ha="right",
-                           rotation_mode="anchor", fontsize=FONT)
+        ax.set_xticklabels(
+            [wrap(c, 22) for c in class_names], rotation=40, ha="right", rotation_mode="anchor", fontsize=FONT
+        )
     else:
         ax.set_xticklabels(class_names)
     ax.set_xlabel("class")

@@ -1,4 +1,5 @@
 """Classification figures: row-normalised confusion matrix, one-vs-rest ROC curves."""
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -23,13 +24,25 @@ def confusion_matrix(cm, class_names, title: str = "Confusion matrix (rows norma
         for j in range(cm.shape[1]):
             v = cm[i, j]
             text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=FONT,
-                    color="black" if np.isfinite(v) and v > 0.6 else "white")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=FONT,
+                color="black" if np.isfinite(v) and v > 0.6 else "white",
+            )
     ax.set_xticks(np.arange(cm.shape[1]))
     ax.set_yticks(np.arange(k))
     rotate = max((len(n) for n in names), default=0) > 6 or k > 8
-    ax.set_xticklabels([wrap(n, 20) for n in names], rotation=45 if rotate else 0,
-                       ha="right" if rotate else "center", rotation_mode="anchor", fontsize=FONT)
+    ax.set_xticklabels(
+        [wrap(n, 20) for n in names],
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor",
+        fontsize=FONT,
+    )
     ax.set_yticklabels([wrap(n, 24) for n in names], fontsize=FONT)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -38,8 +51,13 @@ def confusion_matrix(cm, class_names, title: str = "Confusion matrix (rows norma
     return fig
 
 
-def roc_curves(fpr: Mapping[int, np.ndarray], tpr: Mapping[int, np.ndarray], auc: Mapping[int, float],
-               class_names, title: str = "ROC curves (one-vs-rest)") -> Figure:
+def roc_curves(
+    fpr: Mapping[int, np.ndarray],
+    tpr: Mapping[int, np.ndarray],
+    auc: Mapping[int, float],
+    class_names,
+    title: str = "ROC curves (one-vs-rest)",
+) -> Figure:
     """One-vs-rest ROC curve per class with its AUC in the legend and the chance diagonal."""
     fig = new_figure((6.5, 5.5))
     ax = fig.add_subplot(1, 1, 1)
@@ -47,8 +65,13 @@ def roc_curves(fpr: Mapping[int, np.ndarray], tpr: Mapping[int, np.ndarray], auc
     for i, c in enumerate(sorted(fpr)):
         a = auc.get(c, float("nan")) if hasattr(auc, "get") else auc[c]
         a_txt = "n/a" if a is None or not np.isfinite(a) else f"{a:.3f}"
-        ax.plot(np.asarray(fpr[c]), np.asarray(tpr[c]), lw=1.4, color=cmap(i % cmap.N),
-                label=f"{class_name(class_names, c)} (AUC = {a_txt})")
+        ax.plot(
+            np.asarray(fpr[c]),
+            np.asarray(tpr[c]),
+            lw=1.4,
+            color=cmap(i % cmap.N),
+            label=f"{class_name(class_names, c)} (AUC = {a_txt})",
+        )
     ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)

@@ -1,4 +1,5 @@
 """Faithfulness summary: drop and increase rate as small multiples, one panel per method (seed 004 §III-C)."""
+
 from __future__ import annotations
 
 import math
@@ -43,14 +44,20 @@ def faithfulness_bars(df: pd.DataFrame, title: str | None = None) -> Figure:
         layers = list(dict.fromkeys(sub["layer"]))
         means = sub.groupby("layer", sort=False)[["drop_rate", "increase_rate"]].mean().reindex(layers)
         x = np.arange(len(layers))
-        for off, col, colour, label in ((-0.2, "drop_rate", DROP, "drop rate (lower is better)"),
-                                        (0.2, "increase_rate", INCREASE, "increase rate (higher is better)")):
+        for off, col, colour, label in (
+            (-0.2, "drop_rate", DROP, "drop rate (lower is better)"),
+            (0.2, "increase_rate", INCREASE, "increase rate (higher is better)"),
+        ):
             bars = ax.bar(x + off, means[col].to_numpy(), 0.4, color=colour, label=label)
             ax.bar_label(bars, fmt="%.2f", fontsize=FONT, padding=1, rotation=90 if len(layers) > 3 else 0)
         ax.set_xticks(x)
-        ax.set_xticklabels([wrap(layer, 12) for layer in layers], fontsize=FONT,
-                           rotation=30 if len(layers) > 2 else 0, ha="right" if len(layers) > 2 else "center",
-                           rotation_mode="anchor")
+        ax.set_xticklabels(
+            [wrap(layer, 12) for layer in layers],
+            fontsize=FONT,
+            rotation=30 if len(layers) > 2 else 0,
+            ha="right" if len(layers) > 2 else "center",
+            rotation_mode="anchor",
+        )
         ax.set_ylim(0, 1.25)
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         ax.tick_params(axis="y", labelsize=FONT)
@@ -59,13 +66,16 @@ def faithfulness_bars(df: pd.DataFrame, title: str | None = None) -> Figure:
         ax.set_title(wrap(head + n, 26), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.set_axis_off()
     for ax in axes[:, 0]:
         ax.set_ylabel("rate", fontsize=FONT)
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=FONT)
-    keep_txt = f"keeping the top {keeps[0]:g} % most salient inputs" if len(keeps) == 1 else \
-        "keeping only the most salient inputs"
+    keep_txt = (
+        f"keeping the top {keeps[0]:g} % most salient inputs"
+        if len(keeps) == 1
+        else "keeping only the most salient inputs"
+    )
     fig.suptitle(title or f"Faithfulness per method and layer: drop / increase rate when {keep_txt}", fontsize=10)
     return fig

@@ -3,6 +3,7 @@ patches, feature visualisations and DeepDream. Drawing only; 2-D images and 1-D 
 
 Every function returns a figure; the stage saves it with :func:`posthoc.io.save_figure`.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .panels import fixed_grid
 
-MAX_WIDTH_IN = 21.0   # 2300 px at the report's 110 dpi
+MAX_WIDTH_IN = 21.0  # 2300 px at the report's 110 dpi
 
 
 def _panel_size(n_cols: int, want: float, left: float = 1.4) -> float:
@@ -38,8 +39,13 @@ def _draw(ax, cell, colours=None, labels=None, last_row: bool = False) -> None:
         return
     if isinstance(cell, (list, tuple)):
         for j, sig in enumerate(cell):
-            ax.plot(np.arange(len(sig)), sig, lw=1.0, color=(colours or ["0.55", "C3", "C0"])[j % 3],
-                    label=labels[j] if labels else None)
+            ax.plot(
+                np.arange(len(sig)),
+                sig,
+                lw=1.0,
+                color=(colours or ["0.55", "C3", "C0"])[j % 3],
+                label=labels[j] if labels else None,
+            )
         _signal_ticks(ax, last_row)
         return
     cell = np.asarray(cell)
@@ -57,16 +63,23 @@ def _draw(ax, cell, colours=None, labels=None, last_row: bool = False) -> None:
     ax.set_yticks([])
 
 
-def panel_grid(cells: Sequence[Sequence], row_labels: Sequence[str], titles: Sequence[Sequence[str]] | None,
-               title: str, col_labels: Sequence[str] | None = None, panel: float = 1.4,
-               legend: Sequence[str] | None = None) -> Figure:
+def panel_grid(
+    cells: Sequence[Sequence],
+    row_labels: Sequence[str],
+    titles: Sequence[Sequence[str]] | None,
+    title: str,
+    col_labels: Sequence[str] | None = None,
+    panel: float = 1.4,
+    legend: Sequence[str] | None = None,
+) -> Figure:
     """Rows × columns of panels (images, signals or overlaid signals), each with an optional title."""
     nrows, ncols = len(cells), max(len(r) for r in cells)
     signal = any(c is not None and (isinstance(c, (list, tuple)) or np.asarray(c).ndim == 1) for r in cells for c in r)
     pw = _panel_size(ncols, 2.0 if signal else panel)
     ph = pw * (0.6 if signal else 1.0)
-    fig, axes, _ = fixed_grid(nrows, ncols, pw, ph, gap_w=0.3 if signal else 0.12, gap_h=0.45, left=1.4,
-                               top=0.9 + 0.15 * (title.count("\n")))
+    fig, axes, _ = fixed_grid(
+        nrows, ncols, pw, ph, gap_w=0.3 if signal else 0.12, gap_h=0.45, left=1.4, top=0.9 + 0.15 * (title.count("\n"))
+    )
     for i in range(nrows):
         for j in range(ncols):
             ax = axes[i, j]
@@ -75,8 +88,13 @@ def panel_grid(cells: Sequence[Sequence], row_labels: Sequence[str], titles: Seq
             if titles is not None and j < len(titles[i]) and titles[i][j]:
                 ax.set_title(titles[i][j], fontsize=8)
             if i == 0 and col_labels is not None and j < len(col_labels):
-                ax.set_title((col_labels[j] + ("\n" + titles[i][j] if titles is not None and j < len(titles[i])
-                                               and titles[i][j] else "")), fontsize=8)
+                ax.set_title(
+                    (
+                        col_labels[j]
+                        + ("\n" + titles[i][j] if titles is not None and j < len(titles[i]) and titles[i][j] else "")
+                    ),
+                    fontsize=8,
+                )
         if row_labels[i]:
             axes[i, 0].set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
     if legend:
@@ -104,12 +122,18 @@ def mosaic(maps: np.ndarray) -> np.ndarray:
     out = np.full((rows * (h + 1) - 1, side * (w + 1) - 1), np.nan)
     for t in range(m):  # a handful of tiles per panel
         r, c = divmod(t, side)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = maps[t]
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = maps[t]
     return out
 
 
-def feature_maps(inputs: np.ndarray, maps: Sequence[np.ndarray], channels: Sequence[np.ndarray],
-                 row_labels: Sequence[str], layers: Sequence[str], title: str) -> Figure:
+def feature_maps(
+    inputs: np.ndarray,
+    maps: Sequence[np.ndarray],
+    channels: Sequence[np.ndarray],
+    row_labels: Sequence[str],
+    layers: Sequence[str],
+    title: str,
+) -> Figure:
     """Rows = one example per class; columns = the input, then per layer its most active channels (seed 002 §A).
 
     ``maps[l]`` is (examples, m, *spatial) and ``channels[l]`` (examples, m) the channel numbers.
@@ -124,8 +148,14 @@ def feature_maps(inputs: np.ndarray, maps: Sequence[np.ndarray], channels: Seque
         axes[i, 0].set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
         for l in range(nl):
             ax = axes[i, l + 1]
-            im = ax.imshow(np.ma.masked_invalid(mosaic(maps[l][i])), cmap="viridis", vmin=0, vmax=1,
-                           aspect="auto" if signal else "equal", interpolation="nearest")
+            im = ax.imshow(
+                np.ma.masked_invalid(mosaic(maps[l][i])),
+                cmap="viridis",
+                vmin=0,
+                vmax=1,
+                aspect="auto" if signal else "equal",
+                interpolation="nearest",
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title("ch " + ",".join(str(int(c)) for c in channels[l][i]), fontsize=7)
@@ -148,8 +178,9 @@ def class_channel_heatmap(class_mean: np.ndarray, class_names: Sequence[str], la
     ax.set_yticks(range(k), [str(n) for n in class_names], fontsize=8)
     ax.set_xlabel(f"channel of {layer}", fontsize=9)
     ax.set_ylabel("class", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03).set_label("class mean of the channel's spatial mean\n(per channel, 0 = "
-                                                      "lowest class, 1 = highest)", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.03).set_label(
+        "class mean of the channel's spatial mean\n(per channel, 0 = lowest class, 1 = highest)", fontsize=8
+    )
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -163,8 +194,9 @@ def filters(weights: np.ndarray, layer: str, title: str) -> Figure:
     if w.ndim == 3:  # (out, in, k): one panel per filter, one line per input channel
         cells = [[list(w[r * cols + j]) if r * cols + j < n else None for j in range(cols)] for r in range(rows)]
         titles = [[f"{r * cols + j}" if r * cols + j < n else "" for j in range(cols)] for r in range(rows)]
-        return panel_grid(cells, [""] * rows, titles, f"{title}\n{layer}: kernel weights per input channel "
-                          "(x = tap)", panel=1.2)
+        return panel_grid(
+            cells, [""] * rows, titles, f"{title}\n{layer}: kernel weights per input channel (x = tap)", panel=1.2
+        )
     flat = w.reshape(n, -1)
     lo, hi = flat.min(1).reshape(-1, 1, 1, 1), flat.max(1).reshape(-1, 1, 1, 1)
     tiles = np.where(hi > lo, (w - lo) / np.where(hi > lo, hi - lo, 1), 0.5).transpose(0, 2, 3, 1)
@@ -172,12 +204,23 @@ def filters(weights: np.ndarray, layer: str, title: str) -> Figure:
         tiles = tiles.mean(-1, keepdims=True)
     cells = [[tiles[r * cols + j] if r * cols + j < n else None for j in range(cols)] for r in range(rows)]
     titles = [[f"{r * cols + j}" if r * cols + j < n else "" for j in range(cols)] for r in range(rows)]
-    return panel_grid(cells, [""] * rows, titles, f"{title}\n{layer}: weights as images, each filter scaled "
-                      "to its own range", panel=0.9)
+    return panel_grid(
+        cells,
+        [""] * rows,
+        titles,
+        f"{title}\n{layer}: weights as images, each filter scaled to its own range",
+        panel=0.9,
+    )
 
 
-def top_patches(patches: Sequence[np.ndarray], values: Sequence[np.ndarray], channels: Sequence[np.ndarray],
-                layers: Sequence[str], fields: Sequence[Sequence[int]], title: str) -> Figure:
+def top_patches(
+    patches: Sequence[np.ndarray],
+    values: Sequence[np.ndarray],
+    channels: Sequence[np.ndarray],
+    layers: Sequence[str],
+    fields: Sequence[Sequence[int]],
+    title: str,
+) -> Figure:
     """Rows = (layer, channel), columns = its top-k patches (receptive field around the argmax), with values."""
     cells, titles, labels = [], [], []
     for l, layer in enumerate(layers):

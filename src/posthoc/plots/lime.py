@@ -1,4 +1,5 @@
 """LIME figure (seed 001 Figs 2.5–2.12): superpixels, their weights, and the top-k superpixels."""
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -25,8 +26,15 @@ def _signal_row(axes, image, segments, weight_map, order, ks, scale):
             for b in np.flatnonzero(np.diff(segments)):
                 ax.axvline(b + 0.5, color="goldenrod", lw=0.8)
         elif j == 1:
-            im = ax.imshow(weight_map[None, :], extent=(-0.5, len(image) - 0.5, lo, hi), aspect="auto",
-                           cmap=DIVERGING, vmin=-scale, vmax=scale, alpha=0.8)
+            im = ax.imshow(
+                weight_map[None, :],
+                extent=(-0.5, len(image) - 0.5, lo, hi),
+                aspect="auto",
+                cmap=DIVERGING,
+                vmin=-scale,
+                vmax=scale,
+                alpha=0.8,
+            )
         else:
             keep = np.isin(segments, order[: ks[j - 2]])
             ax.fill_between(pos, lo, hi, where=keep, color="tab:green", alpha=0.3, step="mid")
@@ -45,9 +53,10 @@ def _image_row(axes, image, segments, weight_map, order, ks, scale):
         if j == 0:  # borders drawn on an enlarged copy, so that they stay thin on small images
             up = max(1, int(np.ceil(256 / max(segments.shape))))
             big = np.kron(rgb(image), np.ones((up, up, 1)))
-            ax.imshow(mark_boundaries(big, np.kron(segments, np.ones((up, up), int)), color=(1, 0.85, 0),
-                                      mode="inner"), extent=(-0.5, segments.shape[1] - 0.5, segments.shape[0] - 0.5,
-                                                             -0.5))
+            ax.imshow(
+                mark_boundaries(big, np.kron(segments, np.ones((up, up), int)), color=(1, 0.85, 0), mode="inner"),
+                extent=(-0.5, segments.shape[1] - 0.5, segments.shape[0] - 0.5, -0.5),
+            )
         elif j == 1:
             ax.imshow(grayscale(rgb(image)), cmap="gray", vmin=0, vmax=1)
             im = ax.imshow(weight_map, cmap=DIVERGING, vmin=-scale, vmax=scale, alpha=0.65)
@@ -83,8 +92,10 @@ def lime_topk(rows: Sequence[Mapping], ks: Sequence[int], title: str) -> Figure:
         sub.suptitle(wrap(str(r["label"]).replace("\n", "; "), 130), fontsize=FONT, x=0.01, ha="left")
         if i == 0:
             for j, ax in enumerate(axes):
-                ax.set_title(["input and superpixels", "superpixel weights"][j] if j < 2
-                             else f"top {ks[j - 2]} superpixels", fontsize=FONT)
+                ax.set_title(
+                    ["input and superpixels", "superpixel weights"][j] if j < 2 else f"top {ks[j - 2]} superpixels",
+                    fontsize=FONT,
+                )
         cbar = sub.colorbar(im, ax=axes[1], shrink=0.85, pad=0.02)
         cbar.set_label("LIME weight", fontsize=FONT)
         cbar.ax.tick_params(labelsize=FONT)

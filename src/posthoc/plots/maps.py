@@ -1,5 +1,6 @@
 """Map grids: one method's maps per layer (rows = examples), and the cross-method grids (comparison,
 one image explained for every class). Each map is drawn over its input on a stated scale."""
+
 from __future__ import annotations
 
 import math
@@ -8,15 +9,34 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .panels import (FONT, band_grid, check_grid_labels, map_colorbars, mark_void, overlay, scale_maps,
-                     sparse_x_ticks, wrap)
+from .panels import (
+    FONT,
+    band_grid,
+    check_grid_labels,
+    map_colorbars,
+    mark_void,
+    overlay,
+    scale_maps,
+    sparse_x_ticks,
+    wrap,
+)
 
 #: most map columns side by side before the grid wraps into another band (~1,100 px wide figures)
 MAX_COLS_2D, MAX_COLS_1D = 5, 4
 
 
-def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str], title: str, *, signed,
-             scale: str = "panel", overlay_input: bool = True, max_cols: int | None = None) -> Figure:
+def map_grid(
+    inputs,
+    maps,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str,
+    *,
+    signed,
+    scale: str = "panel",
+    overlay_input: bool = True,
+    max_cols: int | None = None,
+) -> Figure:
     """Rows = examples (or methods), columns = the input then one map each, drawn over the input.
 
     ``inputs``: (N, ...) display arrays (images (N, H, W[, C]) or signals (N, L)); ``maps``:
@@ -43,8 +63,17 @@ def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str],
     n_bands = math.ceil(k / per_band)
     cols = min(k, per_band) + 1
     pw, ph = (1.6, 1.1) if one_d else (1.3, 1.3)
-    fig, axes, caxes = band_grid(n_bands, n, cols, pw, ph, gap_h=0.32 if one_d else 0.1, band_gap=1.0 if one_d
-                                 else 0.75, bottom=0.65 if one_d else 0.3, cbar=len(set(flags.ravel().tolist())))
+    fig, axes, caxes = band_grid(
+        n_bands,
+        n,
+        cols,
+        pw,
+        ph,
+        gap_h=0.32 if one_d else 0.1,
+        band_gap=1.0 if one_d else 0.75,
+        bottom=0.65 if one_d else 0.3,
+        cbar=len(set(flags.ravel().tolist())),
+    )
     for b in range(n_bands):
         for i in range(n):
             label = row_labels[i] + (f"\n(÷ {size[i, 0]:.2g})" if scale == "row" else "")
@@ -59,8 +88,14 @@ def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str],
                 elif overlay_input:
                     overlay(ax, inputs[i], shown[i, j], bool(flags[i, j]), one_d)
                 else:
-                    overlay(ax, np.zeros_like(inputs[i], dtype=float) if one_d else np.ones(inputs[i].shape[:2]),
-                            shown[i, j], bool(flags[i, j]), one_d, alpha=1.0)
+                    overlay(
+                        ax,
+                        np.zeros_like(inputs[i], dtype=float) if one_d else np.ones(inputs[i].shape[:2]),
+                        shown[i, j],
+                        bool(flags[i, j]),
+                        one_d,
+                        alpha=1.0,
+                    )
                 if c > 0 and void[i, j]:
                     mark_void(ax, "void" if one_d else "void\n(nothing > 0)")
                 if one_d:
@@ -74,8 +109,17 @@ def map_grid(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str],
     return fig
 
 
-def layer_maps(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str], title: str, *, signed: bool,
-               overlay: bool = True, scale: str = "panel") -> Figure:
+def layer_maps(
+    inputs,
+    maps,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str,
+    *,
+    signed: bool,
+    overlay: bool = True,
+    scale: str = "panel",
+) -> Figure:
     """One method's figure: rows = examples, columns = the input then one map per layer.
 
     ``inputs``: float in [0, 1], ``(N, H, W[, C])`` images or ``(N, L)`` signals; ``maps``:
@@ -84,5 +128,4 @@ def layer_maps(inputs, maps, row_labels: Sequence[str], col_labels: Sequence[str
     one method differ in magnitude by orders, so maps are scaled per panel by default (stated in the
     colour bar). ``overlay=False`` draws the maps alone. See :func:`map_grid`.
     """
-    return map_grid(inputs, maps, row_labels, col_labels, title, signed=signed, scale=scale,
-                    overlay_input=overlay)
+    return map_grid(inputs, maps, row_labels, col_labels, title, signed=signed, scale=scale, overlay_input=overlay)

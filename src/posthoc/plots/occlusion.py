@@ -1,4 +1,5 @@
 """Occlusion sweep figure (seed 000 Figs 14–23): one row per (example, window, stride)."""
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -87,8 +88,10 @@ def occlusion_panels(rows: Sequence[Mapping], class_names: Sequence[str], title:
         panels = [("activation", r["activation"], "viridis", None, "summed activation")]
         if with_projection:
             panels.append(("projection", r.get("projection"), None, None, ""))
-        panels += [("probability", r["probability"], "magma", Normalize(0, 1), "p(true class)"),
-                   ("predicted", r["predicted"], cmap_cls, norm_cls, "class")]
+        panels += [
+            ("probability", r["probability"], "magma", Normalize(0, 1), "p(true class)"),
+            ("predicted", r["predicted"], cmap_cls, norm_cls, "class"),
+        ]
         for ax, (key, m, cmap, norm, clabel) in zip(cols, panels):
             if key == "projection":
                 if m is None:

@@ -5,6 +5,7 @@ Inputs arrive as uint8 or float ``(H, W[, C])`` images (``C`` in {1, 3}) or ``(L
 float arrays of the input's spatial rank (a coarser map is stretched over the input's extent).
 Sizes are chosen so that a figure shown at about 1,100 px wide keeps its text at 8 pt or more.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,19 @@ def new_figure(figsize) -> Figure:
     return plt.figure(figsize=figsize, layout="constrained")
 
 
-def fixed_grid(nrows: int, ncols: int, pw: float, ph: float, gap_w: float = 0.15, gap_h: float = 0.45,
-               left: float = 1.1, right: float = 0.2, top: float = 0.8, bottom: float = 0.5, cbar: int = 0):
+def fixed_grid(
+    nrows: int,
+    ncols: int,
+    pw: float,
+    ph: float,
+    gap_w: float = 0.15,
+    gap_h: float = 0.45,
+    left: float = 1.1,
+    right: float = 0.2,
+    top: float = 0.8,
+    bottom: float = 0.5,
+    cbar: int = 0,
+):
     """A grid of equal panels with margins in inches and no layout engine (big grids draw several
     times faster than with constrained layout). ``cbar`` colour-bar axes are stacked at the right.
     Returns (figure, axes (nrows, ncols), list of colour-bar axes)."""
@@ -43,9 +55,21 @@ def fixed_grid(nrows: int, ncols: int, pw: float, ph: float, gap_w: float = 0.15
     width = left + ncols * pw + (ncols - 1) * gap_w + right + extra
     height = top + nrows * ph + (nrows - 1) * gap_h + bottom
     fig = plt.figure(figsize=(width, height))
-    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
-        left=left / width, right=(width - right - extra) / width, bottom=bottom / height, top=1 - top / height,
-        wspace=gap_w / pw, hspace=gap_h / ph)))
+    axes = np.asarray(
+        fig.subplots(
+            nrows,
+            ncols,
+            squeeze=False,
+            gridspec_kw=dict(
+                left=left / width,
+                right=(width - right - extra) / width,
+                bottom=bottom / height,
+                top=1 - top / height,
+                wspace=gap_w / pw,
+                hspace=gap_h / ph,
+            ),
+        )
+    )
     caxes = []
     if cbar:
         avail = height - top - bottom
@@ -141,8 +165,9 @@ def draw_input(ax, x, alpha: float = 1.0, extent=None) -> None:
         return
     img = to_unit(x)
     img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest", alpha=alpha,
-              extent=extent)
+    ax.imshow(
+        img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest", alpha=alpha, extent=extent
+    )
     no_ticks(ax)
 
 
@@ -204,12 +229,22 @@ def scale_maps(maps, signed, scale: str = "panel"):
 
 
 def mark_void(ax, text: str = "void\n(no positive value)") -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=FONT, color="black",
-            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.5", alpha=0.85))
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=FONT,
+        color="black",
+        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.5", alpha=0.85),
+    )
 
 
-def overlay(ax, x, m=None, signed: bool = False, one_d: bool | None = None, alpha: float = 0.55,
-            interpolation: str = "bilinear") -> None:
+def overlay(
+    ax, x, m=None, signed: bool = False, one_d: bool | None = None, alpha: float = 0.55, interpolation: str = "bilinear"
+) -> None:
     """One input with one display-scaled map over it (``m=None``: the input alone).
 
     Images: the map is drawn semi-transparently over the greyscale input. Signals: the map is a heat
@@ -222,8 +257,16 @@ def overlay(ax, x, m=None, signed: bool = False, one_d: bool | None = None, alph
         lo, hi = float(x.min(initial=0.0)), float(x.max(initial=1.0))
         pad = 0.08 * (hi - lo if hi > lo else 1.0)
         if m is not None:
-            ax.imshow(np.asarray(m)[None, :], extent=(-0.5, length - 0.5, lo - pad, hi + pad), aspect="auto",
-                      cmap=cmap, norm=norm, alpha=0.85, interpolation="nearest", origin="lower")
+            ax.imshow(
+                np.asarray(m)[None, :],
+                extent=(-0.5, length - 0.5, lo - pad, hi + pad),
+                aspect="auto",
+                cmap=cmap,
+                norm=norm,
+                alpha=0.85,
+                interpolation="nearest",
+                origin="lower",
+            )
         ax.plot(np.arange(length), x, color="black", lw=1.0)
         ax.set_xlim(-0.5, length - 0.5)
         ax.set_ylim(lo - pad, hi + pad)
@@ -273,17 +316,35 @@ def class_colours(n_classes: int):
     return cmap, BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes)
 
 
-def check_grid_labels(figure: str, what: str, n_inputs: int, n: int, n_cols: int,
-                      row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
+def check_grid_labels(
+    figure: str, what: str, n_inputs: int, n: int, n_cols: int, row_labels: Sequence[str], col_labels: Sequence[str]
+) -> None:
     """An input-then-maps grid of n rows × n_cols maps needs n inputs and row labels, n_cols + 1 column labels."""
     if len(col_labels) != n_cols + 1 or len(row_labels) != n or n_inputs != n:
-        raise ValueError(f"{figure}: {n} rows × {n_cols} {what} need {n} inputs and row labels and "
-                         f"{n_cols + 1} column labels (input + {what})")
+        raise ValueError(
+            f"{figure}: {n} rows × {n_cols} {what} need {n} inputs and row labels and "
+            f"{n_cols + 1} column labels (input + {what})"
+        )
 
 
-def band_grid(n_bands: int, rows: int, cols: int, pw: float, ph: float, gap_w: float = 0.1, gap_h: float = 0.12,
-              band_gap: float = 0.6, left: float = 1.3, right: float = 0.15, top: float = 0.9, bottom: float = 0.5,
-              cbar: int = 0, block: int = 0, block_gap: float = 0.35, head_gap: float = 0.0):
+def band_grid(
+    n_bands: int,
+    rows: int,
+    cols: int,
+    pw: float,
+    ph: float,
+    gap_w: float = 0.1,
+    gap_h: float = 0.12,
+    band_gap: float = 0.6,
+    left: float = 1.3,
+    right: float = 0.15,
+    top: float = 0.9,
+    bottom: float = 0.5,
+    cbar: int = 0,
+    block: int = 0,
+    block_gap: float = 0.35,
+    head_gap: float = 0.0,
+):
     """Equal panels in ``n_bands`` bands stacked vertically (a wide grid wrapped into readable widths),
     each band ``rows`` × ``cols``; ``band_gap`` inches above every band but the first leave room for its
     column titles; with ``block``, every ``block`` columns are separated by ``block_gap`` more inches;

@@ -2,6 +2,7 @@
 
 Only drawing happens here; the numbers come from ``posthoc.metrics`` (intervals included).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,11 @@ from ..metrics.deletion import position_ranks
 from ..metrics.intervals import bootstrap_ci
 from ..preprocess import to_display
 
-CURVE_TITLES = {"deletion": "deletion (MoRF) — lower is better",
-                "deletion_lerf": "deletion (LeRF) — higher is better",
-                "insertion": "insertion (MoRF) — higher is better"}
+CURVE_TITLES = {
+    "deletion": "deletion (MoRF) — lower is better",
+    "deletion_lerf": "deletion (LeRF) — higher is better",
+    "insertion": "insertion (MoRF) — higher is better",
+}
 
 
 def _figure(w: float, h: float) -> Figure:
@@ -43,7 +46,7 @@ def deletion_curves(per: dict, boot: dict) -> Figure:
         for method, d in sorted(per.items()):
             fr, c = d["curve_fractions"], d[f"curve_{curve}"][:, -1]  # (n, S)
             est, low, high = bootstrap_ci(c.T, **boot)
-            line, = ax.plot(fr * 100, est, marker="o", ms=3, label=method)
+            (line,) = ax.plot(fr * 100, est, marker="o", ms=3, label=method)
             ax.fill_between(fr * 100, low, high, color=line.get_color(), alpha=0.15)
         ax.set_title(CURVE_TITLES[curve], fontsize=10)
         ax.set_xlabel("positions removed / inserted (%)")
@@ -69,14 +72,14 @@ def sanity_curves(sanity: pd.DataFrame) -> Figure:
             ticks = [str(v).replace("features.", "f.").replace("classifier.", "c.") for v in last["randomised"]]
             ax.set_xticks(x, ticks, rotation=45, ha="right", fontsize=8)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_title(f"{test} randomisation" + (" (output layer first)" if test == "cascading" else " (one layer)"),
-                     fontsize=10)
+        ax.set_title(
+            f"{test} randomisation" + (" (output layer first)" if test == "cascading" else " (one layer)"), fontsize=10
+        )
         ax.set_xlabel("randomised layer" + (" (deepest so far)" if test == "cascading" else ""))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("median Spearman ρ with original maps")
     axes[-1].legend(fontsize=8)
-    fig.suptitle("Sanity checks (Adebayo et al. 2018): maps should change when the model is randomised",
-                 fontsize=11)
+    fig.suptitle("Sanity checks (Adebayo et al. 2018): maps should change when the model is randomised", fontsize=11)
     _tight(fig)
     return fig
 
@@ -127,8 +130,11 @@ def cascading_maps(per: dict, mean, std) -> Figure:
             axes[i, 0].axis("on")
             axes[i, 0].set_xticks([])
             axes[i, 0].set_yticks([])
-    fig.suptitle("Maps under cascading randomisation (output layer first; column = deepest layer randomised so far; "
-                 "each map scaled to its own range)", fontsize=10)
+    fig.suptitle(
+        "Maps under cascading randomisation (output layer first; column = deepest layer randomised so far; "
+        "each map scaled to its own range)",
+        fontsize=10,
+    )
     _tight(fig)
     return fig
 
@@ -137,8 +143,9 @@ def localisation_bars(loc: pd.DataFrame) -> Figure:
     if loc.empty:
         return _message("This dataset has no ground-truth masks: localisation is not measured.", "Localisation")
     last = loc.groupby("method", sort=True).tail(1)
-    metrics = [m for m in ("pointing_game", "relevance_mass", "rank_accuracy", "topk_iou", "distractor_share")
-               if m in last]
+    metrics = [
+        m for m in ("pointing_game", "relevance_mass", "rank_accuracy", "topk_iou", "distractor_share") if m in last
+    ]
     fig = _figure(3.2 * len(metrics) + 1, 4.2)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, m in zip(axes, metrics):
@@ -178,8 +185,9 @@ def best_worst(per: dict, images: pd.DataFrame, explanations: list[str], mean, s
             k = max(1, int(round(rank.size * float(d["keep_percent"]) / 100)))
             keep = (rank < k).reshape(m.shape)
             kept = np.where(keep[None], x[i], fill)
-            fig_rows.append((f"{method}\n{case}: drop {drop[i]:.2f}\np={d['p'][i]:.2f}→{d['p_kept'][i, -1]:.2f}",
-                             x[i], m, kept))
+            fig_rows.append(
+                (f"{method}\n{case}: drop {drop[i]:.2f}\np={d['p'][i]:.2f}→{d['p_kept'][i, -1]:.2f}", x[i], m, kept)
+            )
     if not fig_rows:
         return _message("no evaluation images", "Best and worst cases")
     one_d = fig_rows[0][2].ndim == 1

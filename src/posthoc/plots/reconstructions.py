@@ -1,4 +1,5 @@
 """DeconvNet reconstructions per layer (seed 000 Figs 11–13)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -35,8 +36,17 @@ def reconstructions(inputs, recons, row_labels: Sequence[str], col_labels: Seque
     per_band = 3 if one_d else 5
     n_bands = -(-n_layers // per_band)
     cols = min(n_layers, per_band) + 1
-    fig, axes, _ = band_grid(n_bands, n, cols, pw, ph, gap_h=0.3 if one_d else 0.1, band_gap=1.0 if one_d else 0.6,
-                             bottom=1.0 if one_d else 0.55, right=0.3)
+    fig, axes, _ = band_grid(
+        n_bands,
+        n,
+        cols,
+        pw,
+        ph,
+        gap_h=0.3 if one_d else 0.1,
+        band_gap=1.0 if one_d else 0.6,
+        bottom=1.0 if one_d else 0.55,
+        right=0.3,
+    )
     for b in range(n_bands):
         for i in range(n):
             for c in range(cols):
@@ -65,6 +75,13 @@ def reconstructions(inputs, recons, row_labels: Sequence[str], col_labels: Seque
                     ax.set_ylabel(wrap(row_labels[i], 16), fontsize=FONT)
     fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
     # the footer sits below the bottom row's axis labels (its own strip of the bottom margin)
-    fig.text(0.5, 0.12 / fig.get_figheight(), "each reconstruction de-normalised and rescaled to [0, 1] on its own",
-             ha="center", va="bottom", fontsize=FONT, color="dimgray")
+    fig.text(
+        0.5,
+        0.12 / fig.get_figheight(),
+        "each reconstruction de-normalised and rescaled to [0, 1] on its own",
+        ha="center",
+        va="bottom",
+        fontsize=FONT,
+        color="dimgray",
+    )
     return fig

@@ -1,5 +1,6 @@
 """Robustness figure (seed 001 Figs 3.8–3.10): one degradation at increasing levels, with the
 evaluation-set curves below on an x axis that runs the same way as the image strip."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,9 +12,19 @@ from matplotlib.figure import Figure
 from .panels import FONT, map_colorbars, mark_void, new_figure, overlay, scale_maps, wrap
 
 
-def robustness_levels(kind: str, levels: Sequence[float], inputs: np.ndarray, maps_top: np.ndarray,
-                      maps_original: np.ndarray, top_titles: Sequence[str], original_titles: Sequence[str],
-                      summary: pd.DataFrame, title: str, *, signed: bool) -> Figure:
+def robustness_levels(
+    kind: str,
+    levels: Sequence[float],
+    inputs: np.ndarray,
+    maps_top: np.ndarray,
+    maps_original: np.ndarray,
+    top_titles: Sequence[str],
+    original_titles: Sequence[str],
+    summary: pd.DataFrame,
+    title: str,
+    *,
+    signed: bool,
+) -> Figure:
     """Top: one column per level (in the given order); rows = degraded input, the map for the top
     class at that level, the map for the original class. Each map row shares one scale (so that a
     map fading with the degradation shows), stated in the row label and the colour bar. Bottom:

@@ -1,4 +1,5 @@
 """Training figure: loss and accuracy per epoch, train vs validation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,14 @@ def training_curves(history: pd.DataFrame, title: str = "Training curves") -> Fi
         for split, style in (("train", "-"), ("val", "--")):
             col = f"{split}_{metric}"
             if col in history:
-                ax.plot(epoch, history[col].to_numpy(), style, marker=marker, ms=3,
-                        label="train" if split == "train" else "validation")
+                ax.plot(
+                    epoch,
+                    history[col].to_numpy(),
+                    style,
+                    marker=marker,
+                    ms=3,
+                    label="train" if split == "train" else "validation",
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label.capitalize())

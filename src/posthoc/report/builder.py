@@ -16,6 +16,7 @@ the same text ``snakemake --report`` shows).
 The HTML is streamed into a temporary file and renamed only when complete
 (:func:`posthoc.io.atomic_path`), so a failed build never leaves a half-written report.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,8 +46,18 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "template.html.j2"
 
 #: Stage folders in report order; any other folder under ``results/<dataset>/`` follows, sorted.
-STAGE_ORDER = ("eda", "model", "evaluation", "explanations", "faithfulness", "map_quality", "occlusion", "lime",
-               "robustness", "model_gap")
+STAGE_ORDER = (
+    "eda",
+    "model",
+    "evaluation",
+    "explanations",
+    "faithfulness",
+    "map_quality",
+    "occlusion",
+    "lime",
+    "robustness",
+    "model_gap",
+)
 #: Within a stage: figures/tables whose stem matches an earlier pattern come first (overview before detail;
 #: degradations in the order noise, brightness, contrast); per-method files follow in the config's method order.
 ITEM_ORDER = {
@@ -68,6 +79,7 @@ NON_STAGE_DIRS = frozenset({"data", "logs", "benchmarks"})
 MAX_TABLE_ROWS = 60
 MAX_LIST_ITEMS = 20
 MAX_JSON_CHARS = 6000
+
 
 # ------------------------------------------------------------------------------------ formatting
 def format_value(value: Any) -> str:
@@ -125,8 +137,10 @@ def anchor(*parts: str) -> str:
 
 # ---------------------------------------------------------------------------------------- tables
 def _table(header: list[str], rows: list[list[Any]], note: str | None = None) -> dict:
-    numeric = [all(_is_numeric(r[j]) or r[j] is None for r in rows) and any(_is_numeric(r[j]) for r in rows)
-               for j in range(len(header))]
+    numeric = [
+        all(_is_numeric(r[j]) or r[j] is None for r in rows) and any(_is_numeric(r[j]) for r in rows)
+        for j in range(len(header))
+    ]
     return {
         "header": [str(h) for h in header],
         "rows": [[format_value(c) for c in r] for r in rows],
@@ -138,8 +152,10 @@ def _table(header: list[str], rows: list[list[Any]], note: str | None = None) ->
 def frame_table(frame: pd.DataFrame, source: str = "") -> dict:
     total = len(frame)
     shown = frame.head(MAX_TABLE_ROWS)
-    rows = [[None if (isinstance(v, float) and math.isnan(v)) else (v.item() if hasattr(v, "item") else v)
-             for v in rec] for rec in shown.itertuples(index=False, name=None)]
+    rows = [
+        [None if (isinstance(v, float) and math.isnan(v)) else (v.item() if hasattr(v, "item") else v) for v in rec]
+        for rec in shown.itertuples(index=False, name=None)
+    ]
     note = None
     if total > MAX_TABLE_ROWS:
         note = f"Showing the first {MAX_TABLE_ROWS} of {total} rows" + (f"; full table in {source}." if source else ".")
@@ -151,9 +167,12 @@ def json_table(obj: Any) -> dict | None:
     if not isinstance(obj, Mapping) or not obj:
         return None
     nested = {k: v for k, v in obj.items() if isinstance(v, Mapping)}
-    if nested and all(_is_leafy(x) for v in nested.values() for x in v.values()) \
-            and all(_is_leafy(v) for k, v in obj.items() if k not in nested) \
-            and len(nested) >= len(obj) / 2:
+    if (
+        nested
+        and all(_is_leafy(x) for v in nested.values() for x in v.values())
+        and all(_is_leafy(v) for k, v in obj.items() if k not in nested)
+        and len(nested) >= len(obj) / 2
+    ):
         # two-level: rows = outer keys (e.g. splits), columns = union of inner keys
         columns: list[str] = list(dict.fromkeys(k for v in nested.values() for k in v))
         rows = []
@@ -220,9 +239,17 @@ class _Counter:
         self.tables = 0
 
 
-def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counter,
-                caption_source: Mapping | None = None, *, settings: Mapping | None = None,
-                methods: Iterable[str] = (), dataset: str = "") -> list[dict]:
+def stage_items(
+    stage_dir: Path,
+    stage: str,
+    results_dir: Path,
+    counter: _Counter,
+    caption_source: Mapping | None = None,
+    *,
+    settings: Mapping | None = None,
+    methods: Iterable[str] = (),
+    dataset: str = "",
+) -> list[dict]:
     """Figures first, then JSON summaries, then CSV tables; overview items first (:data:`ITEM_ORDER`),
     then per-method items in the config's method order, then the rest by name."""
     settings = settings or report_settings({})
@@ -233,23 +260,38 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
     pngs = sorted(_files(stage_dir, ["*.png"]), key=lambda p: _order_key(stage, p.stem, methods))
     for png in pngs:
         counter.figures += 1
-        image = embed_image(png, fmt=settings["image_format"], max_width=settings["max_image_width"],
-                            quality=settings["image_quality"])
-        size_note = (f" Shown downscaled from {image.original_width}×{image.original_height} px; the full-size file is "
-                     f"in the results folder." if image.downscaled else "")
-        items.append({
-            "kind": "figure", "number": counter.figures, "src": image.src, "width": image.width,
-            "height": image.height, "alt": alt_text(title, png.stem, dataset, image.width, image.height),
-            "caption": caption_for(stage, png.stem, caps), "size_note": size_note,
-            "source": png.relative_to(results_dir).as_posix(),
-        })
+        image = embed_image(
+            png, fmt=settings["image_format"], max_width=settings["max_image_width"], quality=settings["image_quality"]
+        )
+        size_note = (
+            f" Shown downscaled from {image.original_width}×{image.original_height} px; the full-size file is "
+            f"in the results folder."
+            if image.downscaled
+            else ""
+        )
+        items.append(
+            {
+                "kind": "figure",
+                "number": counter.figures,
+                "src": image.src,
+                "width": image.width,
+                "height": image.height,
+                "alt": alt_text(title, png.stem, dataset, image.width, image.height),
+                "caption": caption_for(stage, png.stem, caps),
+                "size_note": size_note,
+                "source": png.relative_to(results_dir).as_posix(),
+            }
+        )
     for js in _files(stage_dir, ["*.json"]):
         obj = load_json(js)
         table = json_table(obj)
         counter.tables += 1
-        item = {"kind": "table" if table else "pre", "number": counter.tables,
-                "caption": caption_for(stage, js.stem, caps),
-                "source": js.relative_to(results_dir).as_posix()}
+        item = {
+            "kind": "table" if table else "pre",
+            "number": counter.tables,
+            "caption": caption_for(stage, js.stem, caps),
+            "source": js.relative_to(results_dir).as_posix(),
+        }
         if table:
             item["table"] = table
         else:
@@ -260,8 +302,13 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
         source = tab.relative_to(results_dir).as_posix()
         frame = pd.read_csv(tab, sep="\t" if tab.suffix == ".tsv" else ",")
         counter.tables += 1
-        item = {"kind": "table", "number": counter.tables, "table": frame_table(frame, source),
-                "caption": caption_for(stage, tab.stem, caps), "source": source}
+        item = {
+            "kind": "table",
+            "number": counter.tables,
+            "table": frame_table(frame, source),
+            "caption": caption_for(stage, tab.stem, caps),
+            "source": source,
+        }
         if stage in FOLDED_STAGES:
             item["fold"] = "always"
         items.append(item)
@@ -269,8 +316,9 @@ def stage_items(stage_dir: Path, stage: str, results_dir: Path, counter: _Counte
 
 
 def stage_folders(dataset_dir: Path) -> list[str]:
-    present = {p.name for p in dataset_dir.iterdir()
-               if p.is_dir() and not p.name.startswith(".") and ".partial" not in p.name}
+    present = {
+        p.name for p in dataset_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and ".partial" not in p.name
+    }
     canonical = [s for s in STAGE_ORDER if s in present]
     others = sorted(present - set(STAGE_ORDER) - NON_STAGE_DIRS)
     return canonical + others
@@ -311,8 +359,14 @@ def _summary_row(name: str, meta: Mapping | None, scores: Mapping | None) -> lis
             n_classes = meta.get("n_classes")
     shape = meta.get("shape") if isinstance(meta, Mapping) else None
     kind = meta.get("kind") if isinstance(meta, Mapping) else None
-    return [name, kind, "×".join(str(s) for s in shape) if shape else None, n_classes,
-            score("val", "accuracy"), score("test", "accuracy")]
+    return [
+        name,
+        kind,
+        "×".join(str(s) for s in shape) if shape else None,
+        n_classes,
+        score("val", "accuracy"),
+        score("test", "accuracy"),
+    ]
 
 
 def collect_versions() -> dict[str, str]:
@@ -351,8 +405,13 @@ def _speed_caption(name: str, meta: Mapping, source: Mapping) -> str:
     return captions.caption_for(source, "benchmarks", Path(name).stem) + (f"; measured {where}" if where else "")
 
 
-def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
-                  speed_tables: Mapping | None = None, caption_source: Mapping | None = None) -> dict:
+def build_context(
+    results_dir,
+    config: Mapping,
+    versions: Mapping | None = None,
+    speed_tables: Mapping | None = None,
+    caption_source: Mapping | None = None,
+) -> dict:
     """Everything the template shows, as plain data (no HTML).
 
     ``speed_tables``: tables measured outside the workflow (``benchmarks/results/*.csv`` of the
@@ -375,13 +434,23 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
         summary_rows.append(_summary_row(name, meta, scores))
         stages = []
         for stage in stage_folders(ddir):
-            stages.append({
-                "name": stage,
-                "title": captions.stage_title(source, stage),
-                "anchor": anchor("ds", name, stage),
-                "entries": stage_items(ddir / stage, stage, results_dir, counter, source, settings=settings,
-                                       methods=methods, dataset=name),
-            })
+            stages.append(
+                {
+                    "name": stage,
+                    "title": captions.stage_title(source, stage),
+                    "anchor": anchor("ds", name, stage),
+                    "entries": stage_items(
+                        ddir / stage,
+                        stage,
+                        results_dir,
+                        counter,
+                        source,
+                        settings=settings,
+                        methods=methods,
+                        dataset=name,
+                    ),
+                }
+            )
         datasets.append({"name": name, "anchor": anchor("ds", name), "meta": _meta_table(meta), "stages": stages})
         key_findings.append(_dataset_findings(name, ddir, scores, f"K{len(key_findings) + 1}"))
 
@@ -390,26 +459,43 @@ def build_context(results_dir, config: Mapping, versions: Mapping | None = None,
     if runtimes is not None:
         counter.tables += 1
         shown = runtimes.drop(columns=["wall s"])
-        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(shown),
-                           "caption": ("Runtime of every workflow job from its benchmark file (wall time, CPU time, "
-                                       "peak resident memory), slowest first"),
-                           "source": "benchmarks/"})
+        benchmarks.append(
+            {
+                "kind": "table",
+                "number": counter.tables,
+                "table": frame_table(shown),
+                "caption": (
+                    "Runtime of every workflow job from its benchmark file (wall time, CPU time, "
+                    "peak resident memory), slowest first"
+                ),
+                "source": "benchmarks/",
+            }
+        )
     for name, (text, notes) in sorted((speed_tables or {}).items()):
         counter.tables += 1
         frame = pd.read_csv(io.StringIO(text))
-        benchmarks.append({"kind": "table", "number": counter.tables, "table": frame_table(frame),
-                           "caption": _speed_caption(name, notes, source), "source": f"benchmarks/results/{name}"})
+        benchmarks.append(
+            {
+                "kind": "table",
+                "number": counter.tables,
+                "table": frame_table(frame),
+                "caption": _speed_caption(name, notes, source),
+                "source": f"benchmarks/results/{name}",
+            }
+        )
 
     versions = dict(versions) if versions is not None else collect_versions()
     return {
         "title": settings["title"],
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "summary": _table(["dataset", "data kind", "input shape", "classes", "val accuracy", "test accuracy"],
-                          summary_rows),
+        "summary": _table(
+            ["dataset", "data kind", "input shape", "classes", "val accuracy", "test accuracy"], summary_rows
+        ),
         "datasets": datasets,
         "benchmarks": benchmarks,
-        "config_yaml": yaml.safe_dump(_plain(dict(config)), sort_keys=False, default_flow_style=False,
-                                      allow_unicode=True),
+        "config_yaml": yaml.safe_dump(
+            _plain(dict(config)), sort_keys=False, default_flow_style=False, allow_unicode=True
+        ),
         "versions": _table(["package", "version"], [[k, str(v)] for k, v in versions.items()]),
         "fill_note": _fill_note(config),
         "n_figures": counter.figures,
@@ -429,13 +515,17 @@ def _training_note(ddir: Path) -> str | None:
     if hist.empty or "epoch" not in hist.columns:
         return None
     last = int(hist["epoch"].iloc[-1])
-    text = (f"Scores and every explanation are from the model after the last training epoch ({last}), "
-            f"not the best validation epoch")
+    text = (
+        f"Scores and every explanation are from the model after the last training epoch ({last}), "
+        f"not the best validation epoch"
+    )
     if "val_acc" in hist.columns and hist["val_acc"].notna().any():
         best = hist.loc[hist["val_acc"].idxmax()]
         if int(best["epoch"]) != last:
-            text += (f" (validation accuracy peaked at epoch {int(best['epoch'])}: {best['val_acc']:.3f} vs "
-                     f"{hist['val_acc'].iloc[-1]:.3f} at the last)")
+            text += (
+                f" (validation accuracy peaked at epoch {int(best['epoch'])}: {best['val_acc']:.3f} vs "
+                f"{hist['val_acc'].iloc[-1]:.3f} at the last)"
+            )
         else:
             text += " (here the last epoch is also the best by validation accuracy)"
     return text + "."
@@ -449,10 +539,15 @@ def _layer_note(frame: pd.DataFrame | None) -> str | None:
     if not layers:
         return None
     rectified = [x for x in layers if re.search(r"relu|act", x, re.I)]
-    kind = ("the rectified outputs (after the ReLU)" if len(rectified) == len(layers)
-            else "the convolution modules' outputs, before their ReLU")
-    return (f"Layer-wise maps are taken at the checkpoint's explained layers ({', '.join(layers)}): "
-            f"{kind}; depth 1 is the shallowest.")
+    kind = (
+        "the rectified outputs (after the ReLU)"
+        if len(rectified) == len(layers)
+        else "the convolution modules' outputs, before their ReLU"
+    )
+    return (
+        f"Layer-wise maps are taken at the checkpoint's explained layers ({', '.join(layers)}): "
+        f"{kind}; depth 1 is the shallowest."
+    )
 
 
 def _dataset_findings(name: str, ddir: Path, scores: Any, number: str) -> dict:
@@ -466,19 +561,32 @@ def _dataset_findings(name: str, ddir: Path, scores: Any, number: str) -> dict:
     table = None
     if frame is not None:
         gap_scores = _read_json_or_none(ddir / "model_gap" / "scores.json")
-        table = _findings.findings_table(frame, gap_accuracy=test_acc(gap_scores),
-                                         model_accuracy=test_acc(scores))
+        table = _findings.findings_table(frame, gap_accuracy=test_acc(gap_scores), model_accuracy=test_acc(scores))
         table["number"] = number
-    return {"name": name, "anchor": anchor("kf", name), "table": table,
-            "sentence": _findings.distinguishability(frame, name),
-            "training": _training_note(ddir), "layers": _layer_note(frame),
-            "keep_percent": (format_value(frame["keep_percent"].iloc[0])
-                             if frame is not None and "keep_percent" in frame.columns else None)}
+    return {
+        "name": name,
+        "anchor": anchor("kf", name),
+        "table": table,
+        "sentence": _findings.distinguishability(frame, name),
+        "training": _training_note(ddir),
+        "layers": _layer_note(frame),
+        "keep_percent": (
+            format_value(frame["keep_percent"].iloc[0])
+            if frame is not None and "keep_percent" in frame.columns
+            else None
+        ),
+    }
 
 
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html", "j2"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def _render_chunks(context: Mapping) -> Iterator[str]:
@@ -495,8 +603,14 @@ def read_speed_tables(folder) -> dict[str, tuple[str, dict]]:
     return tables
 
 
-def build_report(results_dir, config: dict, out_path, versions: dict | None = None,
-                 speed_tables: Mapping | None = None, caption_source: Mapping | None = None) -> None:
+def build_report(
+    results_dir,
+    config: dict,
+    out_path,
+    versions: dict | None = None,
+    speed_tables: Mapping | None = None,
+    caption_source: Mapping | None = None,
+) -> None:
     """Write one self-contained HTML report for ``config["datasets"]`` under ``results_dir``.
 
     Raises :class:`FileNotFoundError` naming a dataset whose results folder is missing. The file
@@ -509,5 +623,14 @@ def build_report(results_dir, config: dict, out_path, versions: dict | None = No
                 fh.write(chunk)
 
 
-__all__ = ["build_report", "build_context", "caption_for", "read_speed_tables", "STAGE_ORDER", "format_value",
-           "json_table", "frame_table", "collect_versions"]
+__all__ = [
+    "build_report",
+    "build_context",
+    "caption_for",
+    "read_speed_tables",
+    "STAGE_ORDER",
+    "format_value",
+    "json_table",
+    "frame_table",
+    "collect_versions",
+]

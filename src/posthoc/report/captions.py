@@ -5,6 +5,7 @@ title and captions: ``title:`` and ``captions:`` (a mapping file-stem glob -> se
 wins). An explanation method's own figure (``explanations/<method>.png``) takes the caption its
 module declares (``METHOD.caption``). Anything else gets a caption derived from its file name.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -27,10 +28,13 @@ def load_captions(folder: str | Path = CAPTIONS_DIR) -> dict[str, dict]:
         entry = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         unknown = set(entry) - {"title", "captions"}
         if unknown or not isinstance(entry.get("captions", {}), Mapping):
-            raise ValueError(f"{path}: expected keys title and captions (a mapping glob -> sentence), "
-                             f"got {sorted(entry)}")
-        found[path.stem] = {"title": str(entry.get("title") or path.stem),
-                            "captions": {str(k): str(v) for k, v in (entry.get("captions") or {}).items()}}
+            raise ValueError(
+                f"{path}: expected keys title and captions (a mapping glob -> sentence), got {sorted(entry)}"
+            )
+        found[path.stem] = {
+            "title": str(entry.get("title") or path.stem),
+            "captions": {str(k): str(v) for k, v in (entry.get("captions") or {}).items()},
+        }
     return found
 
 

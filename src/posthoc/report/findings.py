@@ -11,6 +11,7 @@ called distinguishable only when their drop-rate intervals do not overlap — a 
 paired interval of the difference is sharper); without intervals the ranking carries no uncertainty
 and the sentence says so.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,23 +24,52 @@ from ..explain.registry import declared
 
 #: Metrics whose direction is known: +1 = higher is better, -1 = lower is better.
 DIRECTION = {
-    "drop_rate": -1, "increase_rate": +1, "pointing_game": +1, "energy_pointing_game": +1, "relevance_mass": +1,
-    "relevance_rank": +1, "iou": +1, "distractor_share": -1, "deletion_auc": -1, "insertion_auc": +1,
-    "spearman": -1, "ssim": -1,
+    "drop_rate": -1,
+    "increase_rate": +1,
+    "pointing_game": +1,
+    "energy_pointing_game": +1,
+    "relevance_mass": +1,
+    "relevance_rank": +1,
+    "iou": +1,
+    "distractor_share": -1,
+    "deletion_auc": -1,
+    "insertion_auc": +1,
+    "spearman": -1,
+    "ssim": -1,
 }
 #: Readable column names for known metrics (others: underscores become spaces).
-LABELS = {"drop_rate": "drop rate", "increase_rate": "increase rate", "spearman": "sanity ρ (random model)",
-          "ssim": "sanity SSIM (random model)"}
+LABELS = {
+    "drop_rate": "drop rate",
+    "increase_rate": "increase rate",
+    "spearman": "sanity ρ (random model)",
+    "ssim": "sanity SSIM (random model)",
+}
 #: Columns that are keys or settings, not metrics.
-NOT_METRICS = {"method", "layer", "layer_index", "keep_percent", "n", "randomised", "model", "dataset", "replicate",
-               "seed", "target", "subset"}
+NOT_METRICS = {
+    "method",
+    "layer",
+    "layer_index",
+    "keep_percent",
+    "n",
+    "randomised",
+    "model",
+    "dataset",
+    "replicate",
+    "seed",
+    "target",
+    "subset",
+}
 #: Methods that explain (and are scored on) another model than the dataset's own (registry trait ``explains``).
 GAP_METHODS = frozenset(name for name, method in declared().items() if method.explains != "model")
 RANK_BY = "drop_rate"
 #: The map-quality tables (results/<dataset>/map_quality/<stem>.csv) and metrics the key table shows, each with
 #: its interval (``<metric>_ci_low/_ci_high`` there, ``_lo/_hi`` here) when the table has one.
-KEY_TABLES = {"drop_increase": ["drop_rate", "increase_rate"], "deletion": ["deletion_auc", "insertion_auc"],
-              "localisation": ["pointing_game", "relevance_mass"], "sanity_flags": ["spearman"]}
+KEY_TABLES = {
+    "drop_increase": ["drop_rate", "increase_rate"],
+    "deletion": ["deletion_auc", "insertion_auc"],
+    "localisation": ["pointing_game", "relevance_mass"],
+    "sanity_flags": ["spearman"],
+}
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -153,9 +183,11 @@ def distinguishability(frame: pd.DataFrame, dataset: str) -> str:
         n_text = f" The methods were scored on different numbers of images (n = {ns[0]}–{ns[-1]})."
     if not has_interval(frame, RANK_BY):
         lo, hi = frame[RANK_BY].min(), frame[RANK_BY].max()
-        return (f"{dataset}: the faithfulness tables carry no intervals, so this ranking carries no uncertainty — "
-                f"drop rates span {_fmt(lo)}–{_fmt(hi)} and no difference between two methods can be called "
-                f"real from these numbers (e.g. {_pair(best)} ranks first).{n_text}")
+        return (
+            f"{dataset}: the faithfulness tables carry no intervals, so this ranking carries no uncertainty — "
+            f"drop rates span {_fmt(lo)}–{_fmt(hi)} and no difference between two methods can be called "
+            f"real from these numbers (e.g. {_pair(best)} ranks first).{n_text}"
+        )
     usable = [r for r in rows[1:] if not pd.isna(r.get(f"{RANK_BY}_lo")) and not pd.isna(r.get(f"{RANK_BY}_hi"))]
     tied = [r for r in usable if _overlaps(best, r, RANK_BY)]
     apart = [r for r in usable if not _overlaps(best, r, RANK_BY)]
@@ -166,8 +198,9 @@ def distinguishability(frame: pd.DataFrame, dataset: str) -> str:
 
     text = f"{dataset}: {_pair(best)} has the lowest drop rate ({_cell(best, RANK_BY, True)})"
     if tied:
-        text += (f", but its interval overlaps those of {names(tied)}, so these are not distinguishable "
-                 f"from it on this data")
+        text += (
+            f", but its interval overlaps those of {names(tied)}, so these are not distinguishable from it on this data"
+        )
     else:
         text += ", and its interval overlaps no other method's, so it is distinguishably the most faithful"
     if apart:
@@ -176,8 +209,7 @@ def distinguishability(frame: pd.DataFrame, dataset: str) -> str:
     return text + n_text
 
 
-def findings_table(frame: pd.DataFrame, gap_accuracy: float | None = None,
-                   model_accuracy: float | None = None) -> dict:
+def findings_table(frame: pd.DataFrame, gap_accuracy: float | None = None, model_accuracy: float | None = None) -> dict:
     """Plain data for the template: header, rows (strings), flags per row and the footnote on flags."""
     metrics = metric_columns(frame.drop(columns=["rank", "depth", "n_layers"], errors="ignore"))
     header = ["rank", "method", "layer"] + [_label(m) for m in metrics]
@@ -200,11 +232,26 @@ def findings_table(frame: pd.DataFrame, gap_accuracy: float | None = None,
         acc = ""
         if gap_accuracy is not None and model_accuracy is not None:
             acc = f" (test accuracy {gap_accuracy:.3f} vs {model_accuracy:.3f} for the dataset's model)"
-        note = ("⚑ explains a different model: the global-average-pooling variant trained for CAM" + acc
-                + "; its rows rank how well CAM explains that model, not the dataset's model.")
-    return {"header": header, "rows": rows, "flags": flags, "note": note,
-            "numeric": [False, False, False] + [True] * (len(header) - 4) + [False]}
+        note = (
+            "⚑ explains a different model: the global-average-pooling variant trained for CAM"
+            + acc
+            + "; its rows rank how well CAM explains that model, not the dataset's model."
+        )
+    return {
+        "header": header,
+        "rows": rows,
+        "flags": flags,
+        "note": note,
+        "numeric": [False, False, False] + [True] * (len(header) - 4) + [False],
+    }
 
 
-__all__ = ["DIRECTION", "GAP_METHODS", "distinguishability", "findings_frame", "findings_table", "has_interval",
-           "metric_columns"]
+__all__ = [
+    "DIRECTION",
+    "GAP_METHODS",
+    "distinguishability",
+    "findings_frame",
+    "findings_table",
+    "has_interval",
+    "metric_columns",
+]

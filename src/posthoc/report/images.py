@@ -7,6 +7,7 @@ are encoded losslessly; figures full of colour-mapped maps or photographs (more 
 which is about four times smaller again and indistinguishable at display size. Figures wider than
 ``max_width`` pixels are downscaled (Lanczos) first; the original file stays in the results folder.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,8 +64,7 @@ def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
         if colours is None:  # more than 256 colours: median-cut palette, no dithering (keeps text crisp)
             img = img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         else:
-            img = img.quantize(colors=max(len(colours), 2), method=Image.Quantize.MEDIANCUT,
-                               dither=Image.Dither.NONE)
+            img = img.quantize(colors=max(len(colours), 2), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         img.save(buf, format="PNG", optimize=True)
     else:
         raise ValueError(f"report.image_format must be one of {FORMATS}, got {fmt!r}")
@@ -83,9 +83,14 @@ def embed_image(path, *, fmt: str, max_width: int, quality: int) -> EmbeddedImag
         img = img.resize((max_width, max(1, round(oh * max_width / ow))), Image.Resampling.LANCZOS)
     data = _encode(img, fmt, quality)
     mime = "image/webp" if fmt == "webp" else "image/png"
-    return EmbeddedImage(src=f"data:{mime};base64," + base64.b64encode(data).decode("ascii"),
-                         width=img.width, height=img.height, original_width=ow, original_height=oh,
-                         original_bytes=path.stat().st_size)
+    return EmbeddedImage(
+        src=f"data:{mime};base64," + base64.b64encode(data).decode("ascii"),
+        width=img.width,
+        height=img.height,
+        original_width=ow,
+        original_height=oh,
+        original_bytes=path.stat().st_size,
+    )
 
 
 __all__ = ["EmbeddedImage", "FORMATS", "embed_image"]

@@ -4,6 +4,7 @@ Runtimes come from the ``benchmark:`` files the rules write (``results/benchmark
 or ``results/benchmarks/<rule>.tsv``, Snakemake's benchmark format: ``s``, ``max_rss``, ``cpu_time``
 ...). They survive ``snakemake --touch``, unlike Snakemake's own job metadata.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def git_commit(repo=REPO) -> str:
     """``<short hash> (<date>)``, with ``+ uncommitted changes`` when the work tree differs; or ``unknown``."""
+
     def git(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=20)
 
@@ -71,8 +73,10 @@ def provenance(config: Mapping, *, repo=REPO) -> list[list[str]]:
     """Rows ``[what, value]`` for the report header."""
     return [
         ["commit", git_commit(repo)],
-        ["host", f"{socket.gethostname()} ({platform.system()} {platform.release()}, "
-                 f"Python {platform.python_version()})"],
+        [
+            "host",
+            f"{socket.gethostname()} ({platform.system()} {platform.release()}, Python {platform.python_version()})",
+        ],
         ["device", device_description(str(config.get("device", "auto")))],
         ["seeds", seeds(config)],
         ["date", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")],
@@ -99,14 +103,16 @@ def runtimes(results_dir) -> pd.DataFrame | None:
             continue
         rel = tsv.relative_to(bdir)
         row = frame.apply(pd.to_numeric, errors="coerce").iloc[-1]  # with repeats: the last one; "-" → NaN
-        rows.append({
-            "rule": tsv.stem,
-            "dataset": rel.parts[0] if len(rel.parts) > 1 else "–",
-            "wall time": _hms(float(row["s"])),
-            "wall s": float(row["s"]),
-            "CPU s": float(row["cpu_time"]) if "cpu_time" in row.index else float("nan"),
-            "peak RSS MB": float(row["max_rss"]) if "max_rss" in row.index else float("nan"),
-        })
+        rows.append(
+            {
+                "rule": tsv.stem,
+                "dataset": rel.parts[0] if len(rel.parts) > 1 else "–",
+                "wall time": _hms(float(row["s"])),
+                "wall s": float(row["s"]),
+                "CPU s": float(row["cpu_time"]) if "cpu_time" in row.index else float("nan"),
+                "peak RSS MB": float(row["max_rss"]) if "max_rss" in row.index else float("nan"),
+            }
+        )
     if not rows:
         return None
     return pd.DataFrame(rows).sort_values("wall s", ascending=False, kind="stable").reset_index(drop=True)
@@ -117,8 +123,10 @@ def runtime_summary(frame: pd.DataFrame | None) -> str:
         return "no benchmark files under results/benchmarks/"
     total = frame["wall s"].sum()
     top = frame.iloc[0]
-    return (f"{len(frame)} jobs, {_hms(total)} of job time in total (sum over jobs; parallel jobs overlap); "
-            f"slowest: {top['rule']} on {top['dataset']} ({top['wall time']})")
+    return (
+        f"{len(frame)} jobs, {_hms(total)} of job time in total (sum over jobs; parallel jobs overlap); "
+        f"slowest: {top['rule']} on {top['dataset']} ({top['wall time']})"
+    )
 
 
 __all__ = ["REPO", "device_description", "git_commit", "provenance", "runtime_summary", "runtimes", "seeds"]

@@ -12,6 +12,7 @@ and argmax position), the per-class mean activation and the layer's statistics
 * figures: feature maps of one example per class, the class × channel heat map of the last layer,
   the first layer's filters and the maximally activating patches of the most variable channels.
 """
+
 from __future__ import annotations
 
 
@@ -39,31 +40,71 @@ def display(x: np.ndarray, info: dict) -> np.ndarray:
     return shown
 
 
-def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, top: str, summary, table, feature_maps, class_heatmap, filters,
-        patches, k: int, n_channels: int, n_maps: int, batch_size: int, device: str) -> dict:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    checkpoint: str,
+    predictions: str,
+    top: str,
+    summary,
+    table,
+    feature_maps,
+    class_heatmap,
+    filters,
+    patches,
+    k: int,
+    n_channels: int,
+    n_maps: int,
+    batch_size: int,
+    device: str,
+) -> dict:
     if k < 1 or n_channels < 1 or n_maps < 1:
         raise UserError("activations.k, activations.n_channels and activations.n_maps must be at least 1")
-    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint,
-                                                                          predictions, device)
+    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
     layers, names = list(info["layers"]), info["class_names"]
     labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
     n = len(labels)
     stream = ((normalise(test.images[s]).to(dev), labels[s]) for s in batches(n, batch_size))
-    rec = record(model, layers, tqdm(stream, total=-(-n // batch_size), desc=f"activations ({n} test rows)",
-                                     mininterval=5), len(names), k)
+    rec = record(
+        model,
+        layers,
+        tqdm(stream, total=-(-n // batch_size), desc=f"activations ({n} test rows)", mininterval=5),
+        len(names),
+        k,
+    )
     per = rec.per_layer
-    io.save_npz(top, layers=np.array(layers), **{f"{key}_{i}": r[key] for i, r in enumerate(per)
-                                                 for key in ("index", "value", "position")})
-    io.save_npz(summary, layers=np.array(layers), class_names=np.array(names),
-                **{f"{key}_{i}": r[key] for i, r in enumerate(per) for key in ("class_mean", "mean", "max", "best_mean", "max_std")})
+    io.save_npz(
+        top,
+        layers=np.array(layers),
+        **{f"{key}_{i}": r[key] for i, r in enumerate(per) for key in ("index", "value", "position")},
+    )
+    io.save_npz(
+        summary,
+        layers=np.array(layers),
+        class_names=np.array(names),
+        **{
+            f"{key}_{i}": r[key]
+            for i, r in enumerate(per)
+            for key in ("class_mean", "mean", "max", "best_mean", "max_std")
+        },
+    )
     ndim = len(info["input_shape"])
     fields = [receptive_field(model, layer, ndim) for layer in layers]
-    io.save_csv(table, pd.DataFrame({
-        "layer": layers, "channels": [len(r["mean"]) for r in per],
-        "receptive_field": ["×".join(map(str, f.size)) for f in fields],
-        "stride": ["×".join(map(str, f.jump)) for f in fields],
-        "mean_activation": [float(r["mean"].mean()) for r in per], "max_activation": [float(r["max"].max()) for r in per],
-        "dead_channels": [int((r["max"] <= 0).sum()) for r in per]}))
+    io.save_csv(
+        table,
+        pd.DataFrame(
+            {
+                "layer": layers,
+                "channels": [len(r["mean"]) for r in per],
+                "receptive_field": ["×".join(map(str, f.size)) for f in fields],
+                "stride": ["×".join(map(str, f.jump)) for f in fields],
+                "mean_activation": [float(r["mean"].mean()) for r in per],
+                "max_activation": [float(r["max"].max()) for r in per],
+                "dead_channels": [int((r["max"] <= 0).sum()) for r in per],
+            }
+        ),
+    )
 
     # feature maps of one example per class: one forward, the n_maps most active channels of each layer
     examples = example_per_class(labels, preds, len(names))
@@ -72,36 +113,67 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, top: str,
         model(x)
         acts = [store[layer].float().cpu() for layer in layers]
     chosen = [a.flatten(2).mean(2).argsort(1, descending=True)[:, :n_maps] for a in acts]
-    maps = [a.gather(1, c.view(*c.shape, *[1] * (a.ndim - 2)).expand(*c.shape, *a.shape[2:])).numpy()
-            for a, c in zip(acts, chosen)]
+    maps = [
+        a.gather(1, c.view(*c.shape, *[1] * (a.ndim - 2)).expand(*c.shape, *a.shape[2:])).numpy()
+        for a, c in zip(acts, chosen)
+    ]
     shown = to_display(x.cpu(), info["mean"], info["std"])
-    io.save_figure(plots_features.feature_maps(shown, maps, [c.numpy() for c in chosen],
-                                               [f"{names[labels[i]]}\n(test row {i})" for i in examples],
-                                               layers, f"{info['dataset']}: feature maps of one test example per "
-                                               f"class, the {n_maps} most active channels of each layer"),
-                   feature_maps)
-    io.save_figure(plots_features.class_channel_heatmap(per[-1]["class_mean"], names, layers[-1],
-                                                        f"{info['dataset']}: mean activation per class, last "
-                                                        f"explained layer ({layers[-1]})"), class_heatmap)
+    io.save_figure(
+        plots_features.feature_maps(
+            shown,
+            maps,
+            [c.numpy() for c in chosen],
+            [f"{names[labels[i]]}\n(test row {i})" for i in examples],
+            layers,
+            f"{info['dataset']}: feature maps of one test example per "
+            f"class, the {n_maps} most active channels of each layer",
+        ),
+        feature_maps,
+    )
+    io.save_figure(
+        plots_features.class_channel_heatmap(
+            per[-1]["class_mean"],
+            names,
+            layers[-1],
+            f"{info['dataset']}: mean activation per class, last explained layer ({layers[-1]})",
+        ),
+        class_heatmap,
+    )
     first = model.get_submodule(layers[0])
     weight = getattr(first, "weight", None)
     if weight is None:  # e.g. a ReLU as first explained layer: the convolution that feeds it
         weight = next(m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)))
-    io.save_figure(plots_features.filters(weight.detach().cpu().numpy(), "first convolution",
-                                          f"{info['dataset']}: filters of the first convolution"), filters)
+    io.save_figure(
+        plots_features.filters(
+            weight.detach().cpu().numpy(), "first convolution", f"{info['dataset']}: filters of the first convolution"
+        ),
+        filters,
+    )
 
     # maximally activating patches of the most variable channels of every layer
     chans = [most_variable(r["max_std"], n_channels) for r in per]
     load = lambda rows: normalise(test.images[np.sort(rows)]).numpy()  # noqa: E731  rows arrive sorted (np.unique)
     cropped = [top_patches(load, r["index"], r["position"], c, f, k) for r, c, f in zip(per, chans, fields)]
-    shown_patches = [display(p.reshape(-1, *p.shape[2:]), info).reshape(*p.shape[:2], *display(
-        p[:1, 0], info).shape[1:]) for p in cropped]
-    io.save_figure(plots_features.top_patches(shown_patches, [r["value"][c, :k] for r, c in zip(per, chans)], chans,
-                                              layers, [f.size for f in fields],
-                                              f"{info['dataset']}: maximally activating test patches (receptive "
-                                              f"field around the argmax) of the {n_channels} most variable channels "
-                                              "per layer; value above each patch"), patches)
+    shown_patches = [
+        display(p.reshape(-1, *p.shape[2:]), info).reshape(*p.shape[:2], *display(p[:1, 0], info).shape[1:])
+        for p in cropped
+    ]
+    io.save_figure(
+        plots_features.top_patches(
+            shown_patches,
+            [r["value"][c, :k] for r, c in zip(per, chans)],
+            chans,
+            layers,
+            [f.size for f in fields],
+            f"{info['dataset']}: maximally activating test patches (receptive "
+            f"field around the argmax) of the {n_channels} most variable channels "
+            "per layer; value above each patch",
+        ),
+        patches,
+    )
     for layer, r, f in zip(layers, per, fields):
-        print(f"{layer}: {len(r['mean'])} channels, receptive field {f.size}, mean {r['mean'].mean():.3f}, "
-              f"max {r['max'].max():.3f}, top value of best channel {r['value'][:, 0].max():.3f}")
+        print(
+            f"{layer}: {len(r['mean'])} channels, receptive field {f.size}, mean {r['mean'].mean():.3f}, "
+            f"max {r['max'].max():.3f}, top value of best channel {r['value'][:, 0].max():.3f}"
+        )
     return {"layers": layers}

@@ -1,4 +1,5 @@
 """Stage: prepare a dataset in the common on-disk layout."""
+
 from __future__ import annotations
 
 from pathlib import Path

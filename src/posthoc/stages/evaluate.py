@@ -1,4 +1,5 @@
 """Stage: classification evaluation on the test split (seed 004 §III-A, §IV-A)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,12 +13,31 @@ from ..plots import evaluation as figures
 from ..train import Normaliser, predict_logits, select_device
 
 
-def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, per_class: str, confusion_csv: str,
-        confusion_png: str, roc_png: str, roc_auc: str, report: str, device: str) -> dict:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    checkpoint: str,
+    predictions: str,
+    per_class: str,
+    confusion_csv: str,
+    confusion_png: str,
+    roc_png: str,
+    roc_auc: str,
+    report: str,
+    device: str,
+) -> dict:
     """Predictions, per-class accuracy, confusion, ROC and precision/recall/F1 of ``checkpoint`` on the test split."""
     data_dir = str(Path(meta).parent)
     out_predictions, out_per_class, out_confusion_csv, out_confusion_png, out_roc_png, out_roc_auc, out_report = (
-        predictions, per_class, confusion_csv, confusion_png, roc_png, roc_auc, report)
+        predictions,
+        per_class,
+        confusion_csv,
+        confusion_png,
+        roc_png,
+        roc_auc,
+        report,
+    )
     model, info = models.load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev)
@@ -30,8 +50,9 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, per_class
     io.save_csv(out_per_class, metrics.per_class_accuracy(labels, preds, names))
     cm = metrics.normalised_confusion(labels, preds, len(names))
     io.save_csv(out_confusion_csv, pd.DataFrame(cm, columns=names).assign(true=names)[["true", *names]])
-    io.save_figure(figures.confusion_matrix(cm, names, title=f"{info['dataset']}: normalised confusion (test)"),
-                   out_confusion_png)
+    io.save_figure(
+        figures.confusion_matrix(cm, names, title=f"{info['dataset']}: normalised confusion (test)"), out_confusion_png
+    )
     fpr, tpr, auc = metrics.one_vs_rest_roc(labels, probs)
     io.save_figure(figures.roc_curves(fpr, tpr, auc, names), out_roc_png)
     io.save_csv(out_roc_auc, pd.DataFrame({"class": names, "auc": [auc[c] for c in range(len(names))]}))

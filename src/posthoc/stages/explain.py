@@ -16,6 +16,7 @@ CAM too, which explains the global-average-pooling variant — explains the same
 and ``prob`` are those of the explained model. All rows go through ``explain`` in batches: the
 classes of the per-class image are rows of a batch, not a loop.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..plots.reconstructions import reconstructions
 from ..models import load_checkpoint
 from ..preprocess import to_display
 from ..train import Normaliser, autocast, batches, select_device
+
 
 def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
     """Index of the first correctly classified test image of each class (else its first image)."""
@@ -54,8 +56,15 @@ def top_confusions(labels: np.ndarray, preds: np.ndarray, n: int) -> list[tuple[
     wrong = labels != preds
     pairs, counts = np.unique(np.stack([labels[wrong], preds[wrong]], 1), axis=0, return_counts=True)
     order = sorted(range(len(pairs)), key=lambda i: (-counts[i], *pairs[i]))[:n]
-    return [(int(pairs[i][0]), int(pairs[i][1]), int(counts[i]),
-             int(np.flatnonzero((labels == pairs[i][0]) & (preds == pairs[i][1]))[0])) for i in order]
+    return [
+        (
+            int(pairs[i][0]),
+            int(pairs[i][1]),
+            int(counts[i]),
+            int(np.flatnonzero((labels == pairs[i][0]) & (preds == pairs[i][1]))[0]),
+        )
+        for i in order
+    ]
 
 
 def per_class_image(examples: np.ndarray, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray) -> int:
@@ -64,8 +73,9 @@ def per_class_image(examples: np.ndarray, labels: np.ndarray, preds: np.ndarray,
     return int(min(correct, key=lambda i: probs[i, labels[i]]))
 
 
-def plan_rows(labels: np.ndarray, preds: np.ndarray, probs: np.ndarray, n_eval: int, seed: int,
-              n_confusions: int) -> dict[str, np.ndarray]:
+def plan_rows(
+    labels: np.ndarray, preds: np.ndarray, probs: np.ndarray, n_eval: int, seed: int, n_confusions: int
+) -> dict[str, np.ndarray]:
     """Rows to explain: ``index``, ``subset`` and ``target`` (-1 = the explained model's prediction)."""
     n_classes = probs.shape[1]
     examples = example_per_class(labels, preds, n_classes)
@@ -73,12 +83,23 @@ def plan_rows(labels: np.ndarray, preds: np.ndarray, probs: np.ndarray, n_eval: 
     chosen = per_class_image(examples, labels, preds, probs) if len(examples) else 0
     confusions = top_confusions(labels, preds, n_confusions)
     index = [examples, evaluation, np.full(n_classes, chosen), [i for *_, i in confusions for _ in (0, 1)]]
-    target = [labels[examples], np.full(len(evaluation), -1), np.arange(n_classes),
-              [c for t, p, _, _ in confusions for c in (t, p)]]
-    subset = ["example"] * len(examples) + ["evaluation"] * len(evaluation) + ["per_class"] * n_classes + \
-        ["confusion"] * 2 * len(confusions)
-    return {"index": np.concatenate(index).astype(np.int64), "subset": np.array(subset),
-            "target": np.concatenate(target).astype(np.int64)}
+    target = [
+        labels[examples],
+        np.full(len(evaluation), -1),
+        np.arange(n_classes),
+        [c for t, p, _, _ in confusions for c in (t, p)],
+    ]
+    subset = (
+        ["example"] * len(examples)
+        + ["evaluation"] * len(evaluation)
+        + ["per_class"] * n_classes
+        + ["confusion"] * 2 * len(confusions)
+    )
+    return {
+        "index": np.concatenate(index).astype(np.int64),
+        "subset": np.array(subset),
+        "target": np.concatenate(target).astype(np.int64),
+    }
 
 
 def layer_labels(layers: list[str]) -> list[str]:
@@ -89,11 +110,11 @@ class ExplainedTestSet(NamedTuple):
     """What every explanation stage starts from: the trained model on its device and the test split."""
 
     model: torch.nn.Module
-    info: dict                        # the checkpoint's info (class names, layers, mean/std, ...)
+    info: dict  # the checkpoint's info (class names, layers, mean/std, ...)
     device: torch.device
     normalise: Normaliser
-    test: data.Split                  # memory-mapped test images and labels
-    predictions: tuple                # (label, pred, probs) of the evaluate rule, per test image
+    test: data.Split  # memory-mapped test images and labels
+    predictions: tuple  # (label, pred, probs) of the evaluate rule, per test image
 
 
 def load_explained(meta: str, checkpoint: str, predictions: str, device: str) -> ExplainedTestSet:
@@ -102,9 +123,14 @@ def load_explained(meta: str, checkpoint: str, predictions: str, device: str) ->
     model, info = load_checkpoint(checkpoint)
     dev = select_device(device)
     pred_file = np.load(predictions)
-    return ExplainedTestSet(model.to(dev), info, dev, Normaliser(info["mean"], info["std"], info["pixel_scale"]),
-                            data.load_split(data_dir, "test"),
-                            (pred_file["label"], pred_file["pred"], pred_file["probs"]))
+    return ExplainedTestSet(
+        model.to(dev),
+        info,
+        dev,
+        Normaliser(info["mean"], info["std"], info["pixel_scale"]),
+        data.load_split(data_dir, "test"),
+        (pred_file["label"], pred_file["pred"], pred_file["probs"]),
+    )
 
 
 @torch.no_grad()
@@ -112,13 +138,28 @@ def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor
     return torch.cat([torch.softmax(model(x[s].to(dev)).float(), 1).cpu() for s in batches(len(x), batch_size)])
 
 
-def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: str, maps: str, figure: str,
-        method_params: dict, n_eval: int, n_confusions: int, batch_size: int, seed: int, device: str) -> dict:
+def run(
+    *,
+    dataset: str,
+    method: str,
+    meta: str,
+    checkpoint: str,
+    predictions: str,
+    maps: str,
+    figure: str,
+    method_params: dict,
+    n_eval: int,
+    n_confusions: int,
+    batch_size: int,
+    seed: int,
+    device: str,
+) -> dict:
     """Explain the planned rows (see the module) with ``method`` → ``maps`` (npz) and the per-method ``figure``."""
     out_npz, out_figure = maps, figure
     traits = METHODS[method]
-    model, info, dev, normalise, test, (labels, preds, all_probs) = load_explained(meta, checkpoint, predictions,
-                                                                                  device)
+    model, info, dev, normalise, test, (labels, preds, all_probs) = load_explained(
+        meta, checkpoint, predictions, device
+    )
     params = dict(method_params)
     target_rule = params.pop("target", "predicted")
     amp = params.pop("amp", "off")  # forward passes under autocast (GPU); maps are stored as float32
@@ -146,10 +187,18 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
         if traits.figure == "reconstructions":
             recon.append(att.channels.float().cpu()[torch.from_numpy(is_example[s])])
         layers = att.layers
-    out = dict(x=x.numpy(), index=index, label=labels[index], pred=own_pred, target=target,
-               prob=probs.astype(np.float32), maps=torch.cat(maps).numpy().astype(np.float32),
-               layers=np.array(layers), subset=subset,
-               explain_layers=np.array(info.get("explain_layers", "conv")))
+    out = dict(
+        x=x.numpy(),
+        index=index,
+        label=labels[index],
+        pred=own_pred,
+        target=target,
+        prob=probs.astype(np.float32),
+        maps=torch.cat(maps).numpy().astype(np.float32),
+        layers=np.array(layers),
+        subset=subset,
+        explain_layers=np.array(info.get("explain_layers", "conv")),
+    )
     if raws and raws[0] is not None:
         out["maps_raw"] = torch.cat(raws).numpy().astype(np.float32)
     out.update({key: torch.cat(v).numpy().astype(np.float32) for key, v in extras.items()})
@@ -159,22 +208,39 @@ def run(*, dataset: str, method: str, meta: str, checkpoint: str, predictions: s
     io.save_npz(out_npz, **out)
     ex = np.flatnonzero(is_example)
     rows_text = [f"{names[labels[i]]} (p={probs[r, labels[i]]:.2f})" for r, i in zip(ex, index[ex])]
-    model_note = (" — GAP head on frozen features" if info.get("gap_layer") else
-                  " — GAP model" if info.get("arch_kwargs", {}).get("gap") else
-                  f" — {info.get('explain_layers', 'conv')} layers" if layers != ["input"] else "")
+    model_note = (
+        " — GAP head on frozen features"
+        if info.get("gap_layer")
+        else " — GAP model"
+        if info.get("arch_kwargs", {}).get("gap")
+        else f" — {info.get('explain_layers', 'conv')} layers"
+        if layers != ["input"]
+        else ""
+    )
     title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
     if traits.figure == "reconstructions":
         channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))
-        fig = reconstructions(to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text,
-                                    layer_labels(layers), title=title)
+        fig = reconstructions(
+            to_display(x[ex], info["mean"], info["std"]), channels.numpy(), rows_text, layer_labels(layers), title=title
+        )
     else:
-        fig = layer_maps(to_display(x[ex], info["mean"], info["std"]), out["maps"][ex], rows_text,
-                         layer_labels(layers), title=title, signed=traits.signed)
+        fig = layer_maps(
+            to_display(x[ex], info["mean"], info["std"]),
+            out["maps"][ex],
+            rows_text,
+            layer_labels(layers),
+            title=title,
+            signed=traits.signed,
+        )
     io.save_figure(fig, out_figure)
-    print(f"{method}: maps {out['maps'].shape}, layers {layers}, rows per subset "
-          f"{dict(zip(*np.unique(subset, return_counts=True)))}")
+    print(
+        f"{method}: maps {out['maps'].shape}, layers {layers}, rows per subset "
+        f"{dict(zip(*np.unique(subset, return_counts=True)))}"
+    )
     for key, value in extras.items():
         v = out[key][subset == "evaluation"]
-        print(f"{key} on the evaluation set: median {np.median(v):.4f}, 90th percentile {np.quantile(v, 0.9):.4f}, "
-              f"max {v.max():.4f}, share below 0.05 {np.mean(v < 0.05):.3f}")
+        print(
+            f"{key} on the evaluation set: median {np.median(v):.4f}, 90th percentile {np.quantile(v, 0.9):.4f}, "
+            f"max {v.max():.4f}, share below 0.05 {np.mean(v < 0.05):.3f}"
+        )
     return {"n": len(index), "layers": layers}

@@ -13,6 +13,7 @@ Reads every method's ``explanations/{method}.npz`` (the same rows for every meth
 Confidences are the dataset model's (``predictions``), also in CAM's column, which explains the
 dataset's GAP variant.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,15 @@ def _rows(f, subset: str) -> np.ndarray:
     return np.flatnonzero(f["subset"] == subset)
 
 
-def figures(explanations: dict[str, str], predictions: str, meta_json: str, stats_json: str, out_comparison: str,
-            out_per_class: str, out_confusions: str) -> None:
+def figures(
+    explanations: dict[str, str],
+    predictions: str,
+    meta_json: str,
+    stats_json: str,
+    out_comparison: str,
+    out_per_class: str,
+    out_confusions: str,
+) -> None:
     meta, stats = io.load_json(meta_json), io.load_json(stats_json)
     names, dataset = meta["class_names"], meta.get("name", "")
     test = np.load(predictions)
@@ -64,22 +72,33 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
     ex = _rows(base, "example")
     ex_text = [f"{names[base['label'][r]]} (p={probs[base['index'][r], base['label'][r]]:.2f})" for r in ex]
     signed = {m: TRAITS[m].signed for m in files}
-    fig = map_grid(display(ex), np.stack([last(m, "example") for m in methods], 1), ex_text,
-                   ["input"] + [labels[m] for m in methods],
-                   title=f"{dataset}: every method at its last layer, one test example per class "
-                         "(target = true class)", signed=[[signed[m] for m in methods]], scale="column")
+    fig = map_grid(
+        display(ex),
+        np.stack([last(m, "example") for m in methods], 1),
+        ex_text,
+        ["input"] + [labels[m] for m in methods],
+        title=f"{dataset}: every method at its last layer, one test example per class (target = true class)",
+        signed=[[signed[m] for m in methods]],
+        scale="column",
+    )
     io.save_figure(fig, out_comparison)
 
     pc = _rows(base, "per_class")
     image, true = int(base["index"][pc[0]]), int(base["label"][pc[0]])
     pred = int(probs[image].argmax())
     pc_methods = [m for m in methods if not TRAITS[m].class_independent]
-    cols = ["input"] + [f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}"
-                        for c, n in enumerate(names)]
-    fig = map_grid(np.repeat(display(pc[:1]), len(pc_methods), axis=0),
-                   np.stack([last(m, "per_class") for m in pc_methods]), [labels[m] for m in pc_methods], cols,
-                   title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class",
-                   signed=[[signed[m]] for m in pc_methods], scale="row")
+    cols = ["input"] + [
+        f"{n}{' (true)' * (c == true)}{' (pred.)' * (c == pred)}\np={probs[image, c]:.2f}" for c, n in enumerate(names)
+    ]
+    fig = map_grid(
+        np.repeat(display(pc[:1]), len(pc_methods), axis=0),
+        np.stack([last(m, "per_class") for m in pc_methods]),
+        [labels[m] for m in pc_methods],
+        cols,
+        title=f"{dataset}: test image {image} (true class {names[true]}) explained for every class",
+        signed=[[signed[m]] for m in pc_methods],
+        scale="row",
+    )
     io.save_figure(fig, out_per_class)
 
     cf = _rows(base, "confusion")  # pairs of rows: target = true class, then predicted class
@@ -89,14 +108,38 @@ def figures(explanations: dict[str, str], predictions: str, meta_json: str, stat
         good = [k for k, e in enumerate(ex) if base["label"][e] == t and test_preds[base["index"][e]] == t][:1]
         correct_inputs.append(display(ex[good])[0] if good else None)
         wrong_inputs.append(display([r])[0])
-        confusions.append({"true": t, "pred": p, "count": int(((test_labels == t) & (test_preds == p)).sum()),
-                           "probs": probs[i], "p_correct": probs[base["index"][ex[good[0]]], t] if good else np.nan})
-        maps.append([np.stack([last(m, "example", good[0]) if good else np.zeros_like(last(m, "confusion", 2 * b)),
-                               last(m, "confusion", 2 * b), last(m, "confusion", 2 * b + 1)]) for m in methods])
+        confusions.append(
+            {
+                "true": t,
+                "pred": p,
+                "count": int(((test_labels == t) & (test_preds == p)).sum()),
+                "probs": probs[i],
+                "p_correct": probs[base["index"][ex[good[0]]], t] if good else np.nan,
+            }
+        )
+        maps.append(
+            [
+                np.stack(
+                    [
+                        last(m, "example", good[0]) if good else np.zeros_like(last(m, "confusion", 2 * b)),
+                        last(m, "confusion", 2 * b),
+                        last(m, "confusion", 2 * b + 1),
+                    ]
+                )
+                for m in methods
+            ]
+        )
     maps = np.asarray(maps).swapaxes(0, 1) if maps else np.zeros((len(methods), 0, 3, *base["maps"].shape[2:]))
-    fig = confusion_maps(correct_inputs, wrong_inputs, maps, [labels[m] for m in methods], confusions, names,
-                         title=f"{dataset}: correct vs misclassified, most frequent confusions",
-                         signed=[signed[m] for m in methods])
+    fig = confusion_maps(
+        correct_inputs,
+        wrong_inputs,
+        maps,
+        [labels[m] for m in methods],
+        confusions,
+        names,
+        title=f"{dataset}: correct vs misclassified, most frequent confusions",
+        signed=[signed[m] for m in methods],
+    )
     io.save_figure(fig, out_confusions)
 
 
@@ -106,17 +149,39 @@ def completeness_table(explanations: str, params: dict, out_csv: str) -> pd.Data
     rows = []
     for subset in dict.fromkeys(f["subset"]):
         gap = f["completeness_gap"][f["subset"] == subset]
-        rows.append({"subset": subset, "n": len(gap), "median": np.median(gap), "p90": np.quantile(gap, 0.9),
-                     "max": gap.max(), "share_below_5pct": np.mean(gap < 0.05), "steps": params.get("steps"),
-                     "step_rule": params.get("step_rule"), "baseline": params.get("baseline")})
+        rows.append(
+            {
+                "subset": subset,
+                "n": len(gap),
+                "median": np.median(gap),
+                "p90": np.quantile(gap, 0.9),
+                "max": gap.max(),
+                "share_below_5pct": np.mean(gap < 0.05),
+                "steps": params.get("steps"),
+                "step_rule": params.get("step_rule"),
+                "baseline": params.get("baseline"),
+            }
+        )
     table = pd.DataFrame(rows)
     io.save_csv(out_csv, table)
     print(table.to_string(index=False))
     return table
 
 
-def run(*, dataset: str, maps: list[str], predictions: str, meta: str, stats: str, comparison: str, per_class: str,
-        confusions: str, methods: list[str], completeness_params: dict, completeness: str | None = None) -> None:
+def run(
+    *,
+    dataset: str,
+    maps: list[str],
+    predictions: str,
+    meta: str,
+    stats: str,
+    comparison: str,
+    per_class: str,
+    confusions: str,
+    methods: list[str],
+    completeness_params: dict,
+    completeness: str | None = None,
+) -> None:
     """Figures across ``methods`` (``maps``: their npz files, same order) and, when the rule declares the output
     ``completeness`` (a method with that extra output is in the study), that method's completeness table;
     ``completeness_params``: the method's config."""

@@ -1,4 +1,5 @@
 """Stage: one figure of every method's drop and increase rates for one dataset."""
+
 from __future__ import annotations
 
 import pandas as pd

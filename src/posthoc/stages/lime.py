@@ -5,6 +5,7 @@ class under each hyper-parameter setting (keep probability, kernel width; the re
 ``methods.lime``) on the same superpixels; the figures show the top-k superpixels for every k, and
 ``examples.csv`` lists each fit with its local fidelity (weighted R²).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,9 +37,22 @@ def setting_label(setting: dict) -> str:
     return f"keep p = {setting['keep_probability']:g}, kernel width {setting['kernel_width']:g}"
 
 
-def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: str, wrong: str, examples: str,
-        lime_params: dict, settings: list[dict], top_k: list[int], n_examples: int, seed: int,
-        device: str) -> pd.DataFrame:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    checkpoint: str,
+    predictions: str,
+    correct: str,
+    wrong: str,
+    examples: str,
+    lime_params: dict,
+    settings: list[dict],
+    top_k: list[int],
+    n_examples: int,
+    seed: int,
+    device: str,
+) -> pd.DataFrame:
     """LIME top-k figures of correctly (``correct``) and wrongly (``wrong``) classified test images, and their fits
     (``examples``); ``lime_params``: the config of method lime, ``settings``: the (keep probability, kernel width)
     pairs compared."""
@@ -52,8 +66,7 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
         idx = examples[outcome]
         if not len(idx):
-            io.save_figure(message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: LIME"),
-                           out)
+            io.save_figure(message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: LIME"), out)
             continue
         x = normalise(test.images[idx]).to(dev)
         segments = segment(x, **seg_params, seed=fit_params.get("seed", 0))
@@ -62,17 +75,37 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
         for s, setting in enumerate(tqdm(settings, desc=f"LIME {outcome} ({len(idx)} images)", mininterval=5)):
             res = explain_segments(model, x, torch.as_tensor(preds[idx]), segments, **{**fit_params, **setting})
             for i, j in enumerate(idx):
-                head = (f"#{j}: true {names[labels[j]]}, predicted {names[preds[j]]} (p={probs[j, preds[j]]:.2f})\n"
-                        f"{setting_label(setting)}; R² {res.r2[i]:.2f}")
-                rows[i * len(settings) + s] = {"image": shown[i], "segments": segments[i], "coef": res.coef[i],
-                                               "label": head}
-                records.append({"outcome": outcome, "index": int(j), "true_class": names[labels[j]],
-                                "predicted_class": names[preds[j]], "p_predicted": float(probs[j, preds[j]]),
-                                "superpixels": len(res.coef[i]), **setting,
-                                "n_samples": fit_params.get("n_samples", 1000), "r2": float(res.r2[i]),
-                                "intercept": float(res.intercept[i]), "max_weight": float(res.coef[i].max())})
-        fig = lime_topk(rows, top_k, f"{info['dataset']}: LIME for the predicted class, {outcome}ly classified "
-                                           f"test images (top-k superpixels; others dimmed)")
+                head = (
+                    f"#{j}: true {names[labels[j]]}, predicted {names[preds[j]]} (p={probs[j, preds[j]]:.2f})\n"
+                    f"{setting_label(setting)}; R² {res.r2[i]:.2f}"
+                )
+                rows[i * len(settings) + s] = {
+                    "image": shown[i],
+                    "segments": segments[i],
+                    "coef": res.coef[i],
+                    "label": head,
+                }
+                records.append(
+                    {
+                        "outcome": outcome,
+                        "index": int(j),
+                        "true_class": names[labels[j]],
+                        "predicted_class": names[preds[j]],
+                        "p_predicted": float(probs[j, preds[j]]),
+                        "superpixels": len(res.coef[i]),
+                        **setting,
+                        "n_samples": fit_params.get("n_samples", 1000),
+                        "r2": float(res.r2[i]),
+                        "intercept": float(res.intercept[i]),
+                        "max_weight": float(res.coef[i].max()),
+                    }
+                )
+        fig = lime_topk(
+            rows,
+            top_k,
+            f"{info['dataset']}: LIME for the predicted class, {outcome}ly classified "
+            f"test images (top-k superpixels; others dimmed)",
+        )
         io.save_figure(fig, out)
     table = pd.DataFrame(records)
     io.save_csv(out_csv, table)

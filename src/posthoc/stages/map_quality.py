@@ -15,6 +15,7 @@ averaged here, so the summary can bootstrap intervals and pair methods on the sa
 * for integrated gradients with ``seed004_variant``: ``p_kept_seed004`` (N, 1), the same score for
   seed 004's variant (black baseline, right Riemann sum, sum of |·| over channels).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,9 @@ def explain_params(method_params: dict, info: dict) -> dict:
 def _maps(method, model, x, target, layers, params, batch_size, dev) -> torch.Tensor:
     out = []
     for s in range(0, len(x), batch_size):
-        att = explain(method, model, x[s:s + batch_size].to(dev), torch.as_tensor(target[s:s + batch_size]),
-                      layers, **params)
+        att = explain(
+            method, model, x[s : s + batch_size].to(dev), torch.as_tensor(target[s : s + batch_size]), layers, **params
+        )
         out.append(att.maps.detach().float().cpu())
     return torch.cat(out)
 
@@ -78,7 +80,7 @@ def _similarities(original: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, 
     rho = spearman_rows(a, b).reshape(n, n_layers)
     if original.ndim == 4 and min(original.shape[2:]) >= 7:
         flat_a, flat_b = original.reshape(-1, *original.shape[2:]), other.reshape(-1, *original.shape[2:])
-        ok = (np.ptp(np.concatenate([flat_a.reshape(len(flat_a), -1), flat_b.reshape(len(flat_b), -1)], 1), 1) > 0)
+        ok = np.ptp(np.concatenate([flat_a.reshape(len(flat_a), -1), flat_b.reshape(len(flat_b), -1)], 1), 1) > 0
         ssim = np.full(len(flat_a), np.nan)
         if ok.any():
             ssim[ok] = ssim_rows(flat_a[ok], flat_b[ok])
@@ -86,10 +88,27 @@ def _similarities(original: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, 
     return rho, np.full((n, n_layers), np.nan)
 
 
-def run(*, checkpoint: str, explanations: str, meta: str, method: str, method_params: dict,
-        dataset: str, data_spec: dict, keep_percent: float, fill: float, topk_percent: float, curve_steps: int,
-        curve_n_eval: int, sanity_n: int, seed004_variant: bool, batch_size: int, seed: int, device: str,
-        per_image: str) -> dict:
+def run(
+    *,
+    checkpoint: str,
+    explanations: str,
+    meta: str,
+    method: str,
+    method_params: dict,
+    dataset: str,
+    data_spec: dict,
+    keep_percent: float,
+    fill: float,
+    topk_percent: float,
+    curve_steps: int,
+    curve_n_eval: int,
+    sanity_n: int,
+    seed004_variant: bool,
+    batch_size: int,
+    seed: int,
+    device: str,
+    per_image: str,
+) -> dict:
     """Per-image localisation, sanity (randomisation), deletion/insertion and drop scores of one method's maps;
     the test split is read through the folder of ``meta``."""
     data_dir = str(Path(meta).parent)
@@ -109,8 +128,9 @@ def run(*, checkpoint: str, explanations: str, meta: str, method: str, method_pa
     t = torch.as_tensor(target)
 
     # drop / increase per image (top keep_percent % kept)
-    p, p_kept = keep_top_scores(model, x, maps, t, keep_percent=keep_percent, fill=fill, raw=raw,
-                                batch_size=batch_size, device=dev)
+    p, p_kept = keep_top_scores(
+        model, x, maps, t, keep_percent=keep_percent, fill=fill, raw=raw, batch_size=batch_size, device=dev
+    )
     out.update(p=p, p_kept=p_kept, keep_percent=np.float64(keep_percent))
 
     # localisation (datasets that ship masks)
@@ -118,16 +138,26 @@ def run(*, checkpoint: str, explanations: str, meta: str, method: str, method_pa
         test = data_pkg.load_split(data_dir, "test")
         masks = np.asarray(test.masks[index]).astype(bool)
         distractor = distractor_masks(dataset, data_spec, seed, index, np.asarray(test.images[index]))
-        for key, value in localisation_scores(maps.numpy(), masks, topk_percent=topk_percent,
-                                              distractor=distractor).items():
+        for key, value in localisation_scores(
+            maps.numpy(), masks, topk_percent=topk_percent, distractor=distractor
+        ).items():
             out[f"loc_{key}"] = value
         out["topk_percent"] = np.float64(topk_percent)
 
     # deletion / insertion curves on the first curve_n_eval evaluation images
     fractions = np.linspace(0, 1, curve_steps + 1)
     m = min(curve_n_eval, len(x))
-    curves = perturbation_curves(model, x[:m], maps[:m], t[:m], fractions=fractions, fill=fill,
-                                 raw=raw[:m] if raw is not None else None, batch_size=batch_size, device=dev)
+    curves = perturbation_curves(
+        model,
+        x[:m],
+        maps[:m],
+        t[:m],
+        fractions=fractions,
+        fill=fill,
+        raw=raw[:m] if raw is not None else None,
+        batch_size=batch_size,
+        device=dev,
+    )
     out.update({f"curve_{k}": v for k, v in curves.items()}, curve_fractions=fractions)
 
     # sanity checks: cascading and independent randomisation on the first sanity_n images
@@ -143,8 +173,9 @@ def run(*, checkpoint: str, explanations: str, meta: str, method: str, method_pa
             rhos.append(rho)
             ssims.append(ssim)
             example.append(new[0])
-        out.update({f"{kind}_labels": np.array(labels), f"{kind}_spearman": np.stack(rhos),
-                    f"{kind}_ssim": np.stack(ssims)})
+        out.update(
+            {f"{kind}_labels": np.array(labels), f"{kind}_spearman": np.stack(rhos), f"{kind}_ssim": np.stack(ssims)}
+        )
         if kind == "cascade":
             out["cascade_example"] = np.stack(example).astype(np.float32)
             out["cascade_example_x"] = x[0].numpy()
@@ -153,11 +184,14 @@ def run(*, checkpoint: str, explanations: str, meta: str, method: str, method_pa
         variant = {**params, **SEED004_IG}
         variant.setdefault("black_level", [-mu / sd for mu, sd in zip(info["mean"], info["std"])])
         vmaps = _maps(method, model, x, target, info["layers"], variant, batch_size, dev)
-        _, kept = keep_top_scores(model, x, vmaps, t, keep_percent=keep_percent, fill=fill, raw=None,
-                                  batch_size=batch_size, device=dev)
+        _, kept = keep_top_scores(
+            model, x, vmaps, t, keep_percent=keep_percent, fill=fill, raw=None, batch_size=batch_size, device=dev
+        )
         out["p_kept_seed004"] = kept
     io.save_npz(per_image, **out)
     drop = np.clip(p[:, None] - p_kept, 0, None) / np.clip(p[:, None], 1e-12, None)
-    print(f"{method}: {len(x)} images, layers {layers}; mean drop per layer {np.round(drop.mean(0), 4).tolist()}; "
-          f"cascade spearman medians {[float(np.nanmedian(r[..., -1])) for r in out['cascade_spearman']]}")
+    print(
+        f"{method}: {len(x)} images, layers {layers}; mean drop per layer {np.round(drop.mean(0), 4).tolist()}; "
+        f"cascade spearman medians {[float(np.nanmedian(r[..., -1])) for r in out['cascade_spearman']]}"
+    )
     return out

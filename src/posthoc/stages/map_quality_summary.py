@@ -16,6 +16,7 @@ when its interval excludes 0). Tables (``map_quality/``):
   004's variant) next to seed 004 Table 2 (MNIST-1D), with the model accuracies;
 * ``trust.csv`` — which method to trust: the last layer of each method on every metric.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -59,8 +60,11 @@ def localisation_table(per: dict, boot: dict) -> pd.DataFrame:
                 row["n"] = int(np.isfinite(d["loc_pointing_game"][:, j]).sum())
                 rows.append(row)
     # without masks: the contract's columns, no rows
-    cols = ["method", "layer"] + [f"{m}{s}" for m in ("pointing_game", "relevance_mass")
-                                  for s in ("", "_ci_low", "_ci_high")] + ["n"]
+    cols = (
+        ["method", "layer"]
+        + [f"{m}{s}" for m in ("pointing_game", "relevance_mass") for s in ("", "_ci_low", "_ci_high")]
+        + ["n"]
+    )
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols)
 
 
@@ -71,8 +75,12 @@ def sanity_table(per: dict, boot: dict) -> pd.DataFrame:
             for k, label in enumerate(d[f"{test}_labels"]):
                 for j, layer in enumerate(d["layers"]):
                     rho, ssim = d[f"{test}_spearman"][k, :, j], d[f"{test}_ssim"][k, :, j]
-                    row = {"method": method, "layer": str(layer),
-                           "test": "cascading" if test == "cascade" else "independent", "randomised": str(label)}
+                    row = {
+                        "method": method,
+                        "layer": str(layer),
+                        "test": "cascading" if test == "cascade" else "independent",
+                        "randomised": str(label),
+                    }
                     row.update(_ci(rho, {**boot, "statistic": np.nanmedian}, "spearman"))
                     if np.isfinite(ssim).any():
                         row.update(_ci(ssim, {**boot, "statistic": np.nanmedian}, "ssim"))
@@ -85,8 +93,18 @@ def sanity_flags(sanity: pd.DataFrame, threshold: float) -> pd.DataFrame:
     full = sanity[(sanity["test"] == "cascading") & (sanity["randomised"] == "all")].copy()
     full["survives_full_randomisation"] = full["spearman"] > threshold
     full["threshold"] = threshold
-    return full[["method", "layer", "spearman", "spearman_ci_low", "spearman_ci_high", "threshold",
-                 "survives_full_randomisation", "n"]].reset_index(drop=True)
+    return full[
+        [
+            "method",
+            "layer",
+            "spearman",
+            "spearman_ci_low",
+            "spearman_ci_high",
+            "threshold",
+            "survives_full_randomisation",
+            "n",
+        ]
+    ].reset_index(drop=True)
 
 
 def deletion_table(per: dict, boot: dict) -> pd.DataFrame:
@@ -115,9 +133,20 @@ def drop_tables(per: dict, boot: dict, tolerance: float) -> tuple[pd.DataFrame, 
             row["increase_rate_no_tolerance"] = float(strict["increase"][:, j].mean())
             row.update(increase_tolerance=tolerance, saturated=int(r["saturated"].sum()), n=len(d["p"]))
             rows.append(row)
-            images.append(pd.DataFrame({"method": method, "layer": str(layer), "index": d["index"],
-                                        "target": d["target"], "p": d["p"], "p_kept": d["p_kept"][:, j],
-                                        "drop": r["drop"][:, j], "gain": r["gain"][:, j]}))
+            images.append(
+                pd.DataFrame(
+                    {
+                        "method": method,
+                        "layer": str(layer),
+                        "index": d["index"],
+                        "target": d["target"],
+                        "p": d["p"],
+                        "p_kept": d["p_kept"][:, j],
+                        "drop": r["drop"][:, j],
+                        "gain": r["gain"][:, j],
+                    }
+                )
+            )
     return pd.DataFrame(rows), pd.concat(images, ignore_index=True)
 
 
@@ -160,10 +189,11 @@ def paired_table(per: dict, scores: dict, boot: dict) -> pd.DataFrame:
 def seed004_table(per: dict, boot: dict, tolerance: float, accuracy: float, data_kind: str) -> pd.DataFrame:
     rows = []
     reference = data_kind == "mnist1d"
-    for method, key, label in (("gradcam", "p_kept", "Grad-CAM (last layer)"),
-                               ("integrated_gradients", "p_kept", "integrated gradients (ours: sum then ReLU)"),
-                               ("integrated_gradients", "p_kept_seed004",
-                                "integrated gradients (seed 004: black, right Riemann, sum |.|)")):
+    for method, key, label in (
+        ("gradcam", "p_kept", "Grad-CAM (last layer)"),
+        ("integrated_gradients", "p_kept", "integrated gradients (ours: sum then ReLU)"),
+        ("integrated_gradients", "p_kept_seed004", "integrated gradients (seed 004: black, right Riemann, sum |.|)"),
+    ):
         d = per.get(method)
         if d is None or key not in d:
             continue
@@ -175,8 +205,11 @@ def seed004_table(per: dict, boot: dict, tolerance: float, accuracy: float, data
         row.update(_ci(r["increase"][:, -1], boot, "increase_rate_tolerance"))
         row.update(accuracy=accuracy, n=len(d["p"]))
         ref = SEED004.get(method) if reference else None
-        row.update(seed004_drop_rate=ref[0] if ref else np.nan, seed004_increase_rate=ref[1] if ref else np.nan,
-                   seed004_accuracy=SEED004["accuracy"] if reference else np.nan)
+        row.update(
+            seed004_drop_rate=ref[0] if ref else np.nan,
+            seed004_increase_rate=ref[1] if ref else np.nan,
+            seed004_accuracy=SEED004["accuracy"] if reference else np.nan,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -185,8 +218,15 @@ def trust_table(scores: dict, flags: pd.DataFrame, boot: dict) -> pd.DataFrame:
     rows = []
     for method, s in scores.items():
         row = {"method": method}
-        for metric in ("drop", "increase", "deletion_auc", "insertion_auc", "relevance_mass", "pointing_game",
-                       "distractor_share"):
+        for metric in (
+            "drop",
+            "increase",
+            "deletion_auc",
+            "insertion_auc",
+            "relevance_mass",
+            "pointing_game",
+            "distractor_share",
+        ):
             if metric in s:
                 est, low, high = bootstrap_ci(s[metric], **boot)
                 row[metric] = f"{est:.3f} [{low:.3f}, {high:.3f}]"
@@ -198,11 +238,35 @@ def trust_table(scores: dict, flags: pd.DataFrame, boot: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run(*, per_image: list[str], explanations: list[str], scores: str, stats: str, data_kind: str,
-        increase_tolerance: float, survive_threshold: float, n_boot: int, confidence: float, fill: float, seed: int,
-        localisation: str, sanity: str, flags: str, deletion: str, drop_increase: str, per_image_drop: str,
-        paired: str, seed004: str, trust: str, curves_figure: str, sanity_figure: str, sanity_maps_figure: str,
-        localisation_figure: str, best_worst_figure: str, dataset: str) -> dict:
+def run(
+    *,
+    per_image: list[str],
+    explanations: list[str],
+    scores: str,
+    stats: str,
+    data_kind: str,
+    increase_tolerance: float,
+    survive_threshold: float,
+    n_boot: int,
+    confidence: float,
+    fill: float,
+    seed: int,
+    localisation: str,
+    sanity: str,
+    flags: str,
+    deletion: str,
+    drop_increase: str,
+    per_image_drop: str,
+    paired: str,
+    seed004: str,
+    trust: str,
+    curves_figure: str,
+    sanity_figure: str,
+    sanity_maps_figure: str,
+    localisation_figure: str,
+    best_worst_figure: str,
+    dataset: str,
+) -> dict:
     from ..plots import quality as plots_quality
 
     boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
@@ -216,10 +280,17 @@ def run(*, per_image: list[str], explanations: list[str], scores: str, stats: st
     drops, images = drop_tables(per, boot, increase_tolerance)
     last = last_layer_scores(per, increase_tolerance)
     accuracy = float(io.load_json(scores).get("test", {}).get("accuracy", np.nan))
-    for path, frame in ((localisation, loc), (sanity, san), (flags, flg), (deletion, dele), (drop_increase, drops),
-                        (per_image_drop, images), (paired, paired_table(per, last, boot)),
-                        (seed004, seed004_table(per, boot, increase_tolerance, accuracy, data_kind)),
-                        (trust, trust_table(last, flg, boot))):
+    for path, frame in (
+        (localisation, loc),
+        (sanity, san),
+        (flags, flg),
+        (deletion, dele),
+        (drop_increase, drops),
+        (per_image_drop, images),
+        (paired, paired_table(per, last, boot)),
+        (seed004, seed004_table(per, boot, increase_tolerance, accuracy, data_kind)),
+        (trust, trust_table(last, flg, boot)),
+    ):
         io.save_csv(path, frame)
     io.save_figure(plots_quality.deletion_curves(per, boot), curves_figure)
     io.save_figure(plots_quality.sanity_curves(san), sanity_figure)

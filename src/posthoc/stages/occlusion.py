@@ -9,6 +9,7 @@ For every (window, stride) of the sweep:
 * over a seeded evaluation set: how much hiding one window lowers the true-class probability and
   how often it changes the prediction (``sweep.csv``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,14 +54,30 @@ def centres(res: OcclusionScan) -> list[np.ndarray]:
 def sweep_summary(res: OcclusionScan) -> dict:
     drop = (res.prob0.view(-1, 1) - res.prob.flatten(1)).cpu().numpy()
     flipped = (res.pred.flatten(1) != res.pred0.view(-1, 1)).cpu().numpy()
-    return {"window_px": "x".join(map(str, res.window)), "stride_px": "x".join(map(str, res.stride)),
-            "positions": int(np.prod(res.grid)), "n_images": len(drop), "mean_drop": float(drop.mean()),
-            "mean_max_drop": float(drop.max(1).mean()), "flip_rate": float(flipped.mean()),
-            "images_flipped": float(flipped.any(1).mean())}
+    return {
+        "window_px": "x".join(map(str, res.window)),
+        "stride_px": "x".join(map(str, res.stride)),
+        "positions": int(np.prod(res.grid)),
+        "n_images": len(drop),
+        "mean_drop": float(drop.mean()),
+        "mean_max_drop": float(drop.max(1).mean()),
+        "flip_rate": float(flipped.mean()),
+        "images_flipped": float(flipped.any(1).mean()),
+    }
 
 
-def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: str, layer: str, info: dict,
-               fill: float, setting: dict) -> dict:
+def figure_row(
+    model,
+    x1,
+    label: int,
+    pred: int,
+    res: OcclusionScan,
+    position: str,
+    layer: str,
+    info: dict,
+    fill: float,
+    setting: dict,
+) -> dict:
     names, mean, std = info["class_names"], info["mean"], info["std"]
     pos = chosen_position(res, position)
     hide = res.window_mask(pos)
@@ -69,24 +86,47 @@ def figure_row(model, x1, label: int, pred: int, res: OcclusionScan, position: s
     box = spans[0] if len(spans) == 1 else (spans[0][0], spans[1][0], spans[0][1], spans[1][1])
     proj = channel_projection(model, x1, layer, res.channel)[0].cpu()
     proj = proj[0].numpy() if x1.ndim == 3 else proj.permute(1, 2, 0).squeeze(2).numpy()
-    scale = float(np.quantile(np.abs(proj), 0.995)) or 1.0   # a few extreme pixels would flatten the rest
-    proj = np.clip(proj / scale, -1, 1)                       # signals: in [-1, 1]
-    if x1.ndim == 4:                                          # images: mid-grey = 0, as Zeiler & Fergus show it
+    scale = float(np.quantile(np.abs(proj), 0.995)) or 1.0  # a few extreme pixels would flatten the rest
+    proj = np.clip(proj / scale, -1, 1)  # signals: in [-1, 1]
+    if x1.ndim == 4:  # images: mid-grey = 0, as Zeiler & Fergus show it
         proj = proj * 0.5 + 0.5
     p_hidden = float(res.prob[0][pos])
-    return {"image": to_display(x1.cpu(), mean, std)[0], "occluded": to_display(occluded.cpu(), mean, std)[0],
-            "window_box": box, "centres": centres(res),
-            "activation": res.activation[0].cpu().numpy(), "probability": res.prob[0].cpu().numpy(),
-            "predicted": res.pred[0].cpu().numpy(), "projection": proj, "channel": int(res.channel[0]),
-            "label": (f"window {setting['window']}, stride {setting['stride']} ({'x'.join(map(str, res.window))} "
-                      f"{'px' if x1.ndim == 4 else 'positions'})\n"
-                      f"true {names[label]}, predicted {names[pred]}\n"
-                      f"p(true) {float(res.prob0[0]):.2f} → {p_hidden:.2f} hidden; channel {int(res.channel[0])}")}
+    return {
+        "image": to_display(x1.cpu(), mean, std)[0],
+        "occluded": to_display(occluded.cpu(), mean, std)[0],
+        "window_box": box,
+        "centres": centres(res),
+        "activation": res.activation[0].cpu().numpy(),
+        "probability": res.prob[0].cpu().numpy(),
+        "predicted": res.pred[0].cpu().numpy(),
+        "projection": proj,
+        "channel": int(res.channel[0]),
+        "label": (
+            f"window {setting['window']}, stride {setting['stride']} ({'x'.join(map(str, res.window))} "
+            f"{'px' if x1.ndim == 4 else 'positions'})\n"
+            f"true {names[label]}, predicted {names[pred]}\n"
+            f"p(true) {float(res.prob0[0]):.2f} → {p_hidden:.2f} hidden; channel {int(res.channel[0])}"
+        ),
+    }
 
 
-def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: str, wrong: str, sweep: str,
-        settings: list[dict], fill: float, batch_size: int, n_eval: int, position: str,
-        seed: int, device: str) -> pd.DataFrame:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    checkpoint: str,
+    predictions: str,
+    correct: str,
+    wrong: str,
+    sweep: str,
+    settings: list[dict],
+    fill: float,
+    batch_size: int,
+    n_eval: int,
+    position: str,
+    seed: int,
+    device: str,
+) -> pd.DataFrame:
     """Five-panel figures of a correctly and a wrongly classified test image and the window/stride ``sweep`` table
     for every (window, stride) of ``settings`` (in the input's units); ``fill``, ``batch_size`` as in method occlusion."""
     out_correct, out_wrong, out_csv = correct, wrong, sweep
@@ -104,16 +144,22 @@ def run(*, dataset: str, meta: str, checkpoint: str, predictions: str, correct: 
             if idx is not None:
                 x1 = normalise(test.images[[idx]]).to(dev)
                 one = scan(model, x1, torch.tensor([labels[idx]]), w, s, fill, batch_size, layer)
-                figures[outcome].append(figure_row(model, x1, int(labels[idx]), int(preds[idx]), one, position,
-                                                   layer, info, fill, setting))
+                figures[outcome].append(
+                    figure_row(model, x1, int(labels[idx]), int(preds[idx]), one, position, layer, info, fill, setting)
+                )
     for outcome, out in (("correct", out_correct), ("wrong", out_wrong)):
         idx = examples[outcome]
         if idx is None:
             fig = message_figure(f"No {outcome}ly classified test image.", f"{info['dataset']}: occlusion")
         else:
-            fig = occlusion_panels(figures[outcome], names, (
-                f"{info['dataset']}: occlusion sensitivity, {outcome}ly classified test image #{idx} "
-                f"(fill {fill:g} = {'dataset mean' if fill == 0 else 'normalised value'}; layer {layer})"))
+            fig = occlusion_panels(
+                figures[outcome],
+                names,
+                (
+                    f"{info['dataset']}: occlusion sensitivity, {outcome}ly classified test image #{idx} "
+                    f"(fill {fill:g} = {'dataset mean' if fill == 0 else 'normalised value'}; layer {layer})"
+                ),
+            )
         io.save_figure(fig, out)
     table = pd.DataFrame(rows)
     io.save_csv(out_csv, table)

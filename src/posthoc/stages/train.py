@@ -1,4 +1,5 @@
 """Stage: train one dataset's model (seed 000 §3), resumable, and report its accuracy and loss."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,21 @@ def freeze(model, mode: str) -> None:
         p.requires_grad_(True)
 
 
-def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, scores: str, curves: str,
-        model: dict, train: dict, seed: int, device: str, resume: str | None) -> dict:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    stats: str,
+    checkpoint: str,
+    history: str,
+    scores: str,
+    curves: str,
+    model: dict,
+    train: dict,
+    seed: int,
+    device: str,
+    resume: str | None,
+) -> dict:
     """Fit the model of config ``model`` with settings ``train`` (or load ``model.checkpoint``, an existing model);
     ``resume`` holds the state of an interrupted run."""
     data_dir = str(Path(meta).parent)
@@ -59,8 +73,14 @@ def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, s
     dev = select_device(device)
     arch_kwargs = architecture_options(model_cfg)
     seed_everything(seed)
-    model = models.build_model(model_cfg["arch"], meta["channels"], len(meta["class_names"]), spatial_shape(meta),
-                               weights=model_cfg.get("weights"), **arch_kwargs)
+    model = models.build_model(
+        model_cfg["arch"],
+        meta["channels"],
+        len(meta["class_names"]),
+        spatial_shape(meta),
+        weights=model_cfg.get("weights"),
+        **arch_kwargs,
+    )
     freeze(model, train_cfg["freeze"])
     mean, std = normalisation(model_cfg, stats, meta["channels"])
     normalise = Normaliser(mean, std, stats["pixel_scale"])
@@ -70,27 +90,46 @@ def run(*, dataset: str, meta: str, stats: str, checkpoint: str, history: str, s
         models.torchvision.load_weights(model, model_cfg["checkpoint"], model_cfg["arch"], key="model.checkpoint")
         history = pd.DataFrame(columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
     else:
-        history = fit(model, (splits["train"].images, splits["train"].labels),
-                      (splits["val"].images, splits["val"].labels), normalise, seed=seed, device=dev,
-                      resume_path=resume_path, settings_fingerprint=fingerprint(settings),
-                      **{k: v for k, v in train_cfg.items() if k in FIT_KEYS})
+        history = fit(
+            model,
+            (splits["train"].images, splits["train"].labels),
+            (splits["val"].images, splits["val"].labels),
+            normalise,
+            seed=seed,
+            device=dev,
+            resume_path=resume_path,
+            settings_fingerprint=fingerprint(settings),
+            **{k: v for k, v in train_cfg.items() if k in FIT_KEYS},
+        )
     scores = {}
     for name, split in splits.items():
         loss, acc = loss_and_accuracy(predict_logits(model, split.images, normalise, device=dev), split.labels)
         scores[name] = {"accuracy": acc, "loss": loss, "n": int(len(split.labels))}
-    info = {"dataset": meta["name"], "arch": model_cfg["arch"], "arch_kwargs": arch_kwargs,
-            "class_names": meta["class_names"], "in_channels": meta["channels"], "input_shape": list(spatial_shape(meta)),
-            "mean": mean, "std": std, "pixel_scale": stats["pixel_scale"],
-            "explain_layers": model_cfg["explain_layers"],
-            "layers": models.explainable_layers(model, model_cfg["explain_layers"]), "seed": seed,
-            "epochs": 0 if model_cfg.get("checkpoint") else int(train_cfg["epochs"]),
-            "source": model_cfg.get("checkpoint") or "trained"}
+    info = {
+        "dataset": meta["name"],
+        "arch": model_cfg["arch"],
+        "arch_kwargs": arch_kwargs,
+        "class_names": meta["class_names"],
+        "in_channels": meta["channels"],
+        "input_shape": list(spatial_shape(meta)),
+        "mean": mean,
+        "std": std,
+        "pixel_scale": stats["pixel_scale"],
+        "explain_layers": model_cfg["explain_layers"],
+        "layers": models.explainable_layers(model, model_cfg["explain_layers"]),
+        "seed": seed,
+        "epochs": 0 if model_cfg.get("checkpoint") else int(train_cfg["epochs"]),
+        "source": model_cfg.get("checkpoint") or "trained",
+    }
     model.cpu()
     io.save_csv(out_history, history)
     io.save_json(out_scores, scores)
-    io.save_figure(message_figure(f"Not trained here: weights from {model_cfg['checkpoint']}.",
-                                  f"{meta['name']}: existing model") if model_cfg.get("checkpoint")
-                   else training_curves(history), out_curves)
+    io.save_figure(
+        message_figure(f"Not trained here: weights from {model_cfg['checkpoint']}.", f"{meta['name']}: existing model")
+        if model_cfg.get("checkpoint")
+        else training_curves(history),
+        out_curves,
+    )
     models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
     if resume_path and Path(resume_path).exists():
         Path(resume_path).unlink()

@@ -5,6 +5,7 @@ explained layer is kept frozen; its maps are pooled once per image and only a li
 on them, so CAM explains the same features as every other method. ``scratch``: the architecture's
 GAP variant trained from scratch like the dataset's model (own architectures only).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,23 +22,52 @@ from . import train as train_stage
 
 
 @torch.no_grad()
-def pooled_features(trunk: torch.nn.Module, samples: np.ndarray, normalise: Normaliser, batch_size: int) -> torch.Tensor:
+def pooled_features(
+    trunk: torch.nn.Module, samples: np.ndarray, normalise: Normaliser, batch_size: int
+) -> torch.Tensor:
     """(N, C) spatial means of the trunk's output maps, in eval mode, batched."""
     trunk.eval()
-    out = [trunk(normalise(samples[s])).flatten(2).mean(2)
-           for s in tqdm(list(batches(len(samples), batch_size)), desc="features", mininterval=5)]
+    out = [
+        trunk(normalise(samples[s])).flatten(2).mean(2)
+        for s in tqdm(list(batches(len(samples), batch_size)), desc="features", mininterval=5)
+    ]
     return torch.cat(out)
 
 
-def run(*, dataset: str, meta: str, stats: str, trained: str | list, checkpoint: str, history: str, scores: str,
-        curves: str, model: dict, train: dict, seed: int, device: str, resume: str) -> dict:
+def run(
+    *,
+    dataset: str,
+    meta: str,
+    stats: str,
+    trained: str | list,
+    checkpoint: str,
+    history: str,
+    scores: str,
+    curves: str,
+    model: dict,
+    train: dict,
+    seed: int,
+    device: str,
+    resume: str,
+) -> dict:
     """CAM's GAP model: a linear head on the frozen features of ``trained`` (the dataset's model), or
     (``model.cam_model: scratch``, ``trained`` empty) the architecture's GAP variant trained from scratch."""
     data_dir = str(Path(meta).parent)
     if model["cam_model"] == "scratch":
-        return train_stage.run(dataset=dataset, meta=meta, stats=stats, checkpoint=checkpoint, history=history,
-                               scores=scores, curves=curves, model={**model, "gap": True}, train=train, seed=seed,
-                               device=device, resume=resume)
+        return train_stage.run(
+            dataset=dataset,
+            meta=meta,
+            stats=stats,
+            checkpoint=checkpoint,
+            history=history,
+            scores=scores,
+            curves=curves,
+            model={**model, "gap": True},
+            train=train,
+            seed=seed,
+            device=device,
+            resume=resume,
+        )
     base, info = models.load_checkpoint(trained)
     layer = info["layers"][-1]
     n_classes = len(info["class_names"])
@@ -46,16 +76,29 @@ def run(*, dataset: str, meta: str, stats: str, trained: str | list, checkpoint:
     normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
     splits = {s: data.load_split(data_dir, s) for s in ("train", "val", "test")}
     feats = {s: pooled_features(gap.trunk, split.images, normalise, 256) for s, split in splits.items()}
-    rows = models.fit_head(gap.head, feats["train"], splits["train"].labels, (feats["val"], splits["val"].labels),
-                           epochs=int(train["cam_epochs"]), batch_size=int(train["batch_size"]), lr=float(train["lr"]),
-                           weight_decay=float(train["weight_decay"]), seed=seed)
+    rows = models.fit_head(
+        gap.head,
+        feats["train"],
+        splits["train"].labels,
+        (feats["val"], splits["val"].labels),
+        epochs=int(train["cam_epochs"]),
+        batch_size=int(train["batch_size"]),
+        lr=float(train["lr"]),
+        weight_decay=float(train["weight_decay"]),
+        seed=seed,
+    )
     result = {}
     with torch.no_grad():
         for name, split in splits.items():
             loss, acc = loss_and_accuracy(gap.head(feats[name]), split.labels)
             result[name] = {"accuracy": acc, "loss": loss, "n": int(len(split.labels))}
-    gap_info = {**info, "gap_layer": layer, "layers": [gap.pooled_layer], "cam_model": "frozen",
-                "epochs": int(train["cam_epochs"])}
+    gap_info = {
+        **info,
+        "gap_layer": layer,
+        "layers": [gap.pooled_layer],
+        "cam_model": "frozen",
+        "epochs": int(train["cam_epochs"]),
+    }
     table = pd.DataFrame(rows)
     io.save_csv(history, table)
     io.save_json(scores, result)
