@@ -175,6 +175,7 @@ GPU_RULES = {
     "robustness",
     "activations",
     "feature_vis",
+    "map_quality",
 }
 
 
