@@ -26,7 +26,7 @@ from ..plots import features as plots_features
 from ..errors import UserError
 from ..explain.base import capture
 from ..features.patches import top_patches
-from ..features.receptive import receptive_field
+from ..features.receptive import Field, receptive_field
 from ..features.records import most_variable, record
 from ..preprocess import to_display
 from ..train import batches
@@ -38,6 +38,16 @@ def display(x: np.ndarray, info: dict) -> np.ndarray:
     shown = to_display(np.nan_to_num(x), info["mean"], info["std"])
     shown[np.isnan(x).any(1)] = np.nan  # (N, *spatial) mask: every channel of an image, the sample of a signal
     return shown
+
+
+def field_or_whole_input(model, layer: str, input_shape) -> Field:
+    """The layer's receptive field, or the whole input where the arithmetic does not reach (e.g. residual
+    blocks): its patches are then whole inputs, and layers.csv says so."""
+    ndim = len(input_shape)
+    try:
+        return receptive_field(model, layer, ndim)
+    except ValueError:
+        return Field(size=tuple(int(n) for n in input_shape), jump=(0,) * ndim, pad=(0,) * ndim)
 
 
 def run(
@@ -89,16 +99,15 @@ def run(
             for key in ("class_mean", "mean", "max", "best_mean", "max_std")
         },
     )
-    ndim = len(info["input_shape"])
-    fields = [receptive_field(model, layer, ndim) for layer in layers]
+    fields = [field_or_whole_input(model, layer, info["input_shape"]) for layer in layers]
     io.save_csv(
         table,
         pd.DataFrame(
             {
                 "layer": layers,
                 "channels": [len(r["mean"]) for r in per],
-                "receptive_field": ["×".join(map(str, f.size)) for f in fields],
-                "stride": ["×".join(map(str, f.jump)) for f in fields],
+                "receptive_field": ["×".join(map(str, f.size)) if any(f.jump) else "whole input" for f in fields],
+                "stride": ["×".join(map(str, f.jump)) if any(f.jump) else "–" for f in fields],
                 "mean_activation": [float(r["mean"].mean()) for r in per],
                 "max_activation": [float(r["max"].max()) for r in per],
                 "dead_channels": [int((r["max"] <= 0).sum()) for r in per],
