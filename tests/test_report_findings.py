@@ -83,3 +83,25 @@ def test_without_intervals_the_sentence_says_no_uncertainty(tmp_path):
     assert "different numbers of images (n = 100–500)" in sentence
     assert findings.findings_frame(tmp_path / "missing") is None
     assert "no faithfulness table" in findings.distinguishability(None, "x")
+
+
+def test_layer_note_names_the_layers_the_maps_were_taken_at(tmp_path):
+    """The note follows the explanation files' ``explain_layers``, not the modules' names."""
+    import numpy as np
+
+    from posthoc.report import builder
+
+    frame = pd.DataFrame(
+        {
+            "method": ["gradcam", "gradcam", "saliency"],
+            "layer": ["features.3", "features.1", "input"],
+            "depth": [2, 1, 0],
+        }
+    )
+    (tmp_path / "explanations").mkdir()
+    for kind, says in (("rectified", "rectified outputs"), ("conv", "before their ReLU")):
+        np.savez(tmp_path / "explanations" / "gradcam.npz", explain_layers=np.array(kind))
+        note = builder._layer_note(frame, tmp_path)
+        assert says in note and "(features.1, features.3)" in note, note
+    (tmp_path / "explanations" / "gradcam.npz").unlink()
+    assert builder._layer_note(frame, tmp_path) is None  # nothing records it: no claim

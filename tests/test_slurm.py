@@ -5,9 +5,12 @@ this machine (root, no accounting, one fake GPU declared as a generic resource);
 it again with tests/slurm/teardown.sh. Needs root; elsewhere the test is skipped, unless
 POSTHOC_REQUIRE_SLURM is set (as in CI), where it fails instead.
 
-Checked: every contracted output exists and matches the local run's metrics (``completed_run``),
-each rule ran as its own SLURM job that completed, and exactly the GPU rules were submitted with a
-GPU request, read from SLURM's job records (``scontrol show job``: ``TresPerJob=gres:gpu:1``).
+The cluster runs configs/test.yaml with its first dataset only (MNIST-1D): every rule of the study
+runs for it, so the SLURM mechanics are all exercised at half the jobs (each SLURM job pays a
+submission, a status poll and a Python start-up). Checked: every contracted output of that dataset
+exists and matches the local run's metrics (``completed_run``), each rule ran as its own SLURM job
+that completed, and exactly the GPU rules were submitted with a GPU request, read from SLURM's job
+records (``scontrol show job``: ``TresPerJob=gres:gpu:1``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from jobgraph import GPU_RULES, all_jobs, job, printed_jobs, run_snakemake
 # The cluster start (apt-get install on a fresh machine) and the run are in the first test's setup.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 CONFIG = yaml.safe_load(TEST_CONFIG.read_text())
+DATASET = next(iter(CONFIG["datasets"]))
+SLURM_CONFIG = {**CONFIG, "datasets": {DATASET: CONFIG["datasets"][DATASET]}}
 SLURM_DIR = ROOT / "tests" / "slurm"
 
 
@@ -76,13 +81,15 @@ def job_records(run_id: str) -> dict[int, dict[str, str]]:
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-run")
+    configfile = workdir / "slurm.yaml"
+    configfile.write_text(yaml.safe_dump(SLURM_CONFIG, sort_keys=False))
     started = time.monotonic()
     # A short first status check keeps the test quick; everything else comes from the profile.
     proc = run_snakemake(
         workdir,
         "--slurm-init-seconds-before-status-checks",
         "2",
-        configfile=TEST_CONFIG,
+        configfile=configfile,
         profile=ROOT / "profiles" / "slurm",
         timeout=2400,
         check=False,
@@ -92,7 +99,7 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     if proc.returncode != 0:
         logs = "".join(f"\n--- {p.name}\n{p.read_text()[-2000:]}" for p in slurm_cluster.glob("*.log"))
         pytest.fail(f"the SLURM run failed ({proc.returncode}):\n{out[-6000:]}{logs}")
-    print(f"\nSLURM run of configs/test.yaml: {time.monotonic() - started:.0f} s")
+    print(f"\nSLURM run of configs/test.yaml ({DATASET} only): {time.monotonic() - started:.0f} s")
     run_id = re.search(r"SLURM run ID: (\S+)", out).group(1)
     return workdir, out, job_records(run_id)
 
@@ -111,7 +118,7 @@ def submitted(out: str) -> dict:
 def test_each_rule_ran_as_its_own_completed_slurm_job(slurm_run):
     workdir, out, records = slurm_run
     jobs = submitted(out)
-    assert set(jobs) == all_jobs(CONFIG) - {job("all")}, "every job but the target rule `all` goes to SLURM"
+    assert set(jobs) == all_jobs(SLURM_CONFIG) - {job("all")}, "every job but the target rule `all` goes to SLURM"
     ids = [slurm_id for slurm_id, _ in jobs.values()]
     assert len(set(ids)) == len(ids) and set(ids) == set(records), "one SLURM job per Snakemake job"
     for j, (slurm_id, _) in jobs.items():
@@ -180,8 +187,9 @@ def _same_table(a: Path, b: Path) -> None:
 
 def test_outputs_exist_and_match_the_local_run(slurm_run, completed_run):
     workdir, _, _ = slurm_run
-    local, remote = completed_run / "results", workdir / "results"
+    local, remote = completed_run / "results" / DATASET, workdir / "results" / DATASET
     contracted = [p.relative_to(local) for p in local.rglob("*") if p.is_file() and "logs" not in p.parts]
+    assert (workdir / "results" / "report.html").exists()
     assert contracted
     for rel in contracted:
         a, b = local / rel, remote / rel

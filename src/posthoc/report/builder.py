@@ -531,22 +531,34 @@ def _training_note(ddir: Path) -> str | None:
     return text + "."
 
 
-def _layer_note(frame: pd.DataFrame | None) -> str | None:
+LAYER_KINDS = {
+    "rectified": "the rectified outputs (the ReLU after each convolution; block outputs for ResNet/DenseNet)",
+    "conv": "the convolution modules' outputs, before their ReLU",
+}
+
+
+def _explained_kind(ddir: Path) -> str | None:
+    """``explain_layers`` as the explanation files record it (``rectified`` or ``conv``), if any file does."""
+    import numpy as np
+
+    for path in sorted((ddir / "explanations").glob("*.npz")):
+        with np.load(path) as npz:
+            if "explain_layers" in npz.files:
+                return str(npz["explain_layers"])
+    return None
+
+
+def _layer_note(frame: pd.DataFrame | None, ddir: Path) -> str | None:
     if frame is None:
         return None
     own = frame[~frame["method"].isin(_findings.GAP_METHODS)].sort_values("depth", kind="stable")
     layers = list(dict.fromkeys(str(x) for x in own["layer"] if str(x) != "input"))
-    if not layers:
+    kind = _explained_kind(ddir)
+    if not layers or kind not in LAYER_KINDS:
         return None
-    rectified = [x for x in layers if re.search(r"relu|act", x, re.I)]
-    kind = (
-        "the rectified outputs (after the ReLU)"
-        if len(rectified) == len(layers)
-        else "the convolution modules' outputs, before their ReLU"
-    )
     return (
         f"Layer-wise maps are taken at the checkpoint's explained layers ({', '.join(layers)}): "
-        f"{kind}; depth 1 is the shallowest."
+        f"{LAYER_KINDS[kind]}; depth 1 is the shallowest."
     )
 
 
@@ -569,7 +581,7 @@ def _dataset_findings(name: str, ddir: Path, scores: Any, number: str) -> dict:
         "table": table,
         "sentence": _findings.distinguishability(frame, name),
         "training": _training_note(ddir),
-        "layers": _layer_note(frame),
+        "layers": _layer_note(frame, ddir),
         "keep_percent": (
             format_value(frame["keep_percent"].iloc[0])
             if frame is not None and "keep_percent" in frame.columns
