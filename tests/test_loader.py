@@ -135,3 +135,46 @@ def test_gather_into_a_given_buffer(tmp_path):
         out = np.empty((5, *x.shape[1:]), np.uint8)
         assert gather(x, index, out=out) is out
         assert np.array_equal(out, np.asarray(x)[index])
+
+
+def _mapped_rss_kb(path) -> int:
+    """Resident kB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_file_reads_equal_the_mapped_gather_and_touch_no_mapped_page(tmp_path):
+    """Splits mapped straight from their file are read with positioned reads: the same bytes as indexing
+    the map (runs of consecutive rows, slices, single rows), and no page of the mapping becomes resident;
+    views and in-memory arrays go through the mapping as before."""
+    import os
+
+    from posthoc.loader import file_rows, read_rows
+
+    x, _ = images(tmp_path, n=64, size=40)
+    plain = np.load(tmp_path / "train_images.npy")  # in memory, for the expected values
+    assert file_rows(x)[2:] == (40 * 40 * 3, 64) and file_rows(x[3:]) is None and file_rows(plain) is None
+    source = file_rows(x)
+    fd = os.open(source[0], os.O_RDONLY)
+    try:
+        for index in (np.array([0, 1, 2, 7, 8, 30, 63]), np.array([5]), slice(10, 42), slice(60, 64)):
+            out = np.empty_like(plain[index])
+            assert np.array_equal(read_rows(source, fd, index, out), plain[index])
+        with pytest.raises(IndexError, match="has 64"):
+            read_rows(source, fd, np.array([3, 64]), np.empty((2, 40, 40, 3), np.uint8))
+    finally:
+        os.close(fd)
+    norm = Normaliser([0.5] * 3, [0.2] * 3, 255.0)
+    batches = index_batches(64, 16, np.random.default_rng(1).permutation(64))
+    stream = iter(DeviceBatches(x, batches, norm, "cpu", release_bytes=1 << 40))
+    first = next(stream)[0]
+    if os.path.exists("/proc/self/smaps"):  # mid-pass, before any release: nothing was read through the map
+        assert _mapped_rss_kb(tmp_path / "train_images.npy") == 0
+    got = torch.cat([first, *(xb for xb, _ in stream)])
+    want = torch.cat([to_model_input(plain[b], norm.mean, norm.std, norm.pixel_scale) for b in batches])
+    assert torch.equal(got, want)
