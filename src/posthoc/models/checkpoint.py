@@ -51,9 +51,7 @@ def save_checkpoint(path, model: nn.Module, info: dict) -> None:
     """Save weights and everything needed to rebuild and use the model (atomic); a TorchScript model is
     stored whole (its serialised archive under ``torchscript``)."""
     if isinstance(model, torch.jit.ScriptModule):
-        buffer = io.BytesIO()
-        torch.jit.save(model, buffer)
-        blob = {"torchscript": buffer.getvalue(), "info": info}
+        blob = {"torchscript": model.save_to_buffer(), "info": info}  # the archive torch.jit.save writes
     else:
         blob = {"state_dict": model.state_dict(), "info": info}
     with atomic_path(path) as tmp:

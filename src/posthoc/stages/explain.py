@@ -246,7 +246,7 @@ def run(
         else ""
     )
     title = (
-        f"{info['dataset']}: {method}{model_note}, each label of one test image per label (sigmoid p)"
+        f"{info['dataset']}: {method}{model_note},\neach label of one test image per label"
         if task.multi_label
         else f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
     )
