@@ -1,8 +1,11 @@
 # Shared helpers: validated config, output paths, per-rule resources, the code each rule runs (so that
 # editing a module reruns exactly the rules that use it) and the captions of `snakemake --report`.
+import re
 from pathlib import Path
 
 from posthoc.config import validate_config
+from posthoc.data import task as data_task
+from posthoc.io import is_torchscript
 from posthoc.dependencies import content_hash, script_modules
 from posthoc.explain.registry import EXPLAINED_MODELS, declared
 from posthoc.report.builder import read_speed_tables
@@ -13,6 +16,16 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 RESULTS = config["results"]
 DATASETS = list(config["datasets"])
 METHODS = list(config["methods"])
+# Datasets whose config names an existing model (model.checkpoint) get it from rule import_model, not train.
+IMPORTED = [d for d in DATASETS if config["datasets"][d]["model"].get("checkpoint")]
+TRAINED = [d for d in DATASETS if d not in IMPORTED]
+# Multi-label datasets (posthoc.tasks) skip the stages built on one class per image: explain_summary (per-class
+# and confusion figures), occlusion and LIME studies, robustness, activations/features and map quality.
+SINGLE_LABEL = [d for d in DATASETS if data_task(d, config["datasets"][d]["data"]) != "multi-label"]
+# A TorchScript model.checkpoint cannot have its inner layers captured: those datasets also skip the stages that
+# read layers (occlusion study, robustness, activations/features, map quality).
+SCRIPTED = [d for d in IMPORTED if is_torchscript(config["datasets"][d]["model"]["checkpoint"])]
+LAYERED = [d for d in SINGLE_LABEL if d not in SCRIPTED]
 SPLITS = ["train", "val", "test"]
 REGISTRY = declared()  # every explanation method's traits (posthoc.explain.registry), read without torch
 TRAITS = {m: REGISTRY[m] for m in METHODS}
@@ -22,6 +35,11 @@ CAPTIONS = load_captions(Path(workflow.basedir) / "captions")
 wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(METHODS),
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly ``names`` (none: a pattern that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def dataset_cfg(wildcards):

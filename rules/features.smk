@@ -9,11 +9,11 @@ FEATURE_FIGURES = {
     "dream_figure": "dreams",
 }  # rule output key -> file stem
 FEATURE_OUTPUTS = (
-    expand(f"{RESULTS}/{{dataset}}/activations/{{name}}.png", dataset=DATASETS, name=ACTIVATION_FIGURES)
-    + expand(f"{RESULTS}/{{dataset}}/activations/{{name}}", dataset=DATASETS, name=["top.npz", "layers.csv"])
+    expand(f"{RESULTS}/{{dataset}}/activations/{{name}}.png", dataset=LAYERED, name=ACTIVATION_FIGURES)
+    + expand(f"{RESULTS}/{{dataset}}/activations/{{name}}", dataset=LAYERED, name=["top.npz", "layers.csv"])
     + expand(
         f"{RESULTS}/{{dataset}}/features/{{name}}",
-        dataset=DATASETS,
+        dataset=LAYERED,
         name=["classes.npz", "channels.npz", "scores.csv"] + [f"{f}.png" for f in FEATURE_FIGURES.values()],
     )
 )  # for rule report

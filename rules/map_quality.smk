@@ -96,6 +96,6 @@ rule map_quality_summary:
 
 MAP_QUALITY_OUTPUTS = expand(
     f"{RESULTS}/{{dataset}}/map_quality/{{name}}",
-    dataset=DATASETS,
+    dataset=LAYERED,
     name=[f"{t}.csv" for t in MAP_QUALITY_TABLES] + [f"{f}.png" for f in MAP_QUALITY_FIGURES],
 )

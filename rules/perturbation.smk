@@ -5,10 +5,10 @@
 
 # What rule report needs from this file (nothing for a method left out of the study).
 PERTURBATION_OUTPUTS = expand(
-    f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", dataset=DATASETS if "occlusion" in METHODS else []
+    f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", dataset=LAYERED if "occlusion" in METHODS else []
 )
 PERTURBATION_OUTPUTS += expand(
-    f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=DATASETS if "lime" in METHODS else []
+    f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=SINGLE_LABEL if "lime" in METHODS else []
 )
 
 

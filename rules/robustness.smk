@@ -1,7 +1,7 @@
 # Robustness sweeps (seed 001 §3.5): predictions and Grad-CAM maps under noise, brightness and contrast.
 
 ROBUSTNESS_DEGRADATIONS = list(config["robustness"]["levels"])
-ROBUSTNESS_OUTPUTS = expand(f"{RESULTS}/{{dataset}}/robustness/stability.csv", dataset=DATASETS)  # for rule report
+ROBUSTNESS_OUTPUTS = expand(f"{RESULTS}/{{dataset}}/robustness/stability.csv", dataset=LAYERED)  # for rule report
 
 
 rule robustness:

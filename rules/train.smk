@@ -1,4 +1,5 @@
-# Training (seed 000 §3) and classification evaluation (seed 004 §III-A).
+# Training (seed 000 §3), or taking in an existing model (model.checkpoint), and classification evaluation
+# (seed 004 §III-A).
 
 
 rule train:
@@ -18,6 +19,8 @@ rule train:
         log_path("train"),
     benchmark:
         benchmark_path("train")
+    wildcard_constraints:
+        dataset=one_of(TRAINED),
     conda:
         "../envs/posthoc.yaml"
     threads: resources_for("train")["cpus_per_task"]
@@ -33,6 +36,37 @@ rule train:
         code=code("train"),
     script:
         "../scripts/train.py"
+
+
+# A dataset whose config names model.checkpoint: the file is validated, written in the study's checkpoint format
+# and scored; no training job.
+rule import_model:
+    input:
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
+        model_files,  # read through the model config
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+    output:
+        checkpoint=f"{RESULTS}/{{dataset}}/model/checkpoint.pt",
+        scores=f"{RESULTS}/{{dataset}}/model/scores.json",
+    log:
+        log_path("import_model"),
+    benchmark:
+        benchmark_path("import_model")
+    wildcard_constraints:
+        dataset=one_of(IMPORTED),
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("default")["cpus_per_task"]
+    resources:
+        **resources_for("default"),
+    params:
+        model=lambda wc: dataset_cfg(wc)["model"],
+        seed=config["seed"],
+        device=config["device"],
+        code=code("import_model"),
+    script:
+        "../scripts/import_model.py"
 
 
 rule evaluate:

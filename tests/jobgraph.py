@@ -40,44 +40,92 @@ class Rule(NamedTuple):
     wildcards: tuple[str, ...]
     reads: tuple = ()  # rule names, or (rule name, condition) pairs
     when: Callable[[dict], bool] = lambda config: True  # whether the rule has jobs under a config
+    datasets: Callable[[dict, str], bool] = lambda config, dataset: True  # which datasets it has jobs for
 
 
 sys.path.insert(0, str(ROOT / "src"))
 from posthoc.explain.registry import declared  # noqa: E402
 
+from posthoc.data import task as data_task  # noqa: E402
+from posthoc.io import is_torchscript  # noqa: E402
+
 TRAITS = declared()  # each method's registry traits: which model it explains
 not_cam = lambda w: TRAITS[w["method"]].explains == "model"  # noqa: E731  the dataset's own model
 cam = lambda w: TRAITS[w["method"]].explains == "model_gap"  # noqa: E731  the GAP variant (rule train_gap)
 
+
+def imported(config: dict, dataset: str) -> bool:
+    """The dataset's model is an existing file (model.checkpoint): rule import_model, no train job."""
+    return bool(config["datasets"][dataset].get("model", {}).get("checkpoint"))
+
+
+def trained(config: dict, dataset: str) -> bool:
+    return not imported(config, dataset)
+
+
+def single_label(config: dict, dataset: str) -> bool:
+    """Multi-label datasets have no jobs of the rules built on one class per image."""
+    return data_task(dataset, config["datasets"][dataset]["data"]) != "multi-label"
+
+
+def layered(config: dict, dataset: str) -> bool:
+    """Single-label, and its model's inner layers are reachable (not a TorchScript model.checkpoint)."""
+    scripted = imported(config, dataset) and is_torchscript(config["datasets"][dataset]["model"]["checkpoint"])
+    return single_label(config, dataset) and not scripted
+
+
 RULES: dict[str, Rule] = {
     "prepare_data": Rule(("dataset",)),
     "eda": Rule(("dataset",), ("prepare_data",)),
-    "train": Rule(("dataset",), ("prepare_data", "eda")),
+    "train": Rule(("dataset",), ("prepare_data", "eda"), datasets=trained),
+    "import_model": Rule(("dataset",), ("prepare_data", "eda"), datasets=imported),
     # train_gap reads the dataset's model too (model.cam_model: frozen, the default)
     "train_gap": Rule(
         ("dataset",),
-        ("prepare_data", "eda", "train"),
+        ("prepare_data", "eda", "train", "import_model"),
         when=lambda c: any(TRAITS[m].explains == "model_gap" for m in c["methods"]),
     ),
-    "evaluate": Rule(("dataset",), ("prepare_data", "train")),
-    "explain": Rule(("dataset", "method"), ("prepare_data", ("train", not_cam), ("train_gap", cam), "evaluate")),
-    "faithfulness": Rule(("dataset", "method"), (("train", not_cam), ("train_gap", cam), "explain")),
-    "faithfulness_summary": Rule(("dataset",), ("faithfulness",)),
-    "explain_summary": Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain")),
-    "occlusion_study": Rule(
-        ("dataset",), ("prepare_data", "train", "evaluate"), when=lambda c: "occlusion" in c["methods"]
+    "evaluate": Rule(("dataset",), ("prepare_data", "train", "import_model")),
+    "explain": Rule(
+        ("dataset", "method"),
+        ("prepare_data", ("train", not_cam), ("import_model", not_cam), ("train_gap", cam), "evaluate"),
     ),
-    "lime_study": Rule(("dataset",), ("prepare_data", "train", "evaluate"), when=lambda c: "lime" in c["methods"]),
-    "robustness": Rule(("dataset",), ("prepare_data", "train", "evaluate")),
-    "activations": Rule(("dataset",), ("prepare_data", "train", "evaluate")),
-    "feature_vis": Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
-    "map_quality": Rule(("dataset", "method"), ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
-    "map_quality_summary": Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
+    "faithfulness": Rule(
+        ("dataset", "method"), (("train", not_cam), ("import_model", not_cam), ("train_gap", cam), "explain")
+    ),
+    "faithfulness_summary": Rule(("dataset",), ("faithfulness",)),
+    "explain_summary": Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain"), datasets=single_label),
+    "occlusion_study": Rule(
+        ("dataset",),
+        ("prepare_data", "train", "import_model", "evaluate"),
+        when=lambda c: "occlusion" in c["methods"],
+        datasets=layered,
+    ),
+    "lime_study": Rule(
+        ("dataset",),
+        ("prepare_data", "train", "import_model", "evaluate"),
+        when=lambda c: "lime" in c["methods"],
+        datasets=single_label,
+    ),
+    "robustness": Rule(("dataset",), ("prepare_data", "train", "import_model", "evaluate"), datasets=layered),
+    "activations": Rule(("dataset",), ("prepare_data", "train", "import_model", "evaluate"), datasets=layered),
+    "feature_vis": Rule(
+        ("dataset",), ("prepare_data", "train", "import_model", "evaluate", "activations"), datasets=layered
+    ),
+    "map_quality": Rule(
+        ("dataset", "method"),
+        ("prepare_data", ("train", not_cam), ("import_model", not_cam), ("train_gap", cam), "explain"),
+        datasets=layered,
+    ),
+    "map_quality_summary": Rule(
+        ("dataset",), ("eda", "train", "import_model", "explain", "map_quality"), datasets=layered
+    ),
     "report": Rule(
         (),
         (
             "eda",
             "train",
+            "import_model",
             "train_gap",
             "evaluate",
             "explain",
@@ -93,8 +141,9 @@ RULES: dict[str, Rule] = {
     ),
     "all": Rule((), ("report",)),
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
-    # GAP model of train_gap, the others the plain model of train); `when` gives a rule jobs only
-    # under some configs (train_gap only when CAM is in the study).
+    # GAP model of train_gap, the others the plain model of train or import_model); `when` gives a rule jobs
+    # only under some configs (train_gap only when CAM is in the study), `datasets` only for some datasets
+    # (train or import_model by model.checkpoint; multi-label datasets skip the single-label rules).
 }
 
 # The script each rule runs (tests/test_plumbing.py checks this against the workflow).
@@ -204,7 +253,9 @@ def all_jobs(config: dict) -> set[Job]:
         if not rule.when(config):
             continue
         for combo in itertools.product(*(values[w] for w in rule.wildcards)):
-            jobs.add(job(name, **dict(zip(rule.wildcards, combo))))
+            wildcards = dict(zip(rule.wildcards, combo))
+            if "dataset" not in wildcards or rule.datasets(config, wildcards["dataset"]):
+                jobs.add(job(name, **wildcards))
     return jobs
 
 

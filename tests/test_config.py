@@ -107,7 +107,6 @@ def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
     paper = load_config(ROOT / "configs/paper.yaml")
     name = next(n for n, d in paper["datasets"].items() if d["data"]["kind"] == "medmnist")
     for change, expected in [
-        ({"flag": "chestmnist"}, "multi-label"),
         ({"flag": "organmnist3d"}, "3-D"),
         ({"flag": "nosuchmnist"}, "is not a MedMNIST dataset"),
         ({"size": 100}, "is not one of"),
@@ -117,6 +116,19 @@ def test_medmnist_flag_and_size_are_checked_when_the_config_is_read():
         with pytest.raises(ConfigError) as err:
             validate_config(config)
         assert f"datasets.{name}.data." in str(err.value) and expected in str(err.value)
+
+
+def test_multi_label_dataset_refuses_methods_that_cannot_explain_one_label():
+    paper = load_config(ROOT / "configs/paper.yaml")
+    name = next(n for n, d in paper["datasets"].items() if d["data"]["kind"] == "medmnist")
+    paper["datasets"][name]["data"]["flag"] = "chestmnist"
+    with pytest.raises(ConfigError) as err:
+        validate_config(copy.deepcopy(paper))
+    msg = str(err.value)
+    assert "methods.cam" in msg and "multi-label" in msg and "occlusion, lime" in msg and "saliency" in msg
+    for method in ("cam", "occlusion", "lime"):
+        paper["methods"].pop(method)
+    validate_config(paper)  # the gradient methods explain one label
 
 
 def test_default_study_has_the_tissue_dataset_and_no_blockdigits():

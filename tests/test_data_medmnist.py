@@ -40,6 +40,18 @@ def _npz_bytes(size, channels, counts, n_classes, seed=0):
     return buf.getvalue(), arrays
 
 
+def _chest_npz_bytes(size, counts, n_labels=14, seed=0):
+    """An npz in ChestMNIST's layout: {split}_images uint8 (N,H,W), {split}_labels uint8 0/1 (N,14)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), counts):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (rng.random((n, n_labels)) < 0.2).astype(np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue(), arrays
+
+
 def _install(monkeypatch, root, flag, size, data: bytes | None, md5=None):
     """Write the npz into root (unless data is None) and point INFO's MD5/URL for it at it."""
     suffix = "" if size == 28 else f"_{size}"
@@ -166,7 +178,6 @@ def test_download_with_wrong_md5_leaves_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "flag, size, message",
     [
-        ("chestmnist", 28, r"datasets\.n\.data\.flag = 'chestmnist' is a multi-label"),
         ("organmnist3d", 28, r"'organmnist3d' is a 3-D"),
         ("pathmnist", 100, r"datasets\.n\.data\.size = 100"),
         ("cifar10", 28, r"'cifar10' is not a MedMNIST dataset.*pathmnist"),
@@ -198,3 +209,40 @@ def test_large_members_are_streamed_to_memmaps(tmp_path, monkeypatch):
         np.testing.assert_array_equal(out, arrays["train_images"])
         with pytest.raises(KeyError, match="no array 'train_masks'"):
             mm._extract_member(npz, "train_masks", tmp_path / "m.npy", tmp_path / "f.npz")
+
+
+def test_chestmnist_is_multi_label(tmp_path, monkeypatch):
+    data, arrays = _chest_npz_bytes(28, (40, 10, 12))
+    _install(monkeypatch, tmp_path / "raw", "chestmnist", 28, data)
+    spec = {"kind": "medmnist", "flag": "chestmnist", "size": 28, "root": str(tmp_path / "raw")}
+    from posthoc.data import task
+
+    assert task("chest", spec) == "multi-label"
+    meta = prepare("chest", spec, tmp_path / "out", seed=0)
+    names = medmnist.INFO["chestmnist"]["label"]
+    assert meta["task"] == "multi-label" and meta["class_names"] == [names[str(i)] for i in range(14)]
+    assert meta["channels"] == 1 and meta["shape"] == [28, 28, 1]
+    for split in ("train", "val", "test"):
+        s = load_split(tmp_path / "out", split)
+        assert s.labels.dtype == np.int64 and s.labels.shape == arrays[f"{split}_labels"].shape
+        np.testing.assert_array_equal(s.labels, arrays[f"{split}_labels"])
+        np.testing.assert_array_equal(s.images[..., 0], arrays[f"{split}_images"])
+
+
+def test_chestmnist_subset_keeps_label_combinations(tmp_path, monkeypatch):
+    data, arrays = _chest_npz_bytes(28, (60, 10, 12), n_labels=14, seed=1)
+    _install(monkeypatch, tmp_path / "raw", "chestmnist", 28, data)
+    spec = {"kind": "medmnist", "flag": "chestmnist", "size": 28, "root": str(tmp_path / "raw"), "max_per_split": 8}
+    prepare("chest", spec, tmp_path / "out", seed=3)
+    train = load_split(tmp_path / "out", "train")
+    assert train.labels.shape == (8, 14)
+    rows = {tuple(r) for r in arrays["train_labels"].astype(np.int64)}
+    assert all(tuple(r) in rows for r in train.labels)  # real rows, not mixed ones
+
+
+def test_multi_label_file_with_single_label_shape_is_refused(tmp_path, monkeypatch):
+    data, _ = _npz_bytes(28, 1, (20, 10, 12), n_classes=2)
+    _install(monkeypatch, tmp_path / "raw", "chestmnist", 28, data)
+    spec = {"kind": "medmnist", "flag": "chestmnist", "size": 28, "root": str(tmp_path / "raw")}
+    with pytest.raises(ValueError, match=r"train_labels has shape \(20, 1\); expected 0/1 \(N, 14\)"):
+        prepare("chest", spec, tmp_path / "out", seed=0)

@@ -192,7 +192,7 @@ def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape)
 
 
 def test_existing_model_is_scored_not_trained(tmp_path):
-    """model.checkpoint: the train stage loads the user's state dict and writes the usual outputs."""
+    """model.checkpoint: rule import_model loads the user's state dict, writes it as our checkpoint and scores it."""
     import json
 
     import numpy as np
@@ -201,7 +201,7 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     from posthoc import io
     from posthoc.data import layout
     from posthoc.errors import UserError
-    from posthoc.stages import train
+    from posthoc.stages import import_model
 
     rng = np.random.default_rng(0)
     splits = {
@@ -214,25 +214,18 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     torch.manual_seed(1)
     user = torchvision.models.resnet18(num_classes=3)
     torch.save(user.state_dict(), tmp_path / "mine.pth")
-    out = {
-        k: str(tmp_path / "model" / f)
-        for k, f in (("c", "checkpoint.pt"), ("h", "history.csv"), ("s", "scores.json"), ("p", "curves.png"))
-    }
+    out = {k: str(tmp_path / "model" / f) for k, f in (("c", "checkpoint.pt"), ("s", "scores.json"))}
     cfg = {"arch": "resnet18", "checkpoint": str(tmp_path / "mine.pth"), "explain_layers": "rectified"}
     common = dict(
         dataset="toy",
         meta=str(data_dir / "meta.json"),
         stats=str(tmp_path / "stats.json"),
         checkpoint=out["c"],
-        history=out["h"],
         scores=out["s"],
-        curves=out["p"],
-        train={"epochs": 3, "batch_size": 4, "freeze": "none"},
         seed=0,
         device="cpu",
-        resume=None,
     )
-    train.run(model=cfg, **common)
+    import_model.run(model=cfg, **common)
     model, info = load_checkpoint(out["c"])
     x = torch.randn(2, 3, 32, 32)
     user.eval()
@@ -240,4 +233,4 @@ def test_existing_model_is_scored_not_trained(tmp_path):
     assert info["layers"] == ["layer1", "layer2", "layer3", "layer4"]
     assert set(json.loads(open(out["s"]).read())) == {"train", "val", "test"}
     with pytest.raises(UserError, match="model.checkpoint: .*mine.pth does not fit resnet34"):
-        train.run(model={**cfg, "arch": "resnet34"}, **common)
+        import_model.run(model={**cfg, "arch": "resnet34"}, **common)

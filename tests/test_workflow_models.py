@@ -74,7 +74,13 @@ def test_existing_model_checkpoint(tmp_path):
     user = torchvision.models.resnet18(num_classes=n_classes)
     torch.save(user.state_dict(), existing)
     config = tiny_config(tmp_path, {"arch": "resnet18", "checkpoint": str(existing)})
-    snakemake(tmp_path, "--cores", "2", configfile=config)
+    proc = snakemake(tmp_path, "--cores", "2", configfile=config)
     check_contract(tmp_path)
-    model, info = load_checkpoint(tmp_path / "results" / "blockdigits" / "model" / "checkpoint.pt")
+    base = tmp_path / "results" / "blockdigits"
+    model, info = load_checkpoint(base / "model" / "checkpoint.pt")
     assert info["epochs"] == 0 and all(torch.equal(v, user.state_dict()[k]) for k, v in model.state_dict().items())
+    # no training job: rule import_model took the file in; the model folder has no training history
+    assert "rule import_model:" in proc.stdout + proc.stderr and "rule train:" not in proc.stdout + proc.stderr
+    assert (
+        not (base / "model" / "history.csv").exists() and not (tmp_path / "results/logs/blockdigits/train.log").exists()
+    )

@@ -97,6 +97,50 @@ def _check_semantics(config: dict) -> None:
                 f"or a torchvision model)"
             )
         _check_model(name, ds["model"])
+        _check_task(name, ds, config.get("methods", {}))
+        _check_torchscript(name, ds["model"], config.get("methods", {}))
+
+
+def _check_torchscript(name: str, model: dict, methods: dict) -> None:
+    """A TorchScript ``model.checkpoint`` is explained only by methods that work exactly on a compiled model
+    (registry trait ``torchscript``); the stages that read inner layers are left out of its DAG."""
+    from posthoc.explain.registry import declared
+    from posthoc.io import is_torchscript
+
+    existing = model.get("checkpoint")
+    if not existing or not is_torchscript(existing):
+        return
+    registry = declared()
+    unfit = [m for m in methods if m in registry and not registry[m].torchscript]
+    if unfit:
+        fit = sorted(m for m, traits in registry.items() if traits.torchscript)
+        raise ConfigError(
+            f"invalid config at 'datasets.{name}.model.checkpoint': {existing} is a TorchScript model, whose inner "
+            f"layers and ReLUs {', '.join(unfit)} cannot reach; save the model's state dict instead "
+            f"(torch.save(model.state_dict(), path)) and name its architecture in datasets.{name}.model.arch, or "
+            f"explain it only with {', '.join(fit)}"
+        )
+
+
+def _check_task(name: str, ds: dict, methods: dict) -> None:
+    """A multi-label dataset (e.g. MedMNIST ChestMNIST) is explained only by methods that can explain one label
+    of a multi-label model (registry trait ``multi_label``)."""
+    from posthoc.data import task
+    from posthoc.explain.registry import declared
+    from posthoc.tasks import MULTI_LABEL
+
+    if task(name, ds["data"]) != MULTI_LABEL:
+        return
+    registry = declared()
+    unfit = [m for m in methods if m in registry and not registry[m].multi_label]
+    if unfit:
+        fit = sorted(m for m, traits in registry.items() if traits.multi_label)
+        raise ConfigError(
+            f"invalid config at 'methods.{unfit[0]}': dataset {name!r} is multi-label, and {', '.join(unfit)} "
+            f"cannot explain one label of a multi-label model (they score softmax probabilities or explain a "
+            f"model trained for one class per image); remove them from methods, or explain this dataset with "
+            f"{', '.join(fit)}"
+        )
 
 
 def _check_model(name: str, model: dict) -> None:

@@ -18,21 +18,35 @@ _MAX_VALUES_PER_CHUNK = 1 << 23  # bounds the temporary memory of one chunk (~64
 
 
 def class_counts(labels, n_classes: int) -> np.ndarray:
-    """Number of samples per class, int64 (n_classes,)."""
+    """Number of samples per class, int64 (n_classes,); for multi-label 0/1 ``(N, L)`` labels, the number of
+    samples carrying each label."""
     labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] != 1:
+        if labels.shape[1] != n_classes:
+            raise ValueError(f"labels have {labels.shape[1]} columns, expected {n_classes}")
+        return labels.sum(0, dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"labels span [{labels.min()}, {labels.max()}], outside [0, {n_classes - 1}]")
     return np.bincount(labels.astype(np.int64), minlength=n_classes).astype(np.int64)
 
 
 def first_per_class(labels, n_classes: int) -> np.ndarray:
-    """Index of the first sample of each class (-1 where a class is absent), int64."""
+    """Index of the first sample of each class (multi-label: carrying each label; -1 where absent), int64."""
     labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] != 1:
+        present = labels.astype(bool)
+        return np.where(present.any(0), present.argmax(0), -1).astype(np.int64)
     out = np.full(n_classes, -1, dtype=np.int64)
     values, first = np.unique(labels, return_index=True)
     inside = (values >= 0) & (values < n_classes)
     out[values[inside].astype(np.int64)] = first[inside]
     return out
+
+
+def co_occurrence(labels) -> np.ndarray:
+    """``(L, L)`` int64: entry (i, j) counts the samples carrying both label i and label j (diagonal: label i)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return labels.T @ labels
 
 
 def _chunks(n: int, per_sample: int, chunk: int):
@@ -110,14 +124,16 @@ def dataset_stats(datadir) -> dict:
     train = load_split(datadir, "train")
     mean, std = channel_mean_std(train.images)
     std, constant = safe_std(std, name=meta["name"])
-    counts = {split: class_counts(load_split(datadir, split).labels, n_classes).tolist() for split in SPLITS}
+    labels = {split: load_split(datadir, split).labels for split in SPLITS}
+    counts = {split: class_counts(labels[split], n_classes).tolist() for split in SPLITS}
     return {
         "name": meta["name"],
         "class_names": meta["class_names"],
         "mean": mean,
         "std": std,
         "class_counts": counts,
-        "n_samples": {split: int(sum(counts[split])) for split in SPLITS},
+        "task": meta.get("task", "multi-class"),
+        "n_samples": {split: int(len(labels[split])) for split in SPLITS},
         "shape": list(meta["shape"]),
         "pixel_scale": 255.0 if train.images.dtype == np.uint8 else 1.0,
         "constant_channels": constant,

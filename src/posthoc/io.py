@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -120,3 +121,14 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def is_torchscript(path) -> bool:
+    """Whether ``path`` is a TorchScript file (``torch.jit.save``: a zip archive with a ``code/`` folder and
+    ``constants.pkl``) rather than a ``torch.save`` file; read from the archive's listing, without torch."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from . import tasks
 from .errors import UserError
 from .io import atomic_path
 from .loader import DeviceBatches, index_batches
@@ -100,9 +101,36 @@ def compiled(model: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(model) if enabled else model
 
 
-def loss_and_accuracy(logits: torch.Tensor, labels) -> tuple[float, float]:
-    labels = torch.from_numpy(np.array(labels, dtype=np.int64))
-    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+def loss_and_accuracy(logits: torch.Tensor, labels, task: str | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy of ``task`` (:mod:`posthoc.tasks`; multi-label: label-wise accuracy at 0.5)."""
+    spec = tasks.get(task)
+    if not spec.multi_label:  # the historical computation, bit for bit
+        labels = torch.from_numpy(np.array(labels, dtype=np.int64))
+        return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+    targets = spec.targets(labels)
+    return spec.loss(logits, targets).item(), spec.correct(logits, targets).mean().item()
+
+
+def split_scores(logits: torch.Tensor, labels, task: str | None = None) -> dict:
+    """What ``scores.json`` holds per split: ``loss`` and ``accuracy`` (named by ``accuracy_is``), and for a
+    multi-label task also ``exact_match`` (share of images with every label right) and ``mean_auc`` (mean
+    per-label ROC AUC over the labels present and absent in the split)."""
+    spec = tasks.get(task)
+    loss, acc = loss_and_accuracy(logits, labels, task)
+    out = {"accuracy": acc, "loss": loss, "n": int(len(labels))}
+    if spec.multi_label:
+        labels = np.asarray(labels)
+        probs = spec.probabilities(logits.double()).numpy()
+        out["exact_match"] = float((spec.predictions(probs) == labels).all(1).mean())
+        from sklearn.metrics import roc_auc_score
+
+        defined = (labels.min(0) == 0) & (labels.max(0) == 1)  # the labels both present and absent in the split
+        y, p = labels[:, defined], probs[:, defined]
+        if y.shape[1] == 1:  # one column is a binary problem to scikit-learn
+            y, p = y[:, 0], p[:, 0]
+        out["mean_auc"] = float(roc_auc_score(y, p, average="macro")) if defined.any() else float("nan")
+        out["accuracy_is"] = spec.score_name
+    return out
 
 
 def fingerprint(obj) -> str:
@@ -128,8 +156,11 @@ def fit(
     amp: str = "off",
     compile: bool = False,
     max_steps: int | None = None,
+    task: str | None = None,
 ) -> pd.DataFrame:
-    """Train with Adam + cross-entropy; checkpoint every epoch to ``resume_path``; return the history.
+    """Train with Adam and the loss of ``task`` (cross-entropy; binary cross-entropy for multi-label, whose
+    ``*_acc`` columns are label-wise accuracies and which adds ``val_auc``, the mean per-label AUC);
+    checkpoint every epoch to ``resume_path``; return the history.
 
     If ``resume_path`` holds a state with the same ``settings_fingerprint``, training continues after
     its last completed epoch. Batches come through the device-ready input path (:mod:`posthoc.loader`):
@@ -162,7 +193,8 @@ def fit(
     forward = compiled(model, compile)
     x_train, y_train = train
     n = len(y_train)
-    labels_all = torch.from_numpy(np.array(y_train, dtype=np.int64))
+    spec = tasks.get(task)
+    labels_all = spec.targets(np.array(y_train, dtype=np.int64))
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
@@ -172,30 +204,30 @@ def fit(
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
         torch.manual_seed(seed * 100_003 + epoch)  # dropout masks of this epoch
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        correct = torch.zeros((), dtype=torch.float64, device=device)
         steps = index_batches(n, batch_size, order)[:max_steps]
         seen = 0
         batches_in = DeviceBatches(x_train, steps, normalise, device, with_arrays=[labels_all])
         for xb, (yb,) in tqdm(batches_in, desc=f"epoch {epoch + 1}/{epochs}", mininterval=5):
             with autocast(device, amp):
                 logits = forward(xb)
-                loss = F.cross_entropy(logits, yb)
+                loss = spec.loss(logits, yb)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
             scaler.update()
             total_loss += loss.detach().double() * len(yb)  # summed on the device: no sync per step
-            correct += (logits.argmax(1) == yb).sum()
+            correct += spec.correct(logits.detach(), yb).sum()
             seen += len(yb)
-        val_loss, val_acc = loss_and_accuracy(
-            predict_logits(forward, val[0], normalise, device=device, amp=amp), val[1]
-        )
+        val_scores = split_scores(predict_logits(forward, val[0], normalise, device=device, amp=amp), val[1], task)
+        val_loss, val_acc = val_scores["loss"], val_scores["accuracy"]
         row = {
             "epoch": epoch + 1,
             "train_loss": total_loss.item() / seen,
             "train_acc": correct.item() / seen,
             "val_loss": val_loss,
             "val_acc": val_acc,
+            **({"val_auc": val_scores["mean_auc"]} if spec.multi_label else {}),
             "seconds": time.perf_counter() - t0,
         }
         history.append(row)

@@ -6,6 +6,7 @@ DataError naming the key for values it cannot build; cheap, no downloads, run wh
 read: :func:`check_spec`) and ``build(name, params, seed, workdir) -> (splits, class_names, source)``; ``workdir`` is a
 scratch folder inside ``outdir`` (removed afterwards) for arrays too big for memory.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -15,11 +16,23 @@ from typing import Any
 
 from posthoc.data.layout import Split, load_split, read_meta, verify_checksum, write_dataset
 from posthoc.errors import DataError
+from posthoc.tasks import MULTI_CLASS
 
 KINDS = ("mnist1d", "blockdigits", "ihc", "medmnist", "imagefolder")
 
-__all__ = ["KINDS", "Split", "check_spec", "defaults", "input_size", "load_split", "prepare", "read_meta", "resolve_spec",
-           "verify_checksum"]
+__all__ = [
+    "KINDS",
+    "Split",
+    "check_spec",
+    "defaults",
+    "input_size",
+    "load_split",
+    "prepare",
+    "read_meta",
+    "resolve_spec",
+    "task",
+    "verify_checksum",
+]
 
 
 def _module(name: str, kind: Any):
@@ -59,6 +72,14 @@ def input_size(name: str, spec: dict) -> int:
     return int(_module(name, params["kind"]).input_size(params))
 
 
+def task(name: str, spec: dict) -> str:
+    """The task (:mod:`posthoc.tasks`) of the data that ``spec`` builds, known from the spec alone: a kind
+    with a ``task(params)`` function says it, every other kind is ``multi-class``."""
+    params = resolve_spec(name, spec)
+    own = getattr(_module(name, params["kind"]), "task", None)
+    return own(params) if own else MULTI_CLASS
+
+
 def prepare(name: str, spec: dict, outdir, seed: int) -> dict:
     """Build dataset ``name`` from its config ``spec`` (``datasets.<name>.data``) into
     ``outdir``; returns the meta dict written to ``outdir/meta.json``."""
@@ -68,6 +89,15 @@ def prepare(name: str, spec: dict, outdir, seed: int) -> dict:
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".prepare-", dir=outdir) as workdir:
         splits, class_names, source = module.build(name, params, int(seed), Path(workdir))
-        meta = write_dataset(outdir, name, params["kind"], splits, class_names, source, {**params, "seed": int(seed)})
+        meta = write_dataset(
+            outdir,
+            name,
+            params["kind"],
+            splits,
+            class_names,
+            source,
+            {**params, "seed": int(seed)},
+            task=task(name, params),
+        )
         del splits  # release memory maps into workdir before it is removed
     return meta

@@ -4,11 +4,13 @@ A prepared dataset folder holds, per split in ``SPLITS``:
 
 * ``{split}_images.npy`` -- uint8 ``(N, H, W, C)`` images (C=1 for grayscale) or float32
   ``(N, L)`` 1-D signals;
-* ``{split}_labels.npy`` -- int64 ``(N,)`` class indices;
+* ``{split}_labels.npy`` -- int64 ``(N,)`` class indices, or int64 0/1 ``(N, L)`` for a multi-label task
+  (meta ``task``: ``multi-label``, see :mod:`posthoc.tasks`);
 * ``{split}_masks.npy`` -- optional uint8 ``(N, H, W)`` ground-truth masks;
 
 and ``meta.json``, written last, so its presence means the folder is complete.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,13 +20,13 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 from posthoc.errors import MissingInputError
+from posthoc.tasks import MULTI_CLASS, TASKS
 from posthoc.io import load_json, save_json, save_npy
 from posthoc.mapped import row_chunks
 from posthoc.paths import SPLITS
 
 ARRAY_KEYS = ("images", "labels", "masks")
 META_FILE = "meta.json"
-TASK = "multi-class"
 _REMEDY = "re-run the data preparation step (posthoc.data.prepare) for this dataset"
 
 
@@ -43,7 +45,23 @@ def array_path(datadir, split: str, key: str) -> Path:
 # ---------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------
-def _validate_split(split: str, arrays: Mapping[str, np.ndarray], n_classes: int) -> None:
+def _validate_labels(split: str, labels: np.ndarray, n_classes: int, task: str) -> None:
+    if task == MULTI_CLASS:
+        if labels.dtype != np.int64 or labels.ndim != 1:
+            raise ValueError(f"split '{split}': labels must be int64 (N,), got {labels.dtype} {labels.shape}")
+        lo, hi = (int(labels.min()), int(labels.max())) if len(labels) else (0, 0)
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(f"split '{split}': labels span [{lo}, {hi}] but there are {n_classes} class names")
+        return
+    if labels.dtype != np.int64 or labels.ndim != 2 or labels.shape[1] != n_classes:
+        raise ValueError(
+            f"split '{split}': multi-label labels must be int64 (N, {n_classes}), got {labels.dtype} {labels.shape}"
+        )
+    if len(labels) and not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"split '{split}': multi-label labels must be 0 or 1")
+
+
+def _validate_split(split: str, arrays: Mapping[str, np.ndarray], n_classes: int, task: str = MULTI_CLASS) -> None:
     unknown = set(arrays) - set(ARRAY_KEYS)
     if unknown:
         raise ValueError(f"split '{split}': unknown arrays {sorted(unknown)}; allowed: {ARRAY_KEYS}")
@@ -59,15 +77,11 @@ def _validate_split(split: str, arrays: Mapping[str, np.ndarray], n_classes: int
             raise ValueError(f"split '{split}': float32 signals must be (N,L), got shape {images.shape}")
     else:
         raise ValueError(f"split '{split}': images must be uint8 (N,H,W,C) or float32 (N,L), got {images.dtype}")
-    if labels.dtype != np.int64 or labels.ndim != 1:
-        raise ValueError(f"split '{split}': labels must be int64 (N,), got {labels.dtype} {labels.shape}")
     if len(labels) != len(images):
         raise ValueError(f"split '{split}': {len(images)} images but {len(labels)} labels")
     if len(labels) == 0:
         raise ValueError(f"split '{split}' is empty")
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= n_classes:
-        raise ValueError(f"split '{split}': labels span [{lo}, {hi}] but there are {n_classes} class names")
+    _validate_labels(split, labels, n_classes, task)
     masks = arrays.get("masks")
     if masks is not None:
         if images.ndim != 4:
@@ -78,11 +92,13 @@ def _validate_split(split: str, arrays: Mapping[str, np.ndarray], n_classes: int
             )
 
 
-def _validate(splits: Mapping[str, Mapping[str, np.ndarray]], n_classes: int) -> tuple[list, bool]:
+def _validate(splits: Mapping[str, Mapping[str, np.ndarray]], n_classes: int, task: str) -> tuple[list, bool]:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     if set(splits) != set(SPLITS):
         raise ValueError(f"splits must be exactly {SPLITS}, got {sorted(splits)}")
     for split in SPLITS:
-        _validate_split(split, splits[split], n_classes)
+        _validate_split(split, splits[split], n_classes, task)
     shapes = {split: tuple(splits[split]["images"].shape[1:]) for split in SPLITS}
     dtypes = {split: splits[split]["images"].dtype for split in SPLITS}
     if len(set(shapes.values())) != 1 or len(set(dtypes.values())) != 1:
@@ -120,12 +136,14 @@ def compute_checksum(splits: Mapping[str, Mapping[str, np.ndarray]]) -> str:
 # ---------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------
-def write_dataset(outdir, name: str, kind: str, splits, class_names, source: str, params) -> dict:
-    """Validate ``splits`` ({split: {images, labels[, masks]}}), write the arrays atomically,
+def write_dataset(
+    outdir, name: str, kind: str, splits, class_names, source: str, params, task: str = MULTI_CLASS
+) -> dict:
+    """Validate ``splits`` ({split: {images, labels[, masks]}}) for ``task``, write the arrays atomically,
     then ``meta.json`` last. Returns the meta dict."""
     outdir = Path(outdir)
     class_names = [str(c) for c in class_names]
-    shape, has_masks = _validate(splits, len(class_names))
+    shape, has_masks = _validate(splits, len(class_names), task)
     (outdir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta is rewritten
     for split in SPLITS:
         for key in ARRAY_KEYS:
@@ -138,7 +156,7 @@ def write_dataset(outdir, name: str, kind: str, splits, class_names, source: str
     meta = {
         "name": name,
         "kind": kind,
-        "task": TASK,
+        "task": task,
         "ndim": 1 if images.ndim == 2 else 2,
         "channels": 1 if images.ndim == 2 else int(images.shape[-1]),
         "shape": [int(s) for s in shape],
@@ -197,8 +215,10 @@ def verify_checksum(datadir) -> bool:
 # ---------------------------------------------------------------------------------------
 def stratified_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of ``n`` samples drawn without replacement, class proportions kept
-    (largest-remainder allocation)."""
+    (largest-remainder allocation). Multi-label ``(N, L)`` labels are stratified by label combination."""
     labels = np.asarray(labels)
+    if labels.ndim == 2:
+        labels = np.unique(labels, axis=0, return_inverse=True)[1].reshape(-1)
     if not 0 <= n <= len(labels):
         raise ValueError(f"cannot draw {n} samples from {len(labels)}")
     classes, counts = np.unique(labels, return_counts=True)

@@ -3,9 +3,11 @@
 File name, URL and MD5 come from ``medmnist.INFO[flag]``: ``{flag}.npz`` / ``url`` / ``MD5``
 at size 28, ``{flag}_{size}.npz`` / ``url_{size}`` / ``MD5_{size}`` otherwise (as in
 ``medmnist.dataset.MedMNIST``). The npz holds ``{split}_images`` ((N,H,W,3) or (N,H,W) uint8)
-and ``{split}_labels`` ((N,1)). Members are streamed out of the zip in blocks, so a 4 GB
+and ``{split}_labels`` ((N,1), or (N,L) 0/1 for the multi-label ChestMNIST: then the prepared labels are
+int64 (N,L) and meta ``task`` is ``multi-label``). Members are streamed out of the zip in blocks, so a 4 GB
 split is never held in memory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,13 +19,14 @@ import numpy as np
 
 from posthoc.data.layout import stratified_subset
 from posthoc.errors import DataError, DownloadError
+from posthoc.tasks import MULTI_CLASS, MULTI_LABEL
 
 DEFAULTS = {"kind": "medmnist", "flag": "pathmnist", "size": 128, "root": "data/raw", "max_per_split": None}
 SIZES = (28, 64, 128, 224)
 _BLOCK = 1 << 24  # bytes per read when hashing, downloading and streaming
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}
 
-__all__ = ["DEFAULTS", "SIZES", "build", "check", "fetch", "file_info", "md5sum", "download"]
+__all__ = ["DEFAULTS", "SIZES", "build", "check", "fetch", "file_info", "md5sum", "download", "task"]
 
 
 def _info_table() -> dict:
@@ -33,7 +36,7 @@ def _info_table() -> dict:
 
 
 def file_info(flag: str, size: int, name: str = "<name>") -> dict:
-    """``{filename, url, md5, info}`` for a 2-D single-label MedMNIST ``flag`` at ``size``."""
+    """``{filename, url, md5, info}`` for a 2-D MedMNIST ``flag`` at ``size``."""
     key = f"datasets.{name}.data"
     table = _info_table()
     if flag not in table:
@@ -42,15 +45,15 @@ def file_info(flag: str, size: int, name: str = "<name>") -> dict:
     info = table[flag]
     if _is_3d(flag, info):
         raise DataError(f"{key}.flag = {flag!r} is a 3-D MedMNIST dataset; only 2-D images are supported")
-    if "multi-label" in info["task"]:
-        raise DataError(
-            f"{key}.flag = {flag!r} is a {info['task']} task; only single-label (multi-class, binary, "
-            "ordinal) datasets are supported"
-        )
     if int(size) not in SIZES:
         raise DataError(f"{key}.size = {size!r}; MedMNIST 2-D sizes are {SIZES}")
     suffix = "" if int(size) == 28 else f"_{int(size)}"
     return {"filename": f"{flag}{suffix}.npz", "url": info[f"url{suffix}"], "md5": info[f"MD5{suffix}"], "info": info}
+
+
+def task(params: dict) -> str:
+    """``multi-label`` for MedMNIST's multi-label flags (ChestMNIST), else ``multi-class``."""
+    return MULTI_LABEL if "multi-label" in file_info(params["flag"], params["size"])["info"]["task"] else MULTI_CLASS
 
 
 def input_size(params: dict) -> int:
@@ -64,11 +67,15 @@ def check(name: str, params: dict) -> None:
     fi = file_info(params["flag"], params["size"], name)
     root = Path(params["root"])
     if root.exists() and not root.is_dir():
-        raise DataError(f"datasets.{name}.data.root: {root} is a file, not a folder; give the folder that holds "
-                        f"(or will receive) {fi['filename']}")
+        raise DataError(
+            f"datasets.{name}.data.root: {root} is a file, not a folder; give the folder that holds "
+            f"(or will receive) {fi['filename']}"
+        )
     if (root / fi["filename"]).is_dir():
-        raise DataError(f"datasets.{name}.data.root: {root / fi['filename']} is a folder; it must be the npz "
-                        f"file {fi['filename']} (or absent, to be downloaded)")
+        raise DataError(
+            f"datasets.{name}.data.root: {root / fi['filename']} is a folder; it must be the npz "
+            f"file {fi['filename']} (or absent, to be downloaded)"
+        )
 
 
 def _is_3d(flag: str, info: dict) -> bool:
@@ -144,7 +151,8 @@ def _extract_member(npz: zipfile.ZipFile, key: str, dest: Path, path: Path) -> n
         pos = 0
         with open(dest, "wb") as out:  # through the file, not a writable map: dirty mapped pages would count as RSS
             np.lib.format.write_array_header_1_0(
-                out, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+                out, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+            )
             for block in iter(lambda: src.read(_BLOCK), b""):
                 out.write(block[: max(0, size - pos)])
                 pos += len(block)
@@ -153,12 +161,18 @@ def _extract_member(npz: zipfile.ZipFile, key: str, dest: Path, path: Path) -> n
     return np.load(dest, mmap_mode="r")
 
 
-def _read_split(npz, split: str, workdir: Path, path: Path, size: int, limit, rng) -> dict:
+def _read_split(npz, split: str, workdir: Path, path: Path, size: int, limit, rng, n_labels: int | None) -> dict:
+    """One split; ``n_labels`` is the label count of a multi-label flag (``None``: single-label)."""
     images = _extract_member(npz, f"{split}_images", workdir / f"{split}_images.npy", path)
     labels = np.asarray(_extract_member(npz, f"{split}_labels", workdir / f"{split}_labels.npy", path))
-    if labels.ndim == 2 and labels.shape[1] != 1:
-        raise DataError(f"{path}: {split}_labels has shape {labels.shape}; multi-label data is not supported")
-    labels = labels.reshape(-1).astype(np.int64)
+    if n_labels is None:
+        if labels.ndim == 2 and labels.shape[1] != 1:
+            raise DataError(f"{path}: {split}_labels has shape {labels.shape}; expected (N, 1) for this flag")
+        labels = labels.reshape(-1).astype(np.int64)
+    else:
+        if labels.ndim != 2 or labels.shape[1] != n_labels or not np.isin(labels, (0, 1)).all():
+            raise DataError(f"{path}: {split}_labels has shape {labels.shape}; expected 0/1 (N, {n_labels})")
+        labels = labels.astype(np.int64)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
         raise DataError(f"{path}: unexpected {split}_images {images.dtype} {images.shape} for {len(labels)} labels")
     if images.shape[1:3] != (size, size):
@@ -178,17 +192,19 @@ def build(name: str, params: dict, seed: int, workdir):
     if limit is not None and int(limit) < 1:
         raise DataError(f"{key}.max_per_split must be a positive integer or null, got {limit}")
     fi = file_info(params["flag"], params["size"], name)
+    labels = fi["info"]["label"]
+    n_labels = len(labels) if task(params) == MULTI_LABEL else None
     path = fetch(params["flag"], params["size"], params["root"], name)
     workdir = Path(workdir)
     with zipfile.ZipFile(path) as npz:
         splits = {
-            split: _read_split(npz, split, workdir, path, int(params["size"]), limit, np.random.default_rng([seed, stream]))
+            split: _read_split(
+                npz, split, workdir, path, int(params["size"]), limit, np.random.default_rng([seed, stream]), n_labels
+            )
             for split, stream in _SPLIT_STREAM.items()
         }
-    labels = fi["info"]["label"]
     class_names = [labels[str(i)] for i in range(len(labels))]
     import medmnist
 
     source = f"medmnist {medmnist.__version__}: {fi['filename']} (MD5 {fi['md5']}) from {fi['url']}"
     return splits, class_names, source
-

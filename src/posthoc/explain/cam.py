@@ -46,4 +46,5 @@ METHOD = Method(
         " features; rows = classes, columns = input then the map"
     ),
     params=("target",),
+    multi_label=False,
 )

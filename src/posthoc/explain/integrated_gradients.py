@@ -168,4 +168,5 @@ METHOD = Method(
         "amp",
         "channel_reduction",
     ),
+    torchscript=True,
 )

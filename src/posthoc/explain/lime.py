@@ -278,4 +278,6 @@ METHOD = Method(
         "batch_size",
         "seed",
     ),
+    multi_label=False,
+    torchscript=True,
 )

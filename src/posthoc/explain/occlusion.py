@@ -207,4 +207,6 @@ METHOD = Method(
     ),
     params=("target", "n_eval", "fill", "batch_size", "amp"),
     dataset_params=("window", "stride"),
+    multi_label=False,
+    torchscript=True,
 )

@@ -28,4 +28,5 @@ METHOD = Method(
         "test example per class; rows = classes, columns = input then the map"
     ),
     params=("target",),
+    torchscript=True,
 )

@@ -10,6 +10,8 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
+from .. import tasks
+
 
 # --- classification ---------------------------------------------------------------------------
 
@@ -28,6 +30,36 @@ def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, class_names: Seque
     return pd.DataFrame(rows)
 
 
+def label_confusions(labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """Multi-label: each label's own 2×2 confusion (counts ``tn, fp, fn, tp`` of 0/1 ``(N, L)`` labels
+    against 0/1 predictions), with its sensitivity (tp / positives) and specificity (tn / negatives)."""
+    labels, preds = np.asarray(labels).astype(bool), np.asarray(preds).astype(bool)
+    tp, fn = (labels & preds).sum(0), (labels & ~preds).sum(0)
+    fp, tn = (~labels & preds).sum(0), (~labels & ~preds).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sensitivity, specificity = tp / (tp + fn), tn / (tn + fp)
+    return pd.DataFrame(
+        {
+            "class": list(class_names),
+            "tn": tn,
+            "fp": fp,
+            "fn": fn,
+            "tp": tp,
+            "sensitivity": sensitivity,
+            "specificity": specificity,
+        }
+    )
+
+
+def per_label_accuracy(labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """Multi-label: per label, the images carrying it (``n``) and the share of images whose yes/no for it is
+    right (``accuracy``)."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    return pd.DataFrame(
+        {"class": list(class_names), "n": labels.sum(0).astype(int), "accuracy": (labels == preds).mean(0)}
+    )
+
+
 def normalised_confusion(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows = true class, normalised to sum to 1 (the diagonal is the per-class accuracy)."""
     cm = skm.confusion_matrix(labels, preds, labels=np.arange(n_classes)).astype(float)
@@ -36,6 +68,8 @@ def normalised_confusion(labels: np.ndarray, preds: np.ndarray, n_classes: int) 
 
 
 def precision_recall_f1(labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """Per class (or per label, for 0/1 ``(N, L)`` labels and predictions) and their macro average;
+    ``support`` = the class's (label's) true samples."""
     p, r, f, s = skm.precision_recall_fscore_support(labels, preds, labels=np.arange(len(class_names)), zero_division=0)
     table = pd.DataFrame({"class": list(class_names), "precision": p, "recall": r, "f1": f, "support": s})
     macro = {"class": "macro avg", "precision": p.mean(), "recall": r.mean(), "f1": f.mean(), "support": s.sum()}
@@ -43,10 +77,12 @@ def precision_recall_f1(labels: np.ndarray, preds: np.ndarray, class_names: Sequ
 
 
 def one_vs_rest_roc(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, dict, dict]:
-    """Per class: false/true positive rates and AUC (NaN AUC where a class is absent)."""
+    """Per class: false/true positive rates and AUC (NaN AUC where a class is absent); multi-label 0/1
+    ``(N, L)`` labels: per label, that label against its absence."""
     fpr, tpr, auc = {}, {}, {}
+    labels = np.asarray(labels)
     for c in range(probs.shape[1]):
-        positive = labels == c
+        positive = labels[:, c] == 1 if labels.ndim == 2 else labels == c
         if positive.all() or not positive.any():
             fpr[c], tpr[c], auc[c] = np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")
             continue
@@ -86,8 +122,10 @@ def drop_increase(
     raw: torch.Tensor | None = None,
     batch_size: int = 256,
     device="cpu",
+    task: str | None = None,
 ) -> pd.DataFrame:
-    """Drop rate and increase rate of every layer's maps (seed 004 §III-C).
+    """Drop rate and increase rate of every layer's maps (seed 004 §III-C); the target's probability is
+    the softmax of the logits, or the target label's sigmoid for a multi-label ``task``.
 
     Keep the top-k % most salient input positions (all channels of a position), set the rest to
     ``fill`` (in normalised space; 0 = the dataset mean), re-score the target class probability
@@ -110,7 +148,7 @@ def drop_increase(
         keep = keep_top_mask(m, keep_percent, tie).reshape(b, n_layers, 1, *xb.shape[2:]).to(device)
         masked = torch.where(keep, xb.unsqueeze(1), torch.as_tensor(fill, dtype=xb.dtype, device=device))
         batch = torch.cat([xb, masked.flatten(0, 1)])  # originals first, then every layer's masked copies
-        probs = torch.softmax(model(batch).double(), dim=1)
+        probs = tasks.get(task).probabilities(model(batch).double())
         p = probs[:b].gather(1, tb.view(-1, 1)).squeeze(1)
         p_masked = probs[b:].reshape(b, n_layers, -1).gather(2, tb.view(-1, 1, 1).expand(b, n_layers, 1)).squeeze(2)
         drops[:, sl] = (torch.clamp(p.unsqueeze(1) - p_masked, min=0) / p.unsqueeze(1).clamp_min(1e-12)).T.cpu()

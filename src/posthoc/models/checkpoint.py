@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,14 @@ def build_model(
 
 
 def save_checkpoint(path, model: nn.Module, info: dict) -> None:
-    """Save weights and everything needed to rebuild and use the model (atomic)."""
+    """Save weights and everything needed to rebuild and use the model (atomic); a TorchScript model is
+    stored whole (its serialised archive under ``torchscript``)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        blob = {"torchscript": model.save_to_buffer(), "info": info}  # the archive torch.jit.save writes
+    else:
+        blob = {"state_dict": model.state_dict(), "info": info}
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
+        torch.save(blob, tmp)
 
 
 def model_from_info(info: dict) -> nn.Module:
@@ -66,13 +72,16 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
 
     ``info`` holds ``arch``, ``arch_kwargs``, ``class_names``, ``in_channels``, ``input_shape``,
     ``mean``, ``std``, ``pixel_scale``, ``layers`` (explained module paths, in order) and
-    ``explain_layers`` (``rectified`` or ``conv``); a frozen-feature GAP model also ``gap_layer``.
+    ``explain_layers`` (``rectified`` or ``conv``); a frozen-feature GAP model also ``gap_layer``. An imported
+    TorchScript model (``arch``: ``torchscript``) comes back as the ``torch.jit.ScriptModule`` itself.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} not found; run the training rule first (snakemake {path})")
     blob = torch.load(path, map_location=map_location, weights_only=False)
     info = blob["info"]
+    if "torchscript" in blob:
+        return torch.jit.load(io.BytesIO(blob["torchscript"]), map_location=map_location).eval(), info
     model = model_from_info(info)
     model.load_state_dict(blob["state_dict"])
     model.eval()

@@ -1,4 +1,5 @@
-"""Data figures: sample grids, one sample per class, class distribution per split (seed 000 Fig. 1)."""
+"""Data figures: sample grids, one sample per class, class distribution per split (seed 000 Fig. 1), and
+for multi-label data the share of images carrying each label with the labels' co-occurrence."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def one_per_class(images, labels, class_names, title: str = "One sample per clas
     labels = flat_labels(labels)
     idx, names = [], []
     for c in range(len(class_names)):
-        hits = np.flatnonzero(labels == c)
+        hits = np.flatnonzero(labels[:, c] if labels.ndim == 2 else labels == c)
         if hits.size:
             idx.append(int(hits[0]))
             names.append(str(class_names[c]))
@@ -91,4 +92,43 @@ def class_distribution(
     ax.legend(title="split")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
+    return fig
+
+
+def label_frequency(
+    shares: Mapping[str, np.ndarray], co_occurrence: np.ndarray, class_names, title: str = "Label frequency"
+) -> Figure:
+    """Multi-label data. Left: the share of images carrying each label, one bar per split. Right: P(column
+    label | row label) on the training split (co-occurrence count over the row label's count)."""
+    class_names = [str(c) for c in class_names]
+    n = len(class_names)
+    splits = list(shares)
+    fig = new_figure((13.0, max(4.5, 0.38 * n + 1.8)))
+    ax = fig.add_subplot(1, 2, 1)
+    height = 0.8 / max(len(splits), 1)
+    y = np.arange(n)
+    for j, split in enumerate(splits):
+        ax.barh(y + (j - (len(splits) - 1) / 2) * height, np.asarray(shares[split]), height, label=split)
+    ax.set_yticks(y)
+    ax.set_yticklabels(class_names, fontsize=FONT)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of images carrying the label")
+    ax.set_title("label frequency per split")
+    ax.legend(title="split", fontsize=FONT)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    co = np.asarray(co_occurrence, dtype=np.float64)
+    diag = np.diag(co)
+    conditional = np.divide(co, diag[:, None], out=np.full_like(co, np.nan), where=diag[:, None] > 0)
+    ax2 = fig.add_subplot(1, 2, 2)
+    im = ax2.imshow(conditional, cmap="viridis", vmin=0, vmax=1)
+    ax2.set_xticks(y)
+    ax2.set_xticklabels(class_names, rotation=60, ha="right", rotation_mode="anchor", fontsize=FONT)
+    ax2.set_yticks(y)
+    ax2.set_yticklabels(class_names, fontsize=FONT)
+    ax2.set_xlabel("label j")
+    ax2.set_ylabel("label i")
+    ax2.set_title("co-occurrence P(j | i), training split")
+    fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.04, label="P(label j | label i)")
+    fig.suptitle(title)
     return fig

@@ -51,6 +51,42 @@ def confusion_matrix(cm, class_names, title: str = "Confusion matrix (rows norma
     return fig
 
 
+def label_confusions(table, title: str = "Per-label confusion (threshold 0.5)") -> Figure:
+    """Multi-label: one row per label, its 2×2 confusion as rates of the true state (true negatives and false
+    positives over the negatives, false negatives and true positives over the positives), counts in the cells."""
+    names = [str(c) for c in table["class"]]
+    counts = table[["tn", "fp", "fn", "tp"]].to_numpy(dtype=float)
+    negatives, positives = counts[:, :2].sum(1, keepdims=True), counts[:, 2:].sum(1, keepdims=True)
+    totals = np.concatenate([negatives, negatives, positives, positives], 1)
+    rates = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
+    k = len(names)
+    fig = new_figure((7.5, max(3.5, 0.42 * k + 1.8)))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(np.nan_to_num(rates, nan=0.0), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(k):
+        for j in range(4):
+            v = rates[i, j]
+            text = f"{int(counts[i, j])}" + ("" if not np.isfinite(v) else f"\n{v:.2f}")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=FONT - 1,
+                color="black" if np.isfinite(v) and v > 0.6 else "white",
+            )
+    ax.set_xticks(np.arange(4))
+    ax.set_xticklabels(["true neg.", "false pos.", "false neg.", "true pos."], fontsize=FONT)
+    ax.set_yticks(np.arange(k))
+    ax.set_yticklabels([wrap(n, 24) for n in names], fontsize=FONT)
+    ax.set_xlabel("outcome (count, then rate of the true state)")
+    ax.set_ylabel("label")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="fraction of the label's negatives / positives", shrink=0.8)
+    return fig
+
+
 def roc_curves(
     fpr: Mapping[int, np.ndarray],
     tpr: Mapping[int, np.ndarray],

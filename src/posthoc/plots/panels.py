@@ -87,12 +87,18 @@ def wrap(text, width: int = 18) -> str:
 
 
 def flat_labels(labels) -> np.ndarray:
-    """MedMNIST labels come as (N, 1); accept (N,) too."""
+    """MedMNIST labels come as (N, 1); accept (N,) too; multi-label (N, L) labels are kept."""
     labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        return labels
     return labels.reshape(len(labels), -1)[:, 0] if labels.ndim > 1 else labels
 
 
 def class_name(class_names: Sequence[str], label) -> str:
+    """The class's name; for a multi-label 0/1 vector, the names of its labels (or "no label")."""
+    label = np.asarray(label)
+    if label.ndim == 1 and label.size == len(class_names) and label.size > 1:
+        return ", ".join(str(n) for n, v in zip(class_names, label) if v) or "no label"
     i = int(label)
     return str(class_names[i]) if 0 <= i < len(class_names) else str(i)
 

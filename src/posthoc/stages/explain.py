@@ -11,6 +11,12 @@ Each row of the output is one (test image, target class) pair; ``subset`` says w
 * ``confusion``: for each of the ``n_confusions`` most frequent confusions (true t → predicted p,
   seed 004 Fig 19), one such test image explained for t and for p.
 
+A multi-label dataset (:mod:`posthoc.tasks`) has two subsets: ``example`` rows are the first test image
+carrying each label (one the model also says carries it, when there is one), explained for every label the
+image carries; ``evaluation`` rows are explained for their top-scoring label (``target: true``: the
+top-scoring label the image carries, the top-scoring one when it carries none). ``prob`` is then each
+label's sigmoid probability and ``pred`` the top-scoring label.
+
 Images are chosen from the dataset model's predictions (``predictions``), so every method —
 CAM too, which explains the global-average-pooling variant — explains the same images. ``pred``
 and ``prob`` are those of the explained model. All rows go through ``explain`` in batches: the
@@ -26,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import data, io
+from .. import data, io, tasks
 from ..explain import METHODS, explain
 from ..plots.maps import layer_maps
 from ..plots.reconstructions import reconstructions
@@ -102,6 +108,20 @@ def plan_rows(
     }
 
 
+def plan_rows_multi_label(labels: np.ndarray, preds: np.ndarray, n_eval: int, seed: int) -> dict[str, np.ndarray]:
+    """Rows of a multi-label dataset (0/1 ``(N, L)`` labels and predictions; see the module)."""
+    carries, said = labels.astype(bool), preds.astype(bool)
+    first = np.where((carries & said).any(0), (carries & said).argmax(0), carries.argmax(0))
+    images = np.unique(first[carries.any(0)])
+    pairs = np.argwhere(carries[images])  # (image position, label), in image then label order
+    evaluation = evaluation_indices(len(labels), n_eval, seed)
+    return {
+        "index": np.concatenate([images[pairs[:, 0]], evaluation]).astype(np.int64),
+        "subset": np.array(["example"] * len(pairs) + ["evaluation"] * len(evaluation)),
+        "target": np.concatenate([pairs[:, 1], np.full(len(evaluation), -1)]).astype(np.int64),
+    }
+
+
 def layer_labels(layers: list[str]) -> list[str]:
     return ["input"] + (["map"] if layers == ["input"] else [f"layer {i + 1}\n{name}" for i, name in enumerate(layers)])
 
@@ -134,8 +154,8 @@ def load_explained(meta: str, checkpoint: str, predictions: str, device: str) ->
 
 
 @torch.no_grad()
-def _probabilities(model, x: torch.Tensor, batch_size: int, dev) -> torch.Tensor:
-    return torch.cat([torch.softmax(model(x[s].to(dev)).float(), 1).cpu() for s in batches(len(x), batch_size)])
+def _probabilities(model, x: torch.Tensor, batch_size: int, dev, task) -> torch.Tensor:
+    return torch.cat([task.probabilities(model(x[s].to(dev)).float()).cpu() for s in batches(len(x), batch_size)])
 
 
 def run(
@@ -167,14 +187,22 @@ def run(
     n_eval = min(n_eval, params.pop("n_eval", None) or n_eval)  # costly methods may cap the evaluation set
     if params.get("baseline") == "black":  # the model-space value of a zero pixel, per channel
         params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
-    names = info["class_names"]
-    rows = plan_rows(labels, preds, all_probs, n_eval, seed, n_confusions)
+    names, task = info["class_names"], tasks.get(info.get("task"))
+    if task.multi_label:
+        rows = plan_rows_multi_label(labels, preds, n_eval, seed)
+    else:
+        rows = plan_rows(labels, preds, all_probs, n_eval, seed, n_confusions)
     index, subset = rows["index"], rows["subset"]
     unique = np.unique(index)  # memory-mapped reads in order, then back to the rows' order
     x = normalise(test.images[unique])[np.searchsorted(unique, index)]
-    probs = _probabilities(model, x, batch_size, dev).numpy()
-    own_pred = probs.argmax(1)
-    target = np.where(rows["target"] >= 0, rows["target"], labels[index] if target_rule == "true" else own_pred)
+    probs = _probabilities(model, x, batch_size, dev, task).numpy()
+    own_pred = probs.argmax(1)  # multi-label: the top-scoring label
+    if task.multi_label:  # the top-scoring label the image carries, else the top-scoring one
+        carried = labels[index].astype(bool)
+        true_target = np.where(carried.any(1), np.where(carried, probs, -np.inf).argmax(1), own_pred)
+    else:
+        true_target = labels[index]
+    target = np.where(rows["target"] >= 0, rows["target"], true_target if target_rule == "true" else own_pred)
     maps, raws, extras, recon, layers = [], [], {}, [], info["layers"]
     is_example = subset == "example"
     for s in tqdm(list(batches(len(index), batch_size)), desc=f"{method} ({len(index)} rows)", mininterval=5):
@@ -207,7 +235,7 @@ def run(
             raise FloatingPointError(f"{method} produced non-finite {key}; refusing to write {out_npz}")
     io.save_npz(out_npz, **out)
     ex = np.flatnonzero(is_example)
-    rows_text = [f"{names[labels[i]]} (p={probs[r, labels[i]]:.2f})" for r, i in zip(ex, index[ex])]
+    rows_text = [f"{names[target[r]]} (p={probs[r, target[r]]:.2f})" for r in ex]  # examples: target = true class
     model_note = (
         " — GAP head on frozen features"
         if info.get("gap_layer")
@@ -217,7 +245,11 @@ def run(
         if layers != ["input"]
         else ""
     )
-    title = f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
+    title = (
+        f"{info['dataset']}: {method}{model_note},\neach label of one test image per label"
+        if task.multi_label
+        else f"{info['dataset']}: {method}{model_note}, one test example per class (target = true class)"
+    )
     if traits.figure == "reconstructions":
         channels = torch.cat(recon) * torch.as_tensor(info["std"]).view(1, 1, -1, *([1] * (x.ndim - 2)))
         fig = reconstructions(

@@ -25,7 +25,7 @@ def run(
 ):
     """Drop and increase rates of the evaluation rows of ``maps`` (one method's explanations) → CSV ``table``."""
     explanations, out_csv = maps, table
-    model, _ = load_checkpoint(checkpoint)
+    model, info = load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev)
     f = np.load(explanations)
@@ -41,6 +41,7 @@ def run(
         raw=raw,
         batch_size=batch_size,
         device=dev,
+        task=info.get("task"),
     )
     table.insert(0, "method", method)
     table.insert(1, "layer", [str(f["layers"][i]) for i in table.pop("layer_index")])

@@ -1,4 +1,5 @@
-"""Stage: train one dataset's model (seed 000 §3), resumable, and report its accuracy and loss."""
+"""Stage: train one dataset's model (seed 000 §3), resumable, and report its accuracy and loss; the checkpoint's
+``info`` and the scores, shared with ``stages.import_model``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import pandas as pd
 import torch
 
 from .. import data, io, models
-from ..plots.panels import message_figure
 from ..plots.training import training_curves
-from ..train import Normaliser, fingerprint, fit, loss_and_accuracy, predict_logits, seed_everything, select_device
+from ..train import Normaliser, fingerprint, fit, predict_logits, seed_everything, select_device, split_scores
 
 
 def spatial_shape(meta: dict) -> tuple[int, ...]:
@@ -64,14 +64,13 @@ def run(
     device: str,
     resume: str | None,
 ) -> dict:
-    """Fit the model of config ``model`` with settings ``train`` (or load ``model.checkpoint``, an existing model);
-    ``resume`` holds the state of an interrupted run."""
+    """Fit the model of config ``model`` with settings ``train``; ``resume`` holds the state of an interrupted
+    run. (A dataset whose config names ``model.checkpoint`` has no train job: see ``stages.import_model``.)"""
     data_dir = str(Path(meta).parent)
     out_checkpoint, out_history, out_scores, out_curves = checkpoint, history, scores, curves
     model_cfg, train_cfg, resume_path = model, train, resume
     meta, stats = data.read_meta(data_dir), io.load_json(stats)
     dev = select_device(device)
-    arch_kwargs = architecture_options(model_cfg)
     seed_everything(seed)
     model = models.build_model(
         model_cfg["arch"],
@@ -79,59 +78,63 @@ def run(
         len(meta["class_names"]),
         spatial_shape(meta),
         weights=model_cfg.get("weights"),
-        **arch_kwargs,
+        **architecture_options(model_cfg),
     )
     freeze(model, train_cfg["freeze"])
-    mean, std = normalisation(model_cfg, stats, meta["channels"])
-    normalise = Normaliser(mean, std, stats["pixel_scale"])
+    info = model_info(meta, stats, model_cfg, model, seed, epochs=int(train_cfg["epochs"]), source="trained")
+    normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
     splits = {s: data.load_split(data_dir, s) for s in ("train", "val", "test")}
     settings = {"model": model_cfg, "train": train_cfg, "seed": seed, "data": meta["checksum"], "stats": stats["mean"]}
-    if model_cfg.get("checkpoint"):  # an existing model: its weights, no training
-        models.torchvision.load_weights(model, model_cfg["checkpoint"], model_cfg["arch"], key="model.checkpoint")
-        history = pd.DataFrame(columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
-    else:
-        history = fit(
-            model,
-            (splits["train"].images, splits["train"].labels),
-            (splits["val"].images, splits["val"].labels),
-            normalise,
-            seed=seed,
-            device=dev,
-            resume_path=resume_path,
-            settings_fingerprint=fingerprint(settings),
-            **{k: v for k, v in train_cfg.items() if k in FIT_KEYS},
-        )
-    scores = {}
-    for name, split in splits.items():
-        loss, acc = loss_and_accuracy(predict_logits(model, split.images, normalise, device=dev), split.labels)
-        scores[name] = {"accuracy": acc, "loss": loss, "n": int(len(split.labels))}
-    info = {
+    history = fit(
+        model,
+        (splits["train"].images, splits["train"].labels),
+        (splits["val"].images, splits["val"].labels),
+        normalise,
+        seed=seed,
+        device=dev,
+        resume_path=resume_path,
+        settings_fingerprint=fingerprint(settings),
+        task=meta.get("task"),
+        **{k: v for k, v in train_cfg.items() if k in FIT_KEYS},
+    )
+    scores = score_splits(model, splits, normalise, meta.get("task"), dev)
+    model.cpu()
+    io.save_csv(out_history, history)
+    io.save_json(out_scores, scores)
+    io.save_figure(training_curves(history), out_curves)
+    models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
+    if resume_path and Path(resume_path).exists():
+        Path(resume_path).unlink()
+    print(pd.DataFrame(scores).T.to_string())
+    return scores
+
+
+def model_info(meta: dict, stats: dict, model_cfg: dict, model, seed: int, epochs: int, source: str) -> dict:
+    """The checkpoint's ``info``: what rebuilds and uses the model (see ``models.load_checkpoint``); ``model``
+    ``None``: a TorchScript model (no architecture to rebuild, no explained layers)."""
+    mean, std = normalisation(model_cfg, stats, meta["channels"])
+    return {
         "dataset": meta["name"],
-        "arch": model_cfg["arch"],
-        "arch_kwargs": arch_kwargs,
+        "arch": model_cfg["arch"] if model is not None else "torchscript",
+        "arch_kwargs": architecture_options(model_cfg) if model is not None else {},
         "class_names": meta["class_names"],
+        "task": meta.get("task", "multi-class"),
         "in_channels": meta["channels"],
         "input_shape": list(spatial_shape(meta)),
         "mean": mean,
         "std": std,
         "pixel_scale": stats["pixel_scale"],
         "explain_layers": model_cfg["explain_layers"],
-        "layers": models.explainable_layers(model, model_cfg["explain_layers"]),
+        "layers": models.explainable_layers(model, model_cfg["explain_layers"]) if model is not None else [],
         "seed": seed,
-        "epochs": 0 if model_cfg.get("checkpoint") else int(train_cfg["epochs"]),
-        "source": model_cfg.get("checkpoint") or "trained",
+        "epochs": epochs,
+        "source": source,
     }
-    model.cpu()
-    io.save_csv(out_history, history)
-    io.save_json(out_scores, scores)
-    io.save_figure(
-        message_figure(f"Not trained here: weights from {model_cfg['checkpoint']}.", f"{meta['name']}: existing model")
-        if model_cfg.get("checkpoint")
-        else training_curves(history),
-        out_curves,
-    )
-    models.save_checkpoint(out_checkpoint, model, info)  # last: its presence means training finished
-    if resume_path and Path(resume_path).exists():
-        Path(resume_path).unlink()
-    print(pd.DataFrame(scores).T.to_string())
-    return scores
+
+
+def score_splits(model, splits: dict, normalise: Normaliser, task: str | None, device) -> dict:
+    """``scores.json``: each split's loss and accuracy (multi-label: more, see ``train.split_scores``)."""
+    return {
+        name: split_scores(predict_logits(model, split.images, normalise, device=device), split.labels, task)
+        for name, split in splits.items()
+    }
