@@ -49,6 +49,15 @@ TRAITS = declared()  # each method's registry traits: which model it explains
 not_cam = lambda w: TRAITS[w["method"]].explains == "model"  # noqa: E731  the dataset's own model
 cam = lambda w: TRAITS[w["method"]].explains == "model_gap"  # noqa: E731  the GAP variant (rule train_gap)
 
+
+def replicates(config: dict) -> int:
+    return int(config.get("replicates", 1))
+
+
+def data_randomisation(config: dict) -> bool:
+    return bool(config.get("map_quality", {}).get("sanity", {}).get("data_randomisation", False))
+
+
 RULES: dict[str, Rule] = {
     "prepare_data": Rule(("dataset",)),
     "eda": Rule(("dataset",), ("prepare_data",)),
@@ -72,7 +81,20 @@ RULES: dict[str, Rule] = {
     "activations": Rule(("dataset",), ("prepare_data", "train", "evaluate")),
     "feature_vis": Rule(("dataset",), ("prepare_data", "train", "evaluate", "activations")),
     "map_quality": Rule(("dataset", "method"), ("prepare_data", ("train", not_cam), ("train_gap", cam), "explain")),
-    "map_quality_summary": Rule(("dataset",), ("eda", "train", "explain", "map_quality")),
+    "map_quality_summary": Rule(("dataset",), ("eda", "train", "explain", "map_quality", "data_randomisation")),
+    # replicates 2+: one more model per replicate (seed + r), scored by one job per (dataset, replicate)
+    "train_replicate": Rule(("dataset", "replicate"), ("prepare_data", "eda"), when=lambda c: replicates(c) > 1),
+    "replicate_quality": Rule(
+        ("dataset", "replicate"), ("prepare_data", "train_replicate", "explain"), when=lambda c: replicates(c) > 1
+    ),
+    "map_quality_replicates": Rule(
+        ("dataset",),
+        ("train", "map_quality", "train_replicate", "replicate_quality"),
+        when=lambda c: replicates(c) > 1,
+    ),
+    # map_quality.sanity.data_randomisation: the shuffled-label model and its maps
+    "train_shuffled": Rule(("dataset",), ("prepare_data", "eda"), when=lambda c: data_randomisation(c)),
+    "data_randomisation": Rule(("dataset",), ("train_shuffled", "explain"), when=lambda c: data_randomisation(c)),
     "report": Rule(
         (),
         (
@@ -89,6 +111,7 @@ RULES: dict[str, Rule] = {
             "activations",
             "feature_vis",
             "map_quality_summary",
+            "map_quality_replicates",
         ),
     ),
     "all": Rule((), ("report",)),
@@ -154,6 +177,9 @@ EXPECTED_USERS = {
         ("faithfulness", {}),
         ("map_quality", {}),
         ("map_quality_summary", {}),
+        ("replicate_quality", {}),
+        ("map_quality_replicates", {}),
+        ("data_randomisation", {}),
     ],
     "src/posthoc/plots/lime.py": [("lime_study", {})],  # the LIME figures, nothing else
 }
@@ -176,12 +202,20 @@ GPU_RULES = {
     "activations",
     "feature_vis",
     "map_quality",
+    "train_replicate",
+    "train_shuffled",
+    "replicate_quality",
+    "data_randomisation",
 }
 
 
 def wildcard_values(config: dict) -> dict[str, list[str]]:
     """The values each wildcard takes under ``config``."""
-    return {"dataset": list(config["datasets"]), "method": list(config["methods"])}
+    return {
+        "dataset": list(config["datasets"]),
+        "method": list(config["methods"]),
+        "replicate": [str(r) for r in range(1, replicates(config))],
+    }
 
 
 class Job(NamedTuple):
