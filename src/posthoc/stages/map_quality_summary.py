@@ -122,7 +122,8 @@ def sanity_flags(sanity: pd.DataFrame, threshold: float) -> pd.DataFrame:
             columns=lambda c: c if c in ("method", "layer") else f"data_{c}"
         )
         full = full.merge(data, on=["method", "layer"], how="left")
-        full["survives_data_randomisation"] = full["data_spearman"] > threshold
+        survives = (full["data_spearman"] > threshold).astype(object)
+        full["survives_data_randomisation"] = survives.where(full["data_spearman"].notna(), None)  # not tested: empty
     return full
 
 

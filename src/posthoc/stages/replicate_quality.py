@@ -77,7 +77,9 @@ def method_scores(
             seed=seed,
             device=dev,
         )
-        scores.update(index=rows["index"], target=rows["target"], layers=np.array(info["layers"]))
+        scores.update(
+            index=rows["index"], target=rows["target"], layers=np.array(rows["layers"])
+        )  # the maps' own layers
         out.update({f"{method}__{k}": v for k, v in scores.items()})
     return out
 
