@@ -109,3 +109,38 @@ def test_three_replicates_one_training_job_each(tmp_path):
     trains = sorted(dict(j.wildcards)["replicate"] for j in got if j.rule == "train_replicate")
     assert trains == sorted([str(r) for r in range(1, replicates)] * len(CONFIG["datasets"]))
     assert all_jobs(config) == got
+
+
+def test_data_randomisation_rows_and_flags(tmp_path):
+    from posthoc.stages.map_quality_summary import data_randomisation_rows, sanity_flags
+
+    rho = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])  # 3 images × 2 layers
+    path = tmp_path / "similarity.npz"
+    np.savez(
+        path,
+        methods=np.array(["gradcam"]),
+        gradcam__spearman=rho,
+        gradcam__ssim=np.full(rho.shape, np.nan),  # 1-D maps: no SSIM
+        gradcam__layers=np.array(["a", "b"]),
+        gradcam__index=np.arange(3),
+    )
+    rows = data_randomisation_rows(str(path), {"n_boot": 50, "confidence": 0.95, "seed": 0})
+    assert rows["test"].eq("data").all() and rows["randomised"].eq("labels").all()
+    np.testing.assert_allclose(rows["spearman"], np.median(rho, 0))
+    assert "ssim" not in rows.columns and rows["n"].tolist() == [3, 3]
+    cascade = pd.DataFrame(
+        {
+            "method": ["gradcam", "gradcam", "cam"],
+            "layer": ["a", "b", "trunk"],
+            "test": "cascading",
+            "randomised": "all",
+            "spearman": [0.2, 0.6, 0.1],
+            "spearman_ci_low": 0.0,
+            "spearman_ci_high": 1.0,
+            "n": 3,
+        }
+    )
+    flags = sanity_flags(pd.concat([cascade, rows], ignore_index=True), threshold=0.5)
+    assert flags["survives_full_randomisation"].tolist() == [False, True, False]
+    assert flags["survives_data_randomisation"].tolist() == [True, False, None]  # cam: not tested
+    np.testing.assert_allclose(flags["data_spearman"][:2], [0.8, 0.2])
