@@ -30,6 +30,12 @@ def test_average_ranks_equal_scipy_rankdata_on_float32_ties_and_nan():
     a[7, 3] = np.nan
     ranks = rnd.average_ranks(a)
     assert np.isnan(ranks[7]).all() and not np.isnan(np.delete(ranks, 7, 0)).any()  # SciPy propagates NaN
+    signed = np.round(rng.normal(size=(20, 200)), 1).astype(np.float32)  # negative values and ties among them
+    signed[:, :5] = -0.0  # equal to +0.0 (tied with it), though its bits differ
+    signed[:, 5:10] = 0.0
+    signed[0, 10:20] = [np.inf, -np.inf, 3e38, -3e38, 1e-45, -1e-45, 1e-38, -1e-38, 7.0, -7.0]
+    np.testing.assert_array_equal(rnd.average_ranks(signed), rankdata(signed, axis=1))
+    np.testing.assert_array_equal(rnd.average_ranks(signed.astype(np.float64)), rankdata(signed, axis=1))
     ints = rng.integers(0, 3, (4, 9))
     np.testing.assert_array_equal(rnd.average_ranks(ints), rankdata(ints, axis=1))
 

@@ -7,7 +7,7 @@
 * :func:`independent_models` — one layer re-initialised at a time, the rest kept trained.
 * :func:`spearman_rows` / :func:`ssim_rows` — similarity of an original map with its counterpart,
   for many pairs at once. Spearman uses average ranks for ties (as SciPy and Quantus), all rows ranked
-  by one sort; SSIM is scikit-image's ``structural_similarity`` (7×7 uniform window, sample
+  by one sort (of packed integer keys for float32 maps); SSIM is scikit-image's ``structural_similarity`` (7×7 uniform window, sample
   covariance, K1 = 0.01, K2 = 0.03, data range = max − min over both maps, mean over the window
   positions inside the image), the local moments of all pairs filtered in one call per axis.
 
@@ -59,24 +59,41 @@ def independent_models(model: nn.Module, seed: int, layers: list[str] | None = N
         yield name, randomised(model, [name], seed)
 
 
+def _sorted_positions(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M, P) → (positions in ascending order of value, boolean "a new value starts here") per row.
+
+    float32 rows are sorted as one int64 key per element (order-preserving integer image of the value
+    in the high 32 bits, the position in the low ones): a plain sort, about twice as fast as an argsort,
+    that gives the order and the equal-value runs at once. Other dtypes use an argsort."""
+    m, p = a.shape
+    if a.dtype == np.float32:
+        bits = (a + np.float32(0)).view(np.int32)  # −0.0 + 0 = +0.0: equal values, equal bits
+        mono = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed-integer order = float order
+        keys = np.sort((mono.astype(np.int64) << 32) | np.arange(p, dtype=np.int64), axis=1)
+        order, value = keys & 0xFFFFFFFF, keys >> 32
+    else:
+        order = np.argsort(a, axis=1)
+        value = np.take_along_axis(a, order, 1)
+    starts = np.ones((m, p), bool)
+    np.not_equal(value[:, 1:], value[:, :-1], out=starts[:, 1:])  # a new tie group (every row starts one)
+    return order, starts
+
+
 def average_ranks(a: np.ndarray) -> np.ndarray:
     """(M, P) → 1-based float64 ranks per row, ties given their average rank (``scipy.stats.rankdata``
     along rows): one sort of all rows, tie groups found as runs of equal sorted values, each group's
-    average rank = its first position + (size + 1) / 2, scattered back. Sorting happens in the input's
-    own dtype (a float32 map is not widened first: same ties, half the bytes to sort)."""
+    average rank = its first position + (size + 1) / 2, scattered back to the positions."""
     a = np.asarray(a)
     m, p = a.shape
-    order = np.argsort(a, axis=1)
-    s = np.take_along_axis(a, order, 1)
-    starts = np.ones((m, p), bool)
-    starts[:, 1:] = s[:, 1:] != s[:, :-1]  # a new tie group begins (every row starts one)
+    order, starts = _sorted_positions(a)
     flat_starts = starts.ravel()
     group = np.cumsum(flat_starts) - 1  # group id over all rows at once
-    first = np.flatnonzero(flat_starts) % p  # 0-based position of each group's first member
-    size = np.diff(np.append(np.flatnonzero(flat_starts), m * p))
-    avg = first + (size + 1) / 2.0
-    ranks = np.empty((m, p))
-    np.put_along_axis(ranks, order, avg[group].reshape(m, p), 1)
+    first = np.flatnonzero(flat_starts)
+    size = np.diff(np.append(first, m * p))
+    avg = first % p + (size + 1) / 2.0  # first % p: the group's 0-based position within its row
+    ranks = np.empty(m * p)
+    ranks[order + (np.arange(m) * p)[:, None]] = avg[group].reshape(m, p)
+    ranks = ranks.reshape(m, p)
     if a.dtype.kind == "f":
         ranks[np.isnan(a).any(1)] = np.nan  # as SciPy (nan_policy="propagate")
     return ranks
