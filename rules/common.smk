@@ -35,6 +35,7 @@ CAPTIONS = load_captions(Path(workflow.basedir) / "captions")
 wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(METHODS),
+    replicate="[1-9][0-9]*",
 
 
 def one_of(names):
@@ -57,13 +58,17 @@ def code(script, *modules):
     return content_hash(*script_modules(path), *modules)
 
 
-def method_params(wildcards):
+def params_of(dataset, method):
     """A method's settings for one dataset: methods.<method>, plus the keys its registry entry takes from
     the dataset's own section (``dataset_params``, e.g. occlusion windows in that dataset's units)."""
-    params = dict(config["methods"][wildcards.method])
-    own = dataset_cfg(wildcards).get(wildcards.method, {})
-    params.update({key: own[key] for key in TRAITS[wildcards.method].dataset_params})
+    params = dict(config["methods"][method])
+    own = config["datasets"][dataset].get(method, {})
+    params.update({key: own[key] for key in TRAITS[method].dataset_params})
     return params
+
+
+def method_params(wildcards):
+    return params_of(wildcards.dataset, wildcards.method)
 
 
 def data_code(wildcards):
@@ -81,6 +86,28 @@ def model_dir(wildcards):
 
 def methods_explaining(model):
     return [m for m in METHODS if TRAITS[m].explains == model]
+
+
+# Replicate models (config replicates): replicate 0 is the dataset's model, 1 .. N - 1 are extra jobs; they and
+# the data-randomisation model (map_quality.sanity.data_randomisation) are scored with the methods that explain
+# the dataset's own model.
+REPLICATES = [str(r) for r in range(1, config["replicates"])]
+DATA_RANDOMISATION = config["map_quality"]["sanity"]["data_randomisation"]
+MODEL_METHODS = methods_explaining("model")
+
+
+def model_methods_params(wildcards):
+    """{method: settings} of every method that explains the dataset's own model."""
+    return {m: params_of(wildcards.dataset, m) for m in MODEL_METHODS}
+
+
+def model_methods_code(script):
+    return code(script, *[f"explain.{m}" for m in MODEL_METHODS])  # methods are run by name
+
+
+def data_randomisation_input(wildcards):
+    """The data-randomisation similarities when map_quality.sanity.data_randomisation is on, else nothing."""
+    return f"{RESULTS}/{wildcards.dataset}/data_randomisation/similarity.npz" if DATA_RANDOMISATION else []
 
 
 def split_arrays(split="{split}"):

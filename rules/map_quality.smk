@@ -58,6 +58,7 @@ rule map_quality_summary:
         explanations=expand(f"{RESULTS}/{{{{dataset}}}}/explanations/{{method}}.npz", method=METHODS),
         scores=f"{RESULTS}/{{dataset}}/model/scores.json",
         stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+        data_randomisation=data_randomisation_input,
     output:
         localisation=map_quality_output("localisation.csv", table="localisation"),
         sanity=map_quality_output("sanity.csv", table="sanity"),
@@ -94,8 +95,100 @@ rule map_quality_summary:
         "../scripts/map_quality_summary.py"
 
 
+# Every method that explains the dataset's model, on replicate r (rule train_replicate): one job per
+# (dataset, replicate) scores them all as map_quality does.
+rule replicate_quality:
+    input:
+        split_arrays("test"),  # read through meta's folder
+        checkpoint=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/model/checkpoint.pt",
+        explanations=expand(f"{RESULTS}/{{{{dataset}}}}/explanations/{{method}}.npz", method=MODEL_METHODS),
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+    output:
+        per_image=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/map_quality.npz",
+    log:
+        log_path("replicate_quality_{replicate}"),
+    benchmark:
+        benchmark_path("replicate_quality_{replicate}")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
+    params:
+        methods=MODEL_METHODS,
+        method_params=model_methods_params,
+        data_spec=lambda wc: dataset_cfg(wc)["data"],
+        keep_percent=lambda wc: dataset_cfg(wc)["faithfulness"]["keep_percent"],
+        fill=MQ["fill"],
+        topk_percent=MQ["topk_percent"],
+        curve_steps=MQ["curves"]["steps"],
+        curve_n_eval=MQ["curves"]["n_eval"],
+        batch_size=MQ["batch_size"],
+        seed=config["seed"],
+        device=config["device"],
+        code=model_methods_code("replicate_quality"),
+    script:
+        "../scripts/replicate_quality.py"
+
+
+rule map_quality_replicates:
+    input:
+        per_image=expand(f"{RESULTS}/{{{{dataset}}}}/map_quality/{{method}}.npz", method=MODEL_METHODS),
+        scores=f"{RESULTS}/{{dataset}}/model/scores.json",
+        replicate_scores=expand(
+            f"{RESULTS}/{{{{dataset}}}}/replicates/{{replicate}}/map_quality.npz", replicate=REPLICATES
+        ),
+        replicate_models=expand(
+            f"{RESULTS}/{{{{dataset}}}}/replicates/{{replicate}}/model/scores.json", replicate=REPLICATES
+        ),
+    output:
+        replicates=map_quality_output("replicates.csv", table="replicates"),
+    log:
+        log_path("map_quality_replicates"),
+    benchmark:
+        benchmark_path("map_quality_replicates")
+    conda:
+        "../envs/posthoc.yaml"
+    resources:
+        **resources_for("default"),
+    params:
+        increase_tolerance=MQ["increase_tolerance"],
+        code=code("map_quality_replicates"),
+    script:
+        "../scripts/map_quality_replicates.py"
+
+
+# The data randomisation test: each method's maps on the shuffled-label model (rule train_shuffled).
+rule data_randomisation:
+    input:
+        checkpoint=f"{RESULTS}/{{dataset}}/data_randomisation/model/checkpoint.pt",
+        explanations=expand(f"{RESULTS}/{{{{dataset}}}}/explanations/{{method}}.npz", method=MODEL_METHODS),
+    output:
+        similarity=f"{RESULTS}/{{dataset}}/data_randomisation/similarity.npz",
+    log:
+        log_path("data_randomisation"),
+    benchmark:
+        benchmark_path("data_randomisation")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("explain")["cpus_per_task"]
+    resources:
+        **resources_for("explain"),
+    params:
+        methods=MODEL_METHODS,
+        method_params=model_methods_params,
+        sanity_n=MQ["sanity"]["n_images"],
+        batch_size=MQ["batch_size"],
+        device=config["device"],
+        code=model_methods_code("data_randomisation"),
+    script:
+        "../scripts/data_randomisation.py"
+
+
 MAP_QUALITY_OUTPUTS = expand(
     f"{RESULTS}/{{dataset}}/map_quality/{{name}}",
     dataset=LAYERED,
-    name=[f"{t}.csv" for t in MAP_QUALITY_TABLES] + [f"{f}.png" for f in MAP_QUALITY_FIGURES],
+    name=[f"{t}.csv" for t in MAP_QUALITY_TABLES]
+    + [f"{f}.png" for f in MAP_QUALITY_FIGURES]
+    + (["replicates.csv"] if REPLICATES else []),
 )

@@ -69,6 +69,70 @@ rule import_model:
         "../scripts/import_model.py"
 
 
+# Replicates 1 .. N - 1 of the dataset's model (config replicates), seed + replicate: one job each.
+rule train_replicate:
+    input:
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
+        model_files,  # read through the model config
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+    output:
+        checkpoint=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/model/checkpoint.pt",
+        history=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/model/history.csv",
+        scores=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/model/scores.json",
+        curves=f"{RESULTS}/{{dataset}}/replicates/{{replicate}}/model/training_curves.png",
+    log:
+        log_path("train_replicate_{replicate}"),
+    benchmark:
+        benchmark_path("train_replicate_{replicate}")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("train")["cpus_per_task"]
+    resources:
+        **resources_for("train"),
+    params:
+        model=lambda wc: dataset_cfg(wc)["model"],
+        train=lambda wc: dataset_cfg(wc)["train"],
+        seed=config["seed"],
+        device=config["device"],
+        resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
+        code=code("train_replicate"),
+    script:
+        "../scripts/train_replicate.py"
+
+
+# The data-randomisation model (map_quality.sanity.data_randomisation): the same training on permuted labels.
+rule train_shuffled:
+    input:
+        [p for s in SPLITS for p in split_arrays(s)],  # read through meta's folder
+        model_files,  # read through the model config
+        meta=f"{RESULTS}/{{dataset}}/data/meta.json",
+        stats=f"{RESULTS}/{{dataset}}/eda/stats.json",
+    output:
+        checkpoint=f"{RESULTS}/{{dataset}}/data_randomisation/model/checkpoint.pt",
+        history=f"{RESULTS}/{{dataset}}/data_randomisation/model/history.csv",
+        scores=f"{RESULTS}/{{dataset}}/data_randomisation/model/scores.json",
+        curves=f"{RESULTS}/{{dataset}}/data_randomisation/model/training_curves.png",
+    log:
+        log_path("train_shuffled"),
+    benchmark:
+        benchmark_path("train_shuffled")
+    conda:
+        "../envs/posthoc.yaml"
+    threads: resources_for("train")["cpus_per_task"]
+    resources:
+        **resources_for("train"),
+    params:
+        model=lambda wc: dataset_cfg(wc)["model"],
+        train=lambda wc: dataset_cfg(wc)["train"],
+        seed=config["seed"],
+        device=config["device"],
+        resume=lambda wc, output: str(Path(output.checkpoint).parent / ".resume.pt"),
+        code=code("train_shuffled"),
+    script:
+        "../scripts/train_shuffled.py"
+
+
 rule evaluate:
     input:
         split_arrays("test"),  # read through meta's folder

@@ -74,6 +74,14 @@ def layered(config: dict, dataset: str) -> bool:
     return single_label(config, dataset) and not scripted
 
 
+def replicates(config: dict) -> int:
+    return int(config.get("replicates", 1))
+
+
+def data_randomisation(config: dict) -> bool:
+    return bool(config.get("map_quality", {}).get("sanity", {}).get("data_randomisation", False))
+
+
 RULES: dict[str, Rule] = {
     "prepare_data": Rule(("dataset",)),
     "eda": Rule(("dataset",), ("prepare_data",)),
@@ -118,7 +126,32 @@ RULES: dict[str, Rule] = {
         datasets=layered,
     ),
     "map_quality_summary": Rule(
-        ("dataset",), ("eda", "train", "import_model", "explain", "map_quality"), datasets=layered
+        ("dataset",),
+        ("eda", "train", "import_model", "explain", "map_quality", "data_randomisation"),
+        datasets=layered,
+    ),
+    # replicates 2+: one more model per replicate (seed + r), scored by one job per (dataset, replicate)
+    "train_replicate": Rule(
+        ("dataset", "replicate"), ("prepare_data", "eda"), when=lambda c: replicates(c) > 1, datasets=layered
+    ),
+    "replicate_quality": Rule(
+        ("dataset", "replicate"),
+        ("prepare_data", "train_replicate", "explain"),
+        when=lambda c: replicates(c) > 1,
+        datasets=layered,
+    ),
+    "map_quality_replicates": Rule(
+        ("dataset",),
+        ("train", "map_quality", "train_replicate", "replicate_quality"),
+        when=lambda c: replicates(c) > 1,
+        datasets=layered,
+    ),
+    # map_quality.sanity.data_randomisation: the shuffled-label model and its maps
+    "train_shuffled": Rule(
+        ("dataset",), ("prepare_data", "eda"), when=lambda c: data_randomisation(c), datasets=layered
+    ),
+    "data_randomisation": Rule(
+        ("dataset",), ("train_shuffled", "explain"), when=lambda c: data_randomisation(c), datasets=layered
     ),
     "report": Rule(
         (),
@@ -137,6 +170,7 @@ RULES: dict[str, Rule] = {
             "activations",
             "feature_vis",
             "map_quality_summary",
+            "map_quality_replicates",
         ),
     ),
     "all": Rule((), ("report",)),
@@ -203,6 +237,9 @@ EXPECTED_USERS = {
         ("faithfulness", {}),
         ("map_quality", {}),
         ("map_quality_summary", {}),
+        ("replicate_quality", {}),
+        ("map_quality_replicates", {}),
+        ("data_randomisation", {}),
     ],
     "src/posthoc/plots/lime.py": [("lime_study", {})],  # the LIME figures, nothing else
 }
@@ -225,12 +262,20 @@ GPU_RULES = {
     "activations",
     "feature_vis",
     "map_quality",
+    "train_replicate",
+    "train_shuffled",
+    "replicate_quality",
+    "data_randomisation",
 }
 
 
 def wildcard_values(config: dict) -> dict[str, list[str]]:
     """The values each wildcard takes under ``config``."""
-    return {"dataset": list(config["datasets"]), "method": list(config["methods"])}
+    return {
+        "dataset": list(config["datasets"]),
+        "method": list(config["methods"]),
+        "replicate": [str(r) for r in range(1, replicates(config))],
+    }
 
 
 class Job(NamedTuple):

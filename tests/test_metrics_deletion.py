@@ -68,6 +68,27 @@ def test_curves_hand_computed_on_a_linear_model():
     np.testing.assert_allclose(curve_auc(np.array([0.0, 1.0]), np.array([0.0, 1.0])), 0.5)
 
 
+def test_shared_endpoint_passes_equal_running_every_step(batch):
+    # the unperturbed and the all-fill steps are one pass per image / one pass in all; every curve,
+    # at uneven (non-mirrored) fractions too, must equal running the model on each step's input
+    x, maps, target = batch
+    model = _model()
+    fr = np.array([0.0, 0.2, 0.55, 1.0])
+    out = perturbation_curves(model, x, maps, target, fractions=fr, fill=0.3, batch_size=7)
+    rank = position_ranks(maps.flatten(0, 1)).view(5, 2, 36)
+    for curve, keep_of in (
+        ("deletion", lambda k: rank >= k),
+        ("deletion_lerf", lambda k: rank < 36 - k),
+        ("insertion", lambda k: rank < k),
+    ):
+        for j, f in enumerate(fr):
+            keep = keep_of(int(round(f * 36))).view(5, 2, 1, 6, 6)
+            for layer in range(2):
+                xs = torch.where(keep[:, layer], x, torch.tensor(0.3))
+                ref = torch.softmax(model(xs).double(), 1).gather(1, target.view(-1, 1))[:, 0]
+                np.testing.assert_allclose(out[curve][:, layer, j], ref.detach().numpy(), atol=1e-6)
+
+
 def test_keep_top_scores_reproduce_drop_increase(batch):
     x, maps, target = batch
     model = _model()

@@ -58,6 +58,13 @@ class Normaliser:
         return to_model_input(samples, self.mean, self.std, self.pixel_scale)
 
 
+def shuffled_labels(labels: np.ndarray, seed: int) -> np.ndarray:
+    """The labels permuted across samples under ``seed`` (the data randomisation test of Adebayo et al.
+    2018: a model that can only memorise; the class frequencies are kept)."""
+    labels = np.asarray(labels)
+    return labels[np.random.default_rng(seed).permutation(len(labels))]
+
+
 def batches(n: int, batch_size: int):
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))

@@ -16,7 +16,8 @@ position. A position is removed in all its channels at once, set to ``fill`` (no
   With one fill value, LeRF deletion at k % is insertion at (100 − k) %: the same inputs, so that curve
   is the insertion curve mirrored (not recomputed) when the fractions are symmetric.
 
-Everything is batched: all layers and all steps of a chunk of images go through the model together.
+Everything is batched: all layers, curves and steps of a chunk of images go through the model together,
+and each distinct input only once (the unperturbed image and the all-``fill`` input are shared).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..explain.base import fast_layout
 
@@ -51,7 +53,16 @@ def _probs(model: nn.Module, batch: torch.Tensor, target: torch.Tensor, batch_si
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-@torch.no_grad()
+def _present(curve: str, counts: torch.Tensor, n_pos: int) -> torch.Tensor:
+    """Positions still (deletion) or already (insertion) holding the input at each step."""
+    if curve in ("deletion", "deletion_lerf"):
+        return n_pos - counts
+    if curve == "insertion":
+        return counts
+    raise ValueError(f"unknown curve {curve!r}; choose from {CURVES}")
+
+
+@torch.inference_mode()
 def perturbation_curves(
     model: nn.Module,
     x: torch.Tensor,
@@ -65,7 +76,12 @@ def perturbation_curves(
     batch_size: int,
     device="cpu",
 ) -> dict[str, np.ndarray]:
-    """{curve: (N, L, len(fractions)) target probabilities}; ``maps`` (N, L, *spatial), ``x`` (N, C, *spatial)."""
+    """{curve: (N, L, len(fractions)) target probabilities}; ``maps`` (N, L, *spatial), ``x`` (N, C, *spatial).
+
+    Only distinct inputs go through the model: a step where every position holds the input is the
+    image itself (one pass per image, shared by all layers and curves), a step where none does is the
+    all-``fill`` input (one pass in all); the other steps of every curve, layer and image of a chunk are
+    stacked into one batch."""
     model.eval()
     n, n_layers = maps.shape[:2]
     n_pos = int(np.prod(maps.shape[2:]))
@@ -73,33 +89,57 @@ def perturbation_curves(
     counts = torch.round(frac * n_pos).long()  # positions affected at each step
     target = torch.as_tensor(target, dtype=torch.long)
     out = {c: np.zeros((n, n_layers, len(frac))) for c in curves}
-    per_chunk = max(1, batch_size // max(1, n_layers * len(frac)))
-    for start in range(0, n, per_chunk):
+    mirrored = "insertion" in curves and np.allclose(frac.numpy(), 1 - frac.numpy()[::-1])
+    computed = [c for c in curves if not (c == "deletion_lerf" and mirrored)]  # LeRF = mirrored insertion
+    present = {c: _present(c, counts, n_pos) for c in computed}
+    steps = {c: torch.nonzero((present[c] > 0) & (present[c] < n_pos)).flatten() for c in computed}
+    n_steps = sum(len(v) for v in steps.values())
+    fill_t = torch.as_tensor(fill, dtype=x.dtype, device=device)
+    if any(bool((present[c] == 0).any()) for c in computed):  # the all-fill input: one pass for every image
+        empty = torch.full((1, *x.shape[1:]), float(fill), dtype=x.dtype, device=device)
+        p_empty = torch.softmax(model(fast_layout(empty)).double(), 1)[0].cpu()[target].numpy()
+    per_chunk = max(1, batch_size // max(1, n_layers * n_steps))
+    for start in tqdm(range(0, n, per_chunk), desc="perturbation curves", mininterval=5, disable=n <= per_chunk):
         sl = slice(start, min(start + per_chunk, n))
         xb = x[sl].to(device)
         b = xb.shape[0]
+        tb = target[sl].to(device)
         rank = position_ranks(maps[sl].flatten(0, 1), raw[sl].flatten(0, 1) if raw is not None else None)
         rank = rank.view(b, n_layers, 1, n_pos).to(device)
-        k = counts.to(device).view(1, 1, -1, 1)
-        tb = target[sl].to(device).repeat_interleave(n_layers * len(frac))
-        fill_t = torch.as_tensor(fill, dtype=xb.dtype, device=device)
-        mirrored = "insertion" in curves and np.allclose(frac.numpy(), 1 - frac.numpy()[::-1])
-        for curve in curves:
-            if curve == "deletion_lerf" and mirrored:
-                continue  # removing the least relevant k = inserting the most relevant P − k: filled in below
+        batches = []
+        for curve in computed:
+            k = counts[steps[curve]].to(device).view(1, 1, -1, 1)
             if curve == "deletion":
                 keep = rank >= k  # the k most relevant are removed
             elif curve == "deletion_lerf":
                 keep = rank < n_pos - k  # the k least relevant are removed
-            elif curve == "insertion":
-                keep = rank < k  # only the k most relevant are present
             else:
-                raise ValueError(f"unknown curve {curve!r}; choose from {CURVES}")
-            keep = keep.view(b, n_layers, len(frac), 1, *xb.shape[2:])
-            batch = torch.where(keep, xb.view(b, 1, 1, *xb.shape[1:]), fill_t).flatten(0, 2)
-            out[curve][sl] = _probs(model, batch, tb, batch_size).view(b, n_layers, len(frac)).cpu().numpy()
-        if "deletion_lerf" in curves and mirrored:
-            out["deletion_lerf"][sl] = out["insertion"][sl][..., ::-1]
+                keep = rank < k  # insertion: only the k most relevant are present
+            keep = keep.view(b, n_layers, -1, 1, *xb.shape[2:])
+            batches.append(torch.where(keep, xb.view(b, 1, 1, *xb.shape[1:]), fill_t))
+        probs = np.zeros((b, n_layers, 0))
+        if n_steps:
+            probs = _probs(
+                model,
+                torch.cat(batches, 2).flatten(0, 2),
+                tb.repeat_interleave(n_layers * n_steps),
+                batch_size,
+            )
+            probs = probs.view(b, n_layers, n_steps).cpu().numpy()
+        p_full = None
+        offset = 0
+        for curve in computed:
+            idx = steps[curve].numpy()
+            out[curve][sl, :, idx] = probs[:, :, offset : offset + len(idx)]
+            offset += len(idx)
+            if bool((present[curve] == n_pos).any()):
+                if p_full is None:
+                    p_full = _probs(model, xb, tb, batch_size).cpu().numpy()
+                out[curve][sl, :, (present[curve] == n_pos).numpy()] = p_full[:, None, None]
+            if bool((present[curve] == 0).any()):
+                out[curve][sl, :, (present[curve] == 0).numpy()] = p_empty[sl][:, None, None]
+    if "deletion_lerf" in curves and mirrored:
+        out["deletion_lerf"] = out["insertion"][..., ::-1].copy()
     return out
 
 
@@ -109,7 +149,7 @@ def curve_auc(curves: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     return ((curves[..., 1:] + curves[..., :-1]) / 2 * np.diff(f)).sum(-1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def keep_top_scores(
     model: nn.Module,
     x: torch.Tensor,

@@ -44,14 +44,37 @@ def explain_params(method_params: dict, info: dict) -> dict:
     return params
 
 
-def _maps(method, model, x, target, layers, params, batch_size, dev) -> torch.Tensor:
-    out = []
+def recompute_maps(
+    method, model, x, target, layers, params, batch_size, dev
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A method's maps (and pre-ReLU maps, where it has them) of ``x`` on ``model``, in batches."""
+    maps, raws = [], []
     for s in range(0, len(x), batch_size):
         att = explain(
             method, model, x[s : s + batch_size].to(dev), torch.as_tensor(target[s : s + batch_size]), layers, **params
         )
-        out.append(att.maps.detach().float().cpu())
-    return torch.cat(out)
+        maps.append(att.maps.detach().float().cpu())
+        raws.append(att.raw.detach().float().cpu() if att.raw is not None else None)
+    raw = torch.cat(raws) if raws and raws[0] is not None else None
+    return torch.cat(maps), raw
+
+
+def _maps(method, model, x, target, layers, params, batch_size, dev) -> torch.Tensor:
+    return recompute_maps(method, model, x, target, layers, params, batch_size, dev)[0]
+
+
+def evaluation_rows(explanations: str) -> dict:
+    """The evaluation rows of an explanation file: ``x``, ``maps``, ``raw`` (or None), ``target``, ``index``, ``layers``."""
+    f = np.load(explanations)
+    sel = f["subset"] == "evaluation"
+    return {
+        "x": torch.from_numpy(f["x"][sel]),
+        "maps": torch.from_numpy(f["maps"][sel]),
+        "raw": torch.from_numpy(f["maps_raw"][sel]) if "maps_raw" in f.files else None,
+        "target": f["target"][sel],
+        "index": f["index"][sel],
+        "layers": [str(v) for v in f["layers"]],
+    }
 
 
 def distractor_masks(dataset: str, data_spec: dict, seed: int, index: np.ndarray, images: np.ndarray):
@@ -73,7 +96,7 @@ def distractor_masks(dataset: str, data_spec: dict, seed: int, index: np.ndarray
     return (yy >= top) & (yy < top + side) & (xx >= left) & (xx < left + side)
 
 
-def _similarities(original: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def similarities(original: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, L, *s) pairs → spearman (n, L) and SSIM (n, L; NaN for 1-D maps)."""
     n, n_layers = original.shape[:2]
     a, b = original.reshape(n * n_layers, -1), other.reshape(n * n_layers, -1)
@@ -86,6 +109,66 @@ def _similarities(original: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, 
             ssim[ok] = ssim_rows(flat_a[ok], flat_b[ok])
         return rho, ssim.reshape(n, n_layers)
     return rho, np.full((n, n_layers), np.nan)
+
+
+def per_image_scores(
+    model,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    raw: torch.Tensor | None,
+    target: np.ndarray,
+    index: np.ndarray,
+    *,
+    data_dir: str,
+    dataset: str,
+    data_spec: dict,
+    keep_percent: float,
+    fill: float,
+    topk_percent: float,
+    curve_steps: int,
+    curve_n_eval: int,
+    batch_size: int,
+    seed: int,
+    device,
+) -> dict[str, np.ndarray]:
+    """The per-image scores of maps on the model they explain: ``p``/``p_kept`` (drop/increase),
+    ``loc_*`` where the dataset has masks, ``curve_*`` deletion/insertion curves (the keys of the
+    per-image file; shared by the dataset's model and its replicates)."""
+    out: dict[str, np.ndarray] = {}
+    t = torch.as_tensor(target)
+    # drop / increase per image (top keep_percent % kept)
+    p, p_kept = keep_top_scores(
+        model, x, maps, t, keep_percent=keep_percent, fill=fill, raw=raw, batch_size=batch_size, device=device
+    )
+    out.update(p=p, p_kept=p_kept, keep_percent=np.float64(keep_percent))
+
+    # localisation (datasets that ship masks)
+    if data_pkg.read_meta(data_dir).get("has_masks") and maps.ndim == 4:
+        test = data_pkg.load_split(data_dir, "test")
+        masks = np.asarray(test.masks[index]).astype(bool)
+        distractor = distractor_masks(dataset, data_spec, seed, index, np.asarray(test.images[index]))
+        for key, value in localisation_scores(
+            maps.numpy(), masks, topk_percent=topk_percent, distractor=distractor
+        ).items():
+            out[f"loc_{key}"] = value
+        out["topk_percent"] = np.float64(topk_percent)
+
+    # deletion / insertion curves on the first curve_n_eval evaluation images
+    fractions = np.linspace(0, 1, curve_steps + 1)
+    m = min(curve_n_eval, len(x))
+    curves = perturbation_curves(
+        model,
+        x[:m],
+        maps[:m],
+        t[:m],
+        fractions=fractions,
+        fill=fill,
+        raw=raw[:m] if raw is not None else None,
+        batch_size=batch_size,
+        device=device,
+    )
+    out.update({f"curve_{k}": v for k, v in curves.items()}, curve_fractions=fractions)
+    return out
 
 
 def run(
@@ -116,49 +199,33 @@ def run(
     model, info = load_checkpoint(checkpoint)
     dev = select_device(device)
     model.to(dev).eval()
-    f = np.load(explanations)
-    sel = f["subset"] == "evaluation"
-    x = torch.from_numpy(f["x"][sel])
-    maps = torch.from_numpy(f["maps"][sel])
-    raw = torch.from_numpy(f["maps_raw"][sel]) if "maps_raw" in f.files else None
-    target = f["target"][sel]
-    index = f["index"][sel]
-    layers = [str(v) for v in f["layers"]]
+    rows = evaluation_rows(explanations)
+    x, maps, raw, target, index, layers = (rows[k] for k in ("x", "maps", "raw", "target", "index", "layers"))
     out = {"index": index, "target": target, "layers": np.array(layers), "method": np.array(method)}
     t = torch.as_tensor(target)
 
-    # drop / increase per image (top keep_percent % kept)
-    p, p_kept = keep_top_scores(
-        model, x, maps, t, keep_percent=keep_percent, fill=fill, raw=raw, batch_size=batch_size, device=dev
+    out.update(
+        per_image_scores(
+            model,
+            x,
+            maps,
+            raw,
+            target,
+            index,
+            data_dir=data_dir,
+            dataset=dataset,
+            data_spec=data_spec,
+            keep_percent=keep_percent,
+            fill=fill,
+            topk_percent=topk_percent,
+            curve_steps=curve_steps,
+            curve_n_eval=curve_n_eval,
+            batch_size=batch_size,
+            seed=seed,
+            device=dev,
+        )
     )
-    out.update(p=p, p_kept=p_kept, keep_percent=np.float64(keep_percent))
-
-    # localisation (datasets that ship masks)
-    if data_pkg.read_meta(data_dir).get("has_masks") and maps.ndim == 4:
-        test = data_pkg.load_split(data_dir, "test")
-        masks = np.asarray(test.masks[index]).astype(bool)
-        distractor = distractor_masks(dataset, data_spec, seed, index, np.asarray(test.images[index]))
-        for key, value in localisation_scores(
-            maps.numpy(), masks, topk_percent=topk_percent, distractor=distractor
-        ).items():
-            out[f"loc_{key}"] = value
-        out["topk_percent"] = np.float64(topk_percent)
-
-    # deletion / insertion curves on the first curve_n_eval evaluation images
-    fractions = np.linspace(0, 1, curve_steps + 1)
-    m = min(curve_n_eval, len(x))
-    curves = perturbation_curves(
-        model,
-        x[:m],
-        maps[:m],
-        t[:m],
-        fractions=fractions,
-        fill=fill,
-        raw=raw[:m] if raw is not None else None,
-        batch_size=batch_size,
-        device=dev,
-    )
-    out.update({f"curve_{k}": v for k, v in curves.items()}, curve_fractions=fractions)
+    p, p_kept = out["p"], out["p_kept"]
 
     # sanity checks: cascading and independent randomisation on the first sanity_n images
     params = explain_params(method_params, info)
@@ -168,7 +235,7 @@ def run(
         labels, rhos, ssims, example = [], [], [], [orig[0]]
         for label, rnd in tqdm(list(models), desc=f"{method} {kind} randomisation", mininterval=5):
             new = _maps(method, rnd.to(dev), x[:s], target[:s], info["layers"], params, batch_size, dev).numpy()
-            rho, ssim = _similarities(orig, new)
+            rho, ssim = similarities(orig, new)
             labels.append(label)
             rhos.append(rho)
             ssims.append(ssim)

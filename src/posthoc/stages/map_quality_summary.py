@@ -6,8 +6,10 @@ when its interval excludes 0). Tables (``map_quality/``):
 
 * ``localisation.csv`` — method, layer, pointing_game, relevance_mass, rank_accuracy, topk_iou
   (+ distractor_share on blockdigits), n, with intervals (no rows without masks);
-* ``sanity.csv`` — method, layer, test (cascading/independent), randomised, spearman (median), ssim
-  (median, 2-D), intervals, n; ``sanity_flags.csv`` — methods whose maps survive full randomisation;
+* ``sanity.csv`` — method, layer, test (cascading/independent; ``data`` with ``randomised = labels``
+  for the data randomisation test when ``map_quality.sanity.data_randomisation`` is on), randomised,
+  spearman (median), ssim (median, 2-D), intervals, n; ``sanity_flags.csv`` — methods whose maps
+  survive full randomisation (and, with the data test, ``data_spearman``/``survives_data_randomisation``);
 * ``deletion.csv`` — AUC of the deletion (MoRF, lower is better), LeRF deletion (higher is better)
   and insertion (higher is better) curves;
 * ``drop_increase.csv`` — drop rate, increase rate with the tolerance and without it (seed 004's
@@ -89,22 +91,40 @@ def sanity_table(per: dict, boot: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def data_randomisation_rows(path: str, boot: dict) -> pd.DataFrame:
+    """``test = data`` rows (``randomised = labels``) from the data-randomisation stage's similarities."""
+    f = np.load(path)
+    rows = []
+    for method in [str(m) for m in f["methods"]]:
+        rho_all, ssim_all = f[f"{method}__spearman"], f[f"{method}__ssim"]
+        for j, layer in enumerate(f[f"{method}__layers"]):
+            row = {"method": method, "layer": str(layer), "test": "data", "randomised": "labels"}
+            row.update(_ci(rho_all[:, j], {**boot, "statistic": np.nanmedian}, "spearman"))
+            if np.isfinite(ssim_all[:, j]).any():
+                row.update(_ci(ssim_all[:, j], {**boot, "statistic": np.nanmedian}, "ssim"))
+            row["n"] = int(np.isfinite(rho_all[:, j]).sum())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def sanity_flags(sanity: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """One row per method and layer: survives full (cascading) model randomisation; with the data
+    randomisation test, also ``data_spearman`` (+ interval) and ``survives_data_randomisation``."""
     full = sanity[(sanity["test"] == "cascading") & (sanity["randomised"] == "all")].copy()
     full["survives_full_randomisation"] = full["spearman"] > threshold
     full["threshold"] = threshold
-    return full[
-        [
-            "method",
-            "layer",
-            "spearman",
-            "spearman_ci_low",
-            "spearman_ci_high",
-            "threshold",
-            "survives_full_randomisation",
-            "n",
-        ]
-    ].reset_index(drop=True)
+    cols = ["method", "layer", "spearman", "spearman_ci_low", "spearman_ci_high", "threshold"]
+    cols += ["survives_full_randomisation", "n"]
+    full = full[cols].reset_index(drop=True)
+    data = sanity[sanity["test"] == "data"]
+    if len(data):
+        data = data[["method", "layer", "spearman", "spearman_ci_low", "spearman_ci_high"]].rename(
+            columns=lambda c: c if c in ("method", "layer") else f"data_{c}"
+        )
+        full = full.merge(data, on=["method", "layer"], how="left")
+        survives = (full["data_spearman"] > threshold).astype(object)
+        full["survives_data_randomisation"] = survives.where(full["data_spearman"].notna(), None)  # not tested: empty
+    return full
 
 
 def deletion_table(per: dict, boot: dict) -> pd.DataFrame:
@@ -244,6 +264,7 @@ def run(
     explanations: list[str],
     scores: str,
     stats: str,
+    data_randomisation: str | list,
     data_kind: str,
     increase_tolerance: float,
     survive_threshold: float,
@@ -275,6 +296,8 @@ def run(
     per = _load(per_image)
     loc = localisation_table(per, boot)
     san = sanity_table(per, boot)
+    if data_randomisation:  # map_quality.sanity.data_randomisation: the shuffled-label model's similarities
+        san = pd.concat([san, data_randomisation_rows(data_randomisation, boot)], ignore_index=True)
     flg = sanity_flags(san, survive_threshold)
     dele = deletion_table(per, boot)
     drops, images = drop_tables(per, boot, increase_tolerance)

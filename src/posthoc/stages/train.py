@@ -10,7 +10,17 @@ import torch
 
 from .. import data, io, models
 from ..plots.training import training_curves
-from ..train import Normaliser, fingerprint, fit, predict_logits, seed_everything, select_device, split_scores
+from ..errors import UserError
+from ..train import (
+    Normaliser,
+    fingerprint,
+    fit,
+    predict_logits,
+    seed_everything,
+    select_device,
+    shuffled_labels,
+    split_scores,
+)
 
 
 def spatial_shape(meta: dict) -> tuple[int, ...]:
@@ -66,6 +76,41 @@ def run(
 ) -> dict:
     """Fit the model of config ``model`` with settings ``train``; ``resume`` holds the state of an interrupted
     run. (A dataset whose config names ``model.checkpoint`` has no train job: see ``stages.import_model``.)"""
+    return train_and_save(
+        dataset=dataset,
+        meta=meta,
+        stats=stats,
+        checkpoint=checkpoint,
+        history=history,
+        scores=scores,
+        curves=curves,
+        model=model,
+        train=train,
+        seed=seed,
+        device=device,
+        resume=resume,
+        shuffle_labels_seed=None,
+    )
+
+
+def train_and_save(
+    *,
+    dataset: str,
+    meta: str,
+    stats: str,
+    checkpoint: str,
+    history: str,
+    scores: str,
+    curves: str,
+    model: dict,
+    train: dict,
+    seed: int,
+    device: str,
+    resume: str | None,
+    shuffle_labels_seed: int | None,
+) -> dict:
+    """The training stage's work, shared by the dataset's model, its replicates (another ``seed``) and the
+    data-randomisation model (training labels permuted under ``shuffle_labels_seed``; None: the true labels)."""
     data_dir = str(Path(meta).parent)
     out_checkpoint, out_history, out_scores, out_curves = checkpoint, history, scores, curves
     model_cfg, train_cfg, resume_path = model, train, resume
@@ -85,9 +130,19 @@ def run(
     normalise = Normaliser(info["mean"], info["std"], info["pixel_scale"])
     splits = {s: data.load_split(data_dir, s) for s in ("train", "val", "test")}
     settings = {"model": model_cfg, "train": train_cfg, "seed": seed, "data": meta["checksum"], "stats": stats["mean"]}
+    train_labels = splits["train"].labels
+    if shuffle_labels_seed is not None:
+        if model_cfg.get("checkpoint"):
+            raise UserError(
+                f"datasets.{dataset}.model.checkpoint is an existing model, which cannot be retrained on shuffled labels "
+                "or other seeds; set replicates: 1 and map_quality.sanity.data_randomisation: false for this dataset"
+            )
+        train_labels = shuffled_labels(train_labels, shuffle_labels_seed)
+        settings["shuffle_labels_seed"] = shuffle_labels_seed
+        info["shuffle_labels_seed"] = shuffle_labels_seed
     history = fit(
         model,
-        (splits["train"].images, splits["train"].labels),
+        (splits["train"].images, train_labels),
         (splits["val"].images, splits["val"].labels),
         normalise,
         seed=seed,
