@@ -5,11 +5,13 @@ Per layer and channel: the running top-k images by the channel's largest value o
 channel's mean, max, largest spatial mean over images and the spread of its per-image maxima (which channels are worth showing).
 Ties keep the earlier image first, so the record equals a brute-force scan with a stable descending sort.
 
-Cost: each layer's output is reduced the moment its module returns (one max/argmax and one sum over
-its flattened positions, while the output is still in cache; it is never kept), and the channels of
-all layers then share one column axis: per-image values of up to ``buffer`` elements are collected
-over batches and merged into the running statistics in one go (one top-k, one class matmul, ...),
-so the per-batch work outside the forward pass is two reductions per layer, whatever the bookkeeping.
+Cost: each layer's output is reduced the moment its module returns (a max and a sum over its
+flattened positions, vectorised reductions, while the output is still in cache). The channels of all
+layers then share one column axis: the batch's k best rows per channel (a stable top-k) get their
+argmax position from the held output (an argmax over k rows per channel instead of every row: torch's
+max-with-index over short rows costs several times a plain max), and per-image values of up to
+``buffer`` elements are merged into the running statistics in one go (one top-k of the candidates,
+one class matmul with a one-hot, ...).
 """
 
 from __future__ import annotations
@@ -44,22 +46,31 @@ def stable_topk(values: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class _Reducer:
-    """Store of :func:`capture` that keeps only each layer's (N, C) max, argmax and sum over positions."""
+    """Store of :func:`capture` that reduces each layer's output as its module returns: (N, C) max and sum
+    over positions; the output itself is held only until the batch's candidates have their argmax."""
 
     def __init__(self, layers: Sequence[str]):
         self.slot = {name: i for i, name in enumerate(layers)}
+        self.flat: list = [None] * len(layers)
         self.value: list = [None] * len(layers)
-        self.where: list = [None] * len(layers)
         self.sum: list = [None] * len(layers)
         self.shape: list[tuple[int, ...]] = [()] * len(layers)
 
     def __setitem__(self, name: str, out: torch.Tensor) -> None:
         i = self.slot[name]
         flat = out.flatten(2)  # a view of a contiguous output
-        value, where = flat.max(2)  # first occurrence of the max (torch.max semantics)
-        self.value[i], self.where[i] = value.float(), where
+        self.flat[i] = flat
+        self.value[i] = flat.amax(2).float()  # a vectorised reduction; argmax only for the batch's top k
         self.sum[i] = flat.sum(2, dtype=torch.float32)
         self.shape[i] = tuple(out.shape[2:])
+
+    def candidates(self, value: torch.Tensor, k: int, channels: list[torch.Tensor]):
+        """The batch's k best rows per channel of all layers (T, k'), stable, and their argmax positions."""
+        rows = stable_topk(value.T, k)
+        parts = rows.split([len(c) for c in channels])
+        where = torch.cat([f[r, c].argmax(2) for f, r, c in zip(self.flat, parts, channels)])  # first max
+        self.flat = [None] * len(self.flat)
+        return rows, where
 
 
 @dataclass
@@ -102,16 +113,16 @@ class _Running:
             full(0.0),
         )
 
-    def merge(self, value: torch.Tensor, where: torch.Tensor, sums: torch.Tensor, labels: torch.Tensor) -> None:
-        """Fold in the next B rows of the split: (B, T) maxima, argmax positions, sums; (B,) labels."""
+    def merge(self, value, sums, labels, cand_value, cand_rows, cand_where) -> None:
+        """Fold in the next B rows of the split: (B, T) maxima and sums, (B,) labels, and their top-k
+        candidates per channel (T, m): values, split rows and argmax positions, in row order of their batches."""
         b = len(value)
-        rows = torch.arange(self.seen, self.seen + b, device=value.device)
         means = sums * self.inv_size
-        candidates = torch.cat([self.top_value, value.T], 1)  # kept rows are earlier than the new ones
+        candidates = torch.cat([self.top_value, cand_value], 1)  # kept rows are earlier than the new ones
         order = stable_topk(torch.nan_to_num(candidates, nan=-torch.inf), self.k)
         self.top_value = candidates.gather(1, order)
-        self.top_index = torch.cat([self.top_index, rows.expand(len(order), b)], 1).gather(1, order)
-        self.top_flat = torch.cat([self.top_flat, where.T], 1).gather(1, order)
+        self.top_index = torch.cat([self.top_index, cand_rows], 1).gather(1, order)
+        self.top_flat = torch.cat([self.top_flat, cand_where], 1).gather(1, order)
         onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, B)
         self.class_sum += onehot @ means
         self.class_count += onehot.sum(1)
@@ -149,10 +160,12 @@ def record(
     held = 0
 
     def flush():
-        value, where, sums, labels = (torch.cat(part, 0) for part in zip(*pending))
-        running.merge(value, where, sums, labels)
+        parts = list(zip(*pending))
+        stats = [torch.cat(p, 0) for p in parts[:3]]
+        running.merge(*stats, *[torch.cat(p, 1) for p in parts[3:]])
         pending.clear()
 
+    start = 0
     with capture(model, layers, store=reducer):
         for x, labels in batches:
             model(x)
@@ -161,8 +174,11 @@ def record(
                 sizes = [int(np.prod(s)) for s in reducer.shape]
                 inv = torch.cat([torch.full((v.shape[1],), 1 / n) for v, n in zip(reducer.value, sizes)])
                 running = _Running.start(k, n_classes, inv.to(value.device))
+                channels = [torch.arange(v.shape[1], device=value.device)[:, None] for v in reducer.value]
+            rows, where = reducer.candidates(value, k, channels)
             labels = torch.tensor(np.asarray(labels), dtype=torch.int64, device=value.device)
-            pending.append((value, torch.cat(reducer.where, 1), torch.cat(reducer.sum, 1), labels))
+            pending.append((value, torch.cat(reducer.sum, 1), labels, value.T.gather(1, rows), rows + start, where))
+            start += len(value)
             held += value.numel()
             if held >= buffer:
                 flush()
