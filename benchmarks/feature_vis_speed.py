@@ -1,6 +1,7 @@
-"""Speed of the feature family, every ratio measured in one process (alternating rounds, median).
+"""Speed of the feature family, every ratio measured in one process: alternating rounds, the median of
+the per-round ratio ours / reference with its interquartile range.
 
-    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 3]
+    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7]
 
 Models on the CPU with random weights (speed does not depend on training): the default study's
 AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 × 32 channels, length 40).
@@ -9,9 +10,8 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
   against one call per channel, same settings (steps, blur, jitter, TV) and image size.
 * vs ``lucent render_vis``: torch-lucent's ``render_vis`` per channel (pixel parameterisation at the
   same size, same number of steps, no transforms, Adam as lucent has it); timed on ``--lucent-channels``
-  channels and scaled to the layer's channel count. torch-lucent is not a dependency: it runs when
-  importable (``pip install --no-deps torch-lucent kornia==0.4.1`` into ``--lucent-path``; its
-  import of IPython for notebook display is stubbed).
+  channels and scaled to the layer's channel count, in alternation with ours. torch-lucent is a test
+  dependency (``pip install -e '.[test]'``, which brings kornia 0.4.1); without it these rows are skipped.
 * ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
   per-class means, statistics) against the model's plain batched inference over the same test set.
 """
@@ -22,7 +22,6 @@ import argparse
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +41,32 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def _alternate(contenders: dict, repeats: int) -> dict[str, float]:
+def _alternate(contenders: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds per round of each contender, run in alternation (one warm-up round first)."""
     for fn in contenders.values():  # warm-up
         fn()
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             times[name].append(_time(fn))
-    return {name: statistics.median(v) for name, v in times.items()}
+    return times
+
+
+def _row(model: str, method: str, ours: list[float], reference: str, ref: list[float], scale: float = 1.0) -> dict:
+    """Medians of both timings and of the per-round ratio ours / reference, with its interquartile range."""
+    ratio = np.array(ours) / (np.array(ref) * scale)
+    return dict(
+        model=model,
+        method=method,
+        rounds=len(ours),
+        ours_s=statistics.median(ours),
+        reference=reference,
+        reference_s=statistics.median(ref) * scale,
+        ratio=float(np.median(ratio)),
+        ratio_q25=float(np.quantile(ratio, 0.25)),
+        ratio_q75=float(np.quantile(ratio, 0.75)),
+        speedup=float(np.median(1 / ratio)),
+    )
 
 
 def _models():
@@ -60,7 +77,7 @@ def _models():
     }
 
 
-def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) -> list[dict]:
+def channel_rows(repeats: int, lucent_channels: int) -> list[dict]:
     rows = []
     for name, (model, shape, layer) in _models().items():
         n = model.get_submodule(layer).out_channels
@@ -75,16 +92,15 @@ def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) ->
 
         t = _alternate({"batched": batched, "loop": loop}, repeats)
         rows.append(
-            dict(
-                model=name,
-                method=f"channels of {layer} ({n}) batched",
-                ours_s=t["batched"],
-                reference="channels loop (ours, one call per channel)",
-                reference_s=t["loop"],
-                speedup=t["loop"] / t["batched"],
+            _row(
+                name,
+                f"channels of {layer} ({n}) batched",
+                t["batched"],
+                "channels loop (ours, one call per channel)",
+                t["loop"],
             )
         )
-        render = _lucent(lucent_path)
+        render = _lucent()
         if render is not None and len(shape) == 3:
             k = min(lucent_channels, n)
             lname = layer.replace(".", "_")
@@ -103,15 +119,15 @@ def channel_rows(repeats: int, lucent_channels: int, lucent_path: str | None) ->
                         fixed_image_size=shape[1],
                     )
 
-            tl = _alternate({"lucent": lucent}, repeats)["lucent"] * n / k
+            tl = _alternate({"batched": batched, "lucent": lucent}, repeats)
             rows.append(
-                dict(
-                    model=name,
-                    method=f"channels of {layer} ({n}) batched",
-                    ours_s=t["batched"],
-                    reference=f"torch-lucent render_vis per channel (timed on {k}, scaled to {n})",
-                    reference_s=tl,
-                    speedup=tl / t["batched"],
+                _row(
+                    name,
+                    f"channels of {layer} ({n}) batched",
+                    tl["batched"],
+                    f"torch-lucent render_vis per channel (timed on {k}, scaled to {n})",
+                    tl["lucent"],
+                    scale=n / k,
                 )
             )
         elif render is None:
@@ -125,14 +141,7 @@ def _lucent_param(shape):
     return param.pixel_image((1, *shape), sd=0.01)
 
 
-def _lucent(path: str | None):
-    if path:
-        sys.path.append(path)
-    if "IPython" not in sys.modules:  # lucent imports IPython.display for notebooks only
-        ipy = types.ModuleType("IPython")
-        ipy.display = types.ModuleType("IPython.display")
-        ipy.display.display = ipy.display.HTML = ipy.display.Image = lambda *a, **k: None
-        sys.modules.update({"IPython": ipy, "IPython.display": ipy.display})
+def _lucent():
     try:
         from lucent.optvis import render
     except Exception as err:  # noqa: BLE001  not installed or incompatible
@@ -172,13 +181,12 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
 
         t = _alternate({"activations": activations, "inference": inference}, repeats)
         rows.append(
-            dict(
-                model=name,
-                method=f"activations record ({len(layers)} layers, {n_test} images)",
-                ours_s=t["activations"],
-                reference="one batched inference pass",
-                reference_s=t["inference"],
-                speedup=t["inference"] / t["activations"],
+            _row(
+                name,
+                f"activations record ({len(layers)} layers, {n_test} images, batch {batch})",
+                t["activations"],
+                "one batched inference pass",
+                t["inference"],
             )
         )
     return rows
@@ -187,12 +195,11 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="benchmarks/results/feature_vis_speed.csv")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--lucent-channels", type=int, default=4)
-    ap.add_argument("--lucent-path", default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    rows = activation_rows(args.repeats) + channel_rows(args.repeats, args.lucent_channels, args.lucent_path)
+    rows = activation_rows(args.repeats) + channel_rows(args.repeats, args.lucent_channels)
     table = pd.DataFrame(rows)
     table.insert(0, "threads", torch.get_num_threads())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from torch import nn
 
 from posthoc.features.patches import top_patches
 from posthoc.features.receptive import receptive_field
-from posthoc.features.records import most_variable, record
+from posthoc.features.records import most_variable, record, stable_topk
 from posthoc.models import AlexNet128, CNN1D
 
 
@@ -29,8 +29,9 @@ def _brute_force(model, layer, x, labels, n_classes, k):
     return order, np.take_along_axis(value.T, order, 1), positions, class_mean, a
 
 
+@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
 @pytest.mark.parametrize("kind", ["image", "signal"])
-def test_records_and_patches_equal_a_brute_force_scan(kind):
+def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
     torch.manual_seed(0)
     if kind == "image":
         model, x = AlexNet128(3, 3, width=0.05).eval(), torch.randn(70, 3, 48, 48)
@@ -43,7 +44,7 @@ def test_records_and_patches_equal_a_brute_force_scan(kind):
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ReLU)) and n.startswith("features")
     ]
     batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 64), slice(64, 70))]
-    rec = record(model, layers, batches, n_classes=3, k=5)
+    rec = record(model, layers, batches, n_classes=3, k=5, buffer=buffer)
     assert rec.layers == layers
     for layer, got in zip(layers, rec.per_layer):
         order, value, position, class_mean, a = _brute_force(model, layer, x, labels, 3, 5)
@@ -77,3 +78,11 @@ def test_ties_keep_the_earlier_image_first():
     rec = record(model, ["1"], [(x[:2], np.zeros(2, int)), (x[2:], np.zeros(2, int))], n_classes=1, k=4)
     np.testing.assert_array_equal(rec.per_layer[0]["index"], [[1, 3, 0, 2]])
     np.testing.assert_array_equal(rec.per_layer[0]["position"][0, :, 0], [1, 0, 0, 0])
+
+
+def test_stable_topk_equals_a_stable_sort():
+    values = torch.randint(0, 4, (50, 30), generator=torch.Generator().manual_seed(0)).float()  # many ties
+    values[0, :] = -torch.inf
+    for k in (1, 5, 29, 30, 40):
+        expected = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+        np.testing.assert_array_equal(stable_topk(values, k), expected, err_msg=f"k={k}")

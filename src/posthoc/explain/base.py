@@ -44,16 +44,20 @@ class Attribution:
 
 
 @contextlib.contextmanager
-def capture(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+def capture(model: nn.Module, layers: Sequence[str], store=None) -> Iterator[dict[str, torch.Tensor]]:
     """Record the output of each named module (what its call returns) during the forward passes in
     the block; everything is undone on exit, also when the block raises, and blocks nest.
+
+    ``store`` receives ``store[name] = output`` as each module returns (default: a new dict); an
+    object of one's own can reduce the output right there, while it is still in cache, instead of
+    keeping every layer's output until the forward pass ends.
 
     A module without forward hooks gets its ``forward`` wrapped for the duration of the block (an
     instance attribute) rather than a hook of ours: a hook sends every call of the module through
     ``nn.Module``'s slow path, which costs more than the whole Grad-CAM arithmetic on a small model.
     A module that already has forward hooks (which may change its output) gets one more, run last.
     """
-    store: dict[str, torch.Tensor] = {}
+    store = {} if store is None else store
     undo: list = []
     try:
         names = list(dict.fromkeys(layers))
