@@ -1,14 +1,16 @@
 """Cost of the paper study (configs/paper.yaml) from the measured per-image costs: a Markdown table.
 
     python benchmarks/cost.py [--scale benchmarks/results/scale.csv] [--speed benchmarks/results/explain_speed.csv]
-                              [--gpu-fwd-bwd 10000] [--gpu-forward 30000]
+                              [--gpu-scale benchmarks/results/scale_gpu.csv] [--gpu-fwd-bwd 10000] [--gpu-forward 30000]
 
 Measured (``scale.csv``, full-width AlexNet-128 at batch 512 on this CPU): seconds per image of one
 forward+backward+Adam step (F) and of one inference forward (f), and of the explain stage's Grad-CAM
 job (all conv layers, per explained image). Every other stage is that cost times the passes it needs
 (pass counts from the paper config; the measured ratios of ``explain_speed.csv`` say how close the
-methods come to them). The GPU figures are *assumptions* (``--gpu-*``; no GPU was measured), used for
-the critical path of a SLURM run with one GPU per job.
+methods come to them). The GPU figures come from ``scale_gpu.csv`` where it exists (``scale.py --device
+cuda``: a whole training epoch at full size in bf16 with the input path on 2 cores, fp32 inference, and
+every explain job of the paper config timed whole, start-up and figure included); otherwise they are
+the assumptions ``--gpu-*``. They give the critical path of a SLURM run with one GPU per job.
 """
 
 from __future__ import annotations
@@ -97,6 +99,36 @@ def study(F: float, f: float, gradcam: float, ig: float) -> dict:
     return jobs
 
 
+EXPLAIN_JOBS = ("gradcam", "saliency", "guided_backprop", "guided_gradcam", "deconvnet", "integrated_gradients")
+
+
+def gpu_study(gpu: pd.DataFrame) -> tuple[dict, str]:
+    """Seconds per job on the measured GPU: explain jobs as timed whole (per explained image, times the
+    paper's rows), training at the measured epoch throughput, everything else its passes at the
+    measured rates plus the smallest whole-job time measured (start-up, loading and figures dominate there)."""
+    rate = gpu.sort_values("threads").drop_duplicates("stage", keep="first").set_index("stage")
+    per_image = 1 / rate["images_per_s"]
+    F, f = per_image["train_epoch_bf16"], per_image["alexnet128_forward"]
+    floor = min(rate.loc[f"explain_{m}", "seconds"] for m in EXPLAIN_JOBS)
+    jobs = study(F, f, per_image["explain_gradcam"], per_image["explain_integrated_gradients"])
+    for name, (_, _, _, classes, _) in DATASETS.items():
+        rows = N_EVAL + 2 * classes + 8
+        job = jobs[name]
+        for m in EXPLAIN_JOBS:
+            job[m] = rows * per_image[f"explain_{m}"]
+        job["cam"] = job["gradcam"]
+        job["occlusion"] = rows * per_image["explain_occlusion"]
+        job["lime"] = (LIME_IMAGES + 2 * classes + 8) * per_image["explain_lime"]
+        for k in ("evaluate", "faithfulness", "occlusion_study", "robustness"):
+            job[k] += floor
+    how = (
+        f"measured on {rate['device'].iloc[0]}: a training epoch at {1 / F:,.0f} img/s (bf16, input path on 2 cores), "
+        f"inference {1 / f:,.0f} img/s (fp32), every explain job timed whole ({floor:.0f}–"
+        f"{max(rate.loc[f'explain_{m}', 'seconds'] for m in (*EXPLAIN_JOBS, 'occlusion', 'lime')):.0f} s)"
+    )
+    return jobs, how
+
+
 def critical_path(job: dict) -> float:
     """data/EDA aside: train → evaluate → the slowest explanation job → its faithfulness share."""
     explain = max(
@@ -110,6 +142,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", default=str(HERE / "results" / "scale.csv"))
     p.add_argument("--speed", default=str(HERE / "results" / "explain_speed.csv"))
+    p.add_argument("--gpu-scale", default=str(HERE / "results" / "scale_gpu.csv"), help="measured GPU rows")
     p.add_argument("--gpu-fwd-bwd", type=float, default=10_000, help="assumed GPU images/s, forward+backward")
     p.add_argument("--gpu-forward", type=float, default=30_000, help="assumed GPU images/s, forward")
     args = p.parse_args(argv)
@@ -129,15 +162,18 @@ def main(argv=None):
     total = sum(sum(j.values()) for j in cpu.values()) / 3600
     train = sum(j["train"] + j["train_gap"] for j in cpu.values()) / 3600
     print(f"\nCPU (this machine, 2 threads): {total:,.0f} CPU hours in all, of which training {train:,.0f}.")
-    gF, gf = 1 / args.gpu_fwd_bwd, 1 / args.gpu_forward
-    gpu = study(gF, gf, 2 * gF, IG_STEPS * gF * ig_ratio)
-    paths = {name: critical_path(job) / 3600 for name, job in gpu.items()}
+    if Path(args.gpu_scale).exists():
+        gpu, how = gpu_study(pd.read_csv(args.gpu_scale))
+    else:
+        gF, gf = 1 / args.gpu_fwd_bwd, 1 / args.gpu_forward
+        gpu = study(gF, gf, 2 * gF, IG_STEPS * gF * ig_ratio)
+        how = f"assumed {args.gpu_fwd_bwd:,.0f} img/s fwd+bwd, {args.gpu_forward:,.0f} img/s forward"
+    paths = {name: critical_path(job) / 60 for name, job in gpu.items()}
     gpu_total = sum(sum(j.values()) for j in gpu.values()) / 3600
     print(
-        f"GPU (assumed {args.gpu_fwd_bwd:,.0f} img/s fwd+bwd, {args.gpu_forward:,.0f} img/s forward): "
-        f"{gpu_total:.1f} GPU hours in all; critical path "
-        + ", ".join(f"{k} {v:.2f} h" for k, v in paths.items())
-        + f" → {max(paths.values()):.2f} h"
+        f"GPU ({how}): {gpu_total:.2f} GPU hours in all; critical path "
+        + ", ".join(f"{k} {v:.1f} min" for k, v in paths.items())
+        + f" → {max(paths.values()):.1f} min"
     )
 
 
