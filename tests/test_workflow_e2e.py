@@ -178,7 +178,13 @@ def test_activation_and_feature_outputs(completed_run, dataset):
     scores = pd.read_csv(base / "features" / "scores.csv")
     share = scores.groupby("kind")["beats"].mean()
     print(f"{dataset}: share of visualisations beating the best natural test image: {share.to_dict()}")
-    assert share["class"] >= 0.8 and share["channel"] >= 0.5  # even the tiny config's weak models
+    assert share["channel"] >= 0.5  # even the tiny config's weak models
+    # A class's logit barely depends on the input of a model at chance level (the tiny config's, after two
+    # epochs), so there the class share is a coin flip; it is asserted for models that learned something,
+    # and on a model with a known optimum in tests/test_features_visualise.py.
+    accuracy = json.loads((base / "model" / "scores.json").read_text())["test"]["accuracy"]
+    if accuracy >= 2 / len(names):
+        assert share["class"] >= 0.8, (dataset, accuracy, share.to_dict())
     for name in ("feature_maps", "class_heatmap", "filters", "patches"):
         assert (base / "activations" / f"{name}.png").stat().st_size > 1000
     for name in ("classes", "channels", "layers", "dreams"):
