@@ -17,7 +17,8 @@ A job is ``Job(rule, wildcards)`` with ``wildcards`` a sorted tuple of ``(name, 
 reads a job of a rule listed in its ``reads`` when their wildcards agree on the names both have (so
 ``faithfulness_summary(dataset=d)`` reads ``faithfulness(dataset=d, method=m)`` for every ``m``, and
 ``report()`` reads every job of the rules it lists) and, for an entry ``(rule, condition)``, when
-``condition(wildcards of the reading job)`` holds.
+``condition(wildcards)`` holds for the wildcards of both jobs (the reading job's where both have one, so
+``("explain", not_cam)`` in ``replicate_quality``'s reads selects the explain jobs of the plain model).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ RULES: dict[str, Rule] = {
     ),
     "replicate_quality": Rule(
         ("dataset", "replicate"),
-        ("prepare_data", "train_replicate", "explain"),
+        ("prepare_data", "train_replicate", ("explain", not_cam)),
         when=lambda c: replicates(c) > 1,
         datasets=layered,
     ),
@@ -151,7 +152,10 @@ RULES: dict[str, Rule] = {
         ("dataset",), ("prepare_data", "eda"), when=lambda c: data_randomisation(c), datasets=layered
     ),
     "data_randomisation": Rule(
-        ("dataset",), ("train_shuffled", "explain"), when=lambda c: data_randomisation(c), datasets=layered
+        ("dataset",),
+        ("train_shuffled", ("explain", not_cam)),
+        when=lambda c: data_randomisation(c),
+        datasets=layered,
     ),
     "report": Rule(
         (),
@@ -314,7 +318,7 @@ def reads(consumer: Job, producer: Job) -> bool:
     a, b = dict(consumer.wildcards), dict(producer.wildcards)
     for entry in RULES[consumer.rule].reads:
         name, condition = entry if isinstance(entry, tuple) else (entry, None)
-        if name == producer.rule and (condition is None or condition(a)):
+        if name == producer.rule and (condition is None or condition({**b, **a})):
             return all(a[k] == b[k] for k in a.keys() & b.keys())
     return False
 

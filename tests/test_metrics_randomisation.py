@@ -48,6 +48,15 @@ def test_spearman_rows_equals_scipy_on_many_float32_rows():
     b = (a + rng.normal(0, 0.5, a.shape)).astype(np.float32)
     ref = [spearmanr(x, y).statistic for x, y in zip(a, b)]
     np.testing.assert_allclose(rnd.spearman_rows(a, b), ref, atol=1e-12)
+    # no value repeats anywhere (the shared-rank path), and a NaN makes its pair's ρ NaN, as SciPy
+    c = np.stack([rng.permutation(64 * 64) for _ in range(8)]).astype(np.float32)
+    d = np.stack([rng.permutation(64 * 64) for _ in range(8)]).astype(np.float32)
+    d[:, :100] = c[:, :100]
+    ref = [spearmanr(x, y).statistic for x, y in zip(c, d)]
+    np.testing.assert_allclose(rnd.spearman_rows(c, d), ref, atol=1e-12)
+    d[2, 7] = np.nan
+    rho = rnd.spearman_rows(c, d)
+    assert np.isnan(rho[2]) and not np.isnan(np.delete(rho, 2)).any()
 
 
 def test_ssim_rows_equals_skimage_with_flat_regions_and_float32():

@@ -60,54 +60,87 @@ def independent_models(model: nn.Module, seed: int, layers: list[str] | None = N
 
 
 def _sorted_positions(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(M, P) → (positions in ascending order of value, boolean "a new value starts here") per row.
+    """(M, P) → (flat positions, row offsets included, in ascending order of value; boolean "a new value
+    starts here") per row.
 
     float32 rows are sorted as one int64 key per element (order-preserving integer image of the value
-    in the high 32 bits, the position in the low ones): a plain sort, about twice as fast as an argsort,
-    that gives the order and the equal-value runs at once. Other dtypes use an argsort."""
+    in the high 32 bits, the position in the low ones, both written straight into the key's halves): a
+    plain sort, about twice as fast as an argsort, that gives the order and the equal-value runs at once.
+    Other dtypes use an argsort."""
     m, p = a.shape
-    if a.dtype == np.float32:
+    if a.dtype == np.float32 and np.little_endian and p < 2**31:
         bits = (a + np.float32(0)).view(np.int32)  # −0.0 + 0 = +0.0: equal values, equal bits
-        mono = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed-integer order = float order
-        keys = np.sort((mono.astype(np.int64) << 32) | np.arange(p, dtype=np.int64), axis=1)
-        order, value = keys & 0xFFFFFFFF, keys >> 32
+        keys = np.empty((m, p), np.int64)
+        halves = keys.view(np.int32).reshape(m, p, 2)  # [low, high] per key
+        np.bitwise_xor(bits, (bits >> 31) & 0x7FFFFFFF, out=halves[..., 1])  # signed-integer order = float order
+        halves[..., 0] = np.arange(p, dtype=np.int32)
+        keys.sort(axis=1)
+        order, value = halves[..., 0], halves[..., 1]
     else:
         order = np.argsort(a, axis=1)
         value = np.take_along_axis(a, order, 1)
     starts = np.ones((m, p), bool)
     np.not_equal(value[:, 1:], value[:, :-1], out=starts[:, 1:])  # a new tie group (every row starts one)
-    return order, starts
+    return order + (np.arange(m, dtype=np.int64) * p)[:, None], starts
+
+
+def _twice_centred_ranks(starts: np.ndarray) -> np.ndarray:
+    """2 × average rank − (P + 1) at each sorted position (float64, exact: integers), from the tie-group
+    starts of :func:`_sorted_positions`: a (P,) row shared by every row when no value repeats, else (M, P)
+    with only the tied positions rewritten (each group's first position + its size − P)."""
+    m, p = starts.shape
+    alone = np.empty_like(starts)  # a group of one: it starts here and the next position starts another
+    np.logical_and(starts[:, :-1], starts[:, 1:], out=alone[:, :-1])
+    alone[:, -1] = starts[:, -1]
+    row = np.arange(1 - p, p, 2, dtype=np.float64)
+    if alone.all():
+        return row
+    out = np.tile(row, (m, 1))
+    tied = np.flatnonzero(~alone)
+    first = np.flatnonzero(starts.ravel()[tied])  # where each tie group starts, within ``tied``
+    size = np.diff(first, append=len(tied))
+    out.ravel()[tied] = np.repeat((2 * (tied[first] % p) + size - p).astype(np.float64), size)
+    return out
+
+
+def _nan_rows(*arrays: np.ndarray) -> np.ndarray:
+    return np.logical_or.reduce([np.isnan(x).any(1) if x.dtype.kind == "f" else np.zeros(len(x), bool) for x in arrays])
 
 
 def average_ranks(a: np.ndarray) -> np.ndarray:
     """(M, P) → 1-based float64 ranks per row, ties given their average rank (``scipy.stats.rankdata``
-    along rows): one sort of all rows, tie groups found as runs of equal sorted values, each group's
-    average rank = its first position + (size + 1) / 2, scattered back to the positions."""
+    along rows; a row with a NaN is all NaN, as SciPy's ``nan_policy="propagate"``)."""
     a = np.asarray(a)
     m, p = a.shape
     order, starts = _sorted_positions(a)
-    flat_starts = starts.ravel()
-    group = np.cumsum(flat_starts) - 1  # group id over all rows at once
-    first = np.flatnonzero(flat_starts)
-    size = np.diff(np.append(first, m * p))
-    avg = first % p + (size + 1) / 2.0  # first % p: the group's 0-based position within its row
     ranks = np.empty(m * p)
-    ranks[order + (np.arange(m) * p)[:, None]] = avg[group].reshape(m, p)
+    ranks[order.ravel()] = np.broadcast_to((_twice_centred_ranks(starts) + (p + 1)) / 2, (m, p)).ravel()
     ranks = ranks.reshape(m, p)
-    if a.dtype.kind == "f":
-        ranks[np.isnan(a).any(1)] = np.nan  # as SciPy (nan_policy="propagate")
+    ranks[_nan_rows(a)] = np.nan
     return ranks
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman ρ of each row pair of (M, P) arrays (average ranks for ties; NaN for a constant row)."""
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra -= ra.mean(-1, keepdims=True)
-    rb -= rb.mean(-1, keepdims=True)
-    denom = np.sqrt(np.einsum("ij,ij->i", ra, ra) * np.einsum("ij,ij->i", rb, rb))
-    num = np.einsum("ij,ij->i", ra, rb)
+    """Spearman ρ of each row pair of (M, P) arrays (average ranks for ties; NaN for a constant row).
+
+    With centred doubled ranks R = 2·rank − (P + 1) (integers, exact in float64), ρ = ΣRaRb / √(ΣRa² ΣRb²).
+    Both sums of squares are taken in sorted order, so only ``a``'s ranks are scattered back to their
+    positions and then read in ``b``'s sorted order: one scatter and one gather besides the two sorts."""
+    a, b = np.asarray(a), np.asarray(b)
+    m, p = a.shape
+    order_a, starts_a = _sorted_positions(a)
+    order_b, starts_b = _sorted_positions(b)
+    ra, rb = _twice_centred_ranks(starts_a), _twice_centred_ranks(starts_b)
+    ranks_a = np.empty(m * p)
+    ranks_a[order_a.ravel()] = np.broadcast_to(ra, (m, p)).ravel()
+    gathered = ranks_a.take(order_b)
+    num = gathered @ rb if rb.ndim == 1 else np.einsum("ij,ij->i", gathered, rb)
+    ssa, ssb = (np.broadcast_to(np.einsum("...j,...j->...", r, r), (m,)) for r in (ra, rb))
+    denom = np.sqrt(ssa * ssb)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
+        rho = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
+    rho[_nan_rows(a, b)] = np.nan
+    return rho
 
 
 def ssim_rows(a: np.ndarray, b: np.ndarray, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> np.ndarray:
