@@ -56,6 +56,25 @@ def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> 
     return np.asarray(chosen, dtype=np.int64)
 
 
+def first_per_label(labels: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label 0/1 ``(N, L)`` labels and predictions → (test index, label) of the first image carrying each
+    label (the first the model also says carries it, when there is one), for the labels the split has."""
+    carries, said = labels.astype(bool), preds.astype(bool)
+    first = np.where((carries & said).any(0), (carries & said).argmax(0), carries.argmax(0))
+    present = np.flatnonzero(carries.any(0))
+    return first[present].astype(np.int64), present.astype(np.int64)
+
+
+def one_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int, task) -> tuple[np.ndarray, np.ndarray]:
+    """(test index, class) of one example per class (:func:`example_per_class`), or per label for a multi-label
+    ``task`` (:func:`first_per_label`): the images that the per-class figures of every stage show."""
+    if task.multi_label:
+        return first_per_label(labels, preds)
+    labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
+    examples = example_per_class(labels, preds, n_classes)
+    return examples, labels[examples].astype(np.int64)
+
+
 def evaluation_indices(n_test: int, n_eval: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_test, size=min(n_eval, n_test), replace=False)).astype(np.int64)
@@ -130,18 +149,16 @@ def plan_rows_multi_label(
     labels: np.ndarray, preds: np.ndarray, n_eval: int, seed: int, n_confusions: int = 0
 ) -> dict[str, np.ndarray]:
     """Rows of a multi-label dataset (0/1 ``(N, L)`` labels and predictions; see the module)."""
-    carries, said = labels.astype(bool), preds.astype(bool)
-    first = np.where((carries & said).any(0), (carries & said).argmax(0), carries.argmax(0))
-    present = np.flatnonzero(carries.any(0))
-    images = np.unique(first[present])
-    pairs = np.argwhere(carries[images])  # (image position, label), in image then label order
+    first, present = first_per_label(labels, preds)
+    images = np.unique(first)
+    pairs = np.argwhere(labels[images].astype(bool))  # (image position, label), in image then label order
     evaluation = evaluation_indices(len(labels), n_eval, seed)
     errors = [(c, i) for c, _, cases in label_errors(labels, preds, n_confusions) for i in cases.values()]
     error_index, error_label = np.array(errors, dtype=np.int64).reshape(-1, 2).T[::-1]
     subsets = {
         "example": (images[pairs[:, 0]], pairs[:, 1]),
         "evaluation": (evaluation, np.full(len(evaluation), -1)),
-        "per_class": (first[present], present),
+        "per_class": (first, present),
         "confusion": (error_index, error_label),
     }
     return {
