@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from conftest import TEST_CONFIG, snakemake
+from jobgraph import all_jobs, printed_jobs
 
 pytestmark = pytest.mark.e2e
 medmnist = pytest.importorskip("medmnist")
@@ -219,3 +220,6 @@ def test_multi_label_chestmnist_end_to_end(tmp_path, monkeypatch):
         scores_gradcam["p"], p_eval[torch.arange(int(ev.sum())), torch.from_numpy(g["target"][ev])].numpy(), atol=1e-5
     )
     assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
+    # the job graph of tests/jobgraph.py: every stage has its jobs for the multi-label dataset
+    dry = snakemake(tmp_path, "-n", "--forceall", "--cores", "2", configfile=path)
+    assert {p.job for p in printed_jobs(dry.stdout + dry.stderr)} == all_jobs(config)
