@@ -127,7 +127,8 @@ def test_multi_label_chestmnist_end_to_end(tmp_path, monkeypatch):
             i, c = f["index"][r], target[r]
             assert label[r, c] == test_labels[i, c] and (label[r, c] == 1 or pred["pred"][i, c] == 1)
         assert f["maps"].shape == (len(subset), 1 if method != "gradcam" else len(f["layers"]), SIZE, SIZE)
-        assert np.isfinite(f["maps"]).all() and np.abs(f["maps"]).max() > 0
+        assert np.isfinite(f["maps"]).all()
+        assert np.abs(f["maps_raw"] if "maps_raw" in f else f["maps"]).max() > 0  # a 2-epoch CAM may be all negative
         table = pd.read_csv(base / "faithfulness" / f"{method}.csv")
         assert table["drop_rate"].between(0, 1).all() and table["increase_rate"].between(0, 1).all()
 
@@ -206,11 +207,13 @@ def test_multi_label_chestmnist_end_to_end(tmp_path, monkeypatch):
 
     quality = base / "map_quality"
     sanity = pd.read_csv(quality / "sanity.csv")
-    assert set(sanity["method"]) == set(METHODS) and {"cascade", "independent"} <= set(sanity["test"])
-    assert sanity["n"].eq(3).all() and sanity["spearman"].notna().any()
+    assert set(sanity["method"]) == set(METHODS) and set(sanity["test"]) == {"cascading", "independent"}
+    # n: the sanity images whose maps are not constant (randomised deep layers leave Grad-CAM void)
+    dense = sanity[sanity["method"].isin(["saliency", "occlusion"])]
+    assert len(dense) and dense["n"].eq(3).all() and dense["spearman"].between(-1, 1).all()
     deletion = pd.read_csv(quality / "deletion.csv")
     assert set(deletion["method"]) == set(METHODS)
-    assert not (quality / "localisation.csv").exists() or pd.read_csv(quality / "localisation.csv").empty
+    assert pd.read_csv(quality / "localisation.csv").empty  # ChestMNIST has no masks
     scores_gradcam = np.load(quality / "gradcam.npz")
     g = np.load(base / "explanations" / "gradcam.npz")
     ev = g["subset"] == "evaluation"

@@ -199,6 +199,7 @@ def label_error_maps(
         band, col0 = divmod(b, per_band)
         grid = axes[band][:, 3 * col0 : 3 * col0 + 3]
         name = class_name(class_names, int(err["label"]))
+        first = next(c for c, image in enumerate(inputs[b]) if image is not None)  # carries the error count
         for c, outcome in enumerate(OUTCOMES.values()):
             image, head = inputs[b][c], grid[0, c]
             if image is None:
@@ -209,7 +210,7 @@ def label_error_maps(
             overlay(head, image, None, one_d=one_d)
             head.set_title(
                 wrap(f"{name}: {outcome}\n#{err['index'][c]}, p={err['p'][c]:.2f}", 16)
-                + (f"\n({err['count']} wrong)" if c == 0 else ""),
+                + (f"\n({err['count']} wrong in test)" if c == first else ""),
                 fontsize=FONT,
             )
             for r in range(n_methods):

@@ -177,7 +177,7 @@ def per_label_figures(
         np.stack([last(m, "per_class") for m in pc_methods], 1),
         [f"{names[c]}: test image {i}\n(p={probs[i, c]:.2f})" for i, c in zip(image, target)],
         ["input"] + [labels[m] for m in pc_methods],
-        title=f"{dataset}: one test image per label (the first carrying it), explained for that label",
+        title=f"{dataset}: each label explained on the first test image carrying it",
         signed=[[signed[m] for m in pc_methods]],
         scale="column",
     )
