@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 
 from posthoc.config import validate_config
-from posthoc.data import task as data_task
 from posthoc.io import is_torchscript
 from posthoc.dependencies import content_hash, script_modules
 from posthoc.explain.registry import EXPLAINED_MODELS, declared
@@ -19,13 +18,10 @@ METHODS = list(config["methods"])
 # Datasets whose config names an existing model (model.checkpoint) get it from rule import_model, not train.
 IMPORTED = [d for d in DATASETS if config["datasets"][d]["model"].get("checkpoint")]
 TRAINED = [d for d in DATASETS if d not in IMPORTED]
-# Multi-label datasets (posthoc.tasks) skip the stages built on one class per image: explain_summary (per-class
-# and confusion figures), occlusion and LIME studies, robustness, activations/features and map quality.
-SINGLE_LABEL = [d for d in DATASETS if data_task(d, config["datasets"][d]["data"]) != "multi-label"]
-# A TorchScript model.checkpoint cannot have its inner layers captured: those datasets also skip the stages that
-# read layers (occlusion study, robustness, activations/features, map quality).
+# A TorchScript model.checkpoint cannot have its inner layers captured: those datasets skip the stages that read
+# layers (occlusion study, robustness, activations/features, map quality).
 SCRIPTED = [d for d in IMPORTED if is_torchscript(config["datasets"][d]["model"]["checkpoint"])]
-LAYERED = [d for d in SINGLE_LABEL if d not in SCRIPTED]
+LAYERED = [d for d in DATASETS if d not in SCRIPTED]
 SPLITS = ["train", "val", "test"]
 REGISTRY = declared()  # every explanation method's traits (posthoc.explain.registry), read without torch
 TRAITS = {m: REGISTRY[m] for m in METHODS}

@@ -8,7 +8,7 @@ PERTURBATION_OUTPUTS = expand(
     f"{RESULTS}/{{dataset}}/occlusion/sweep.csv", dataset=LAYERED if "occlusion" in METHODS else []
 )
 PERTURBATION_OUTPUTS += expand(
-    f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=SINGLE_LABEL if "lime" in METHODS else []
+    f"{RESULTS}/{{dataset}}/lime/examples.csv", dataset=DATASETS if "lime" in METHODS else []
 )
 
 

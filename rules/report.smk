@@ -10,10 +10,10 @@ rule report:
         expand(f"{RESULTS}/{{dataset}}/faithfulness/summary.png", dataset=DATASETS),
         expand(
             f"{RESULTS}/{{dataset}}/explanations/{{figure}}.png",
-            dataset=SINGLE_LABEL,
+            dataset=DATASETS,
             figure=["comparison", "per_class", "confusions"],
         ),
-        expand(list(EXTRA_OUTPUTS.values()), dataset=SINGLE_LABEL),  # methods' extra outputs (rules/explain.smk)
+        expand(list(EXTRA_OUTPUTS.values()), dataset=DATASETS),  # methods' extra outputs (rules/explain.smk)
         # every model a method explains besides the dataset's own (e.g. the GAP model of CAM)
         expand(
             f"{RESULTS}/{{dataset}}/{{model}}/scores.json",

@@ -46,8 +46,6 @@ class Rule(NamedTuple):
 
 sys.path.insert(0, str(ROOT / "src"))
 from posthoc.explain.registry import declared  # noqa: E402
-
-from posthoc.data import task as data_task  # noqa: E402
 from posthoc.io import is_torchscript  # noqa: E402
 
 TRAITS = declared()  # each method's registry traits: which model it explains
@@ -64,15 +62,9 @@ def trained(config: dict, dataset: str) -> bool:
     return not imported(config, dataset)
 
 
-def single_label(config: dict, dataset: str) -> bool:
-    """Multi-label datasets have no jobs of the rules built on one class per image."""
-    return data_task(dataset, config["datasets"][dataset]["data"]) != "multi-label"
-
-
 def layered(config: dict, dataset: str) -> bool:
-    """Single-label, and its model's inner layers are reachable (not a TorchScript model.checkpoint)."""
-    scripted = imported(config, dataset) and is_torchscript(config["datasets"][dataset]["model"]["checkpoint"])
-    return single_label(config, dataset) and not scripted
+    """Its model's inner layers are reachable (not a TorchScript model.checkpoint)."""
+    return not (imported(config, dataset) and is_torchscript(config["datasets"][dataset]["model"]["checkpoint"]))
 
 
 def replicates(config: dict) -> int:
@@ -103,7 +95,7 @@ RULES: dict[str, Rule] = {
         ("dataset", "method"), (("train", not_cam), ("import_model", not_cam), ("train_gap", cam), "explain")
     ),
     "faithfulness_summary": Rule(("dataset",), ("faithfulness",)),
-    "explain_summary": Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain"), datasets=single_label),
+    "explain_summary": Rule(("dataset",), ("prepare_data", "eda", "evaluate", "explain")),
     "occlusion_study": Rule(
         ("dataset",),
         ("prepare_data", "train", "import_model", "evaluate"),
@@ -114,7 +106,6 @@ RULES: dict[str, Rule] = {
         ("dataset",),
         ("prepare_data", "train", "import_model", "evaluate"),
         when=lambda c: "lime" in c["methods"],
-        datasets=single_label,
     ),
     "robustness": Rule(("dataset",), ("prepare_data", "train", "import_model", "evaluate"), datasets=layered),
     "activations": Rule(("dataset",), ("prepare_data", "train", "import_model", "evaluate"), datasets=layered),
@@ -181,7 +172,7 @@ RULES: dict[str, Rule] = {
     # A condition on a `reads` entry limits it to some jobs of the reading rule (CAM's jobs read the
     # GAP model of train_gap, the others the plain model of train or import_model); `when` gives a rule jobs
     # only under some configs (train_gap only when CAM is in the study), `datasets` only for some datasets
-    # (train or import_model by model.checkpoint; multi-label datasets skip the single-label rules).
+    # (train or import_model by model.checkpoint; TorchScript models skip the rules that read inner layers).
 }
 
 # The script each rule runs (tests/test_plumbing.py checks this against the workflow).

@@ -51,6 +51,29 @@ def test_recovers_linear_coefficients_exactly_without_ridge(linear_case):
     assert res.intercept[0] == pytest.approx(0.5, abs=1e-12) and res.r2[0] == pytest.approx(1.0)
 
 
+class LinearSigmoidInSuperpixels(LinearInSuperpixels):
+    """Two labels of a multi-label model; sigmoid(label 0) = b + Σ_j c_j z_j exactly (the softmax is not)."""
+
+    def forward(self, x):
+        p = self.bias + (x.flatten(1) * self.w.flatten()).sum(1)
+        return torch.stack([torch.logit(p), torch.logit(p / 2)], 1)
+
+
+def test_multi_label_fits_the_label_sigmoid(linear_case):
+    segments, coef, _, x = linear_case
+    model = LinearSigmoidInSuperpixels(segments, coef, 0.5)
+    res = explain_segments(model, x, torch.tensor([0]), segments[None], n_samples=200, alpha=0.0, task="multi-label")
+    np.testing.assert_allclose(res.coef[0], coef, atol=1e-12)
+    assert res.intercept[0] == pytest.approx(0.5, abs=1e-12) and res.r2[0] == pytest.approx(1.0)
+    with torch.no_grad():  # the recorded scores are the sigmoid of the masked inputs' logits
+        first = torch.sigmoid(model(x))[0, 0].item()
+    assert res.scores[0, 0] == pytest.approx(first, abs=1e-12)
+    softmax = explain_segments(model, x, torch.tensor([0]), segments[None], n_samples=200, alpha=0.0)
+    assert np.abs(softmax.coef[0] - coef).max() > 1e-3  # the multi-class scoring would fit another probability
+    att = explain("lime", model, x, torch.tensor([0]), [], task="multi-label", n_samples=200, alpha=0.0)
+    assert att.maps.shape == (1, 1, 24, 24)
+
+
 def test_recovers_linear_coefficients_with_default_ridge(linear_case):
     segments, coef, model, x = linear_case
     res = explain_segments(model, x, torch.tensor([0]), segments[None], n_samples=1000)

@@ -139,3 +139,27 @@ def test_result_does_not_depend_on_how_inputs_are_chunked(monkeypatch):
     monkeypatch.setattr(occ, "CHUNK_ELEMENTS", 1 << 23)
     lime_chunked = explain("lime", model, x, target, [], n_samples=20, kernel_size=2, max_dist=10, batch_size=8)
     torch.testing.assert_close(lime_chunked.maps, lime_whole.maps, rtol=1e-6, atol=1e-9)
+
+
+def test_multi_label_occlusion_is_the_drop_of_the_label_sigmoid():
+    """A multi-label model (task ``multi-label``): the map is the drop of the target label's sigmoid, computed
+    here window by window (window = stride: each position is covered once)."""
+    torch.manual_seed(0)
+    model = peaked(CNN1D(1, 4, 24, channels=(8, 8)))
+    x, target = torch.randn(3, 1, 24, dtype=torch.float64), torch.tensor([0, 2, 3])
+    att = explain("occlusion", model, x, target, [], task="multi-label", window=6, stride=6, fill=0.0)
+    expected = torch.empty(3, 24, dtype=torch.float64)
+    with torch.no_grad():
+        p0 = torch.sigmoid(model(x))[torch.arange(3), target]
+        for start in range(0, 24, 6):
+            hidden = x.clone()
+            hidden[:, :, start : start + 6] = 0.0
+            p = torch.sigmoid(model(hidden))[torch.arange(3), target]
+            expected[:, start : start + 6] = (p0 - p)[:, None]
+    assert expected.abs().max() > 1e-3
+    torch.testing.assert_close(att.maps[:, 0], expected.float(), rtol=1e-5, atol=1e-7)
+    softmax = explain("occlusion", model, x, target, [], window=6, stride=6, fill=0.0)  # multi-class: softmax
+    assert (softmax.maps - att.maps).abs().max() > 1e-3
+    res = scan(model, x, target, 6, 6, task="multi-label")
+    torch.testing.assert_close(res.prob0, p0)
+    torch.testing.assert_close(res.pred0, torch.sigmoid(model(x)).argmax(1))  # the top-scoring label

@@ -70,6 +70,22 @@ def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
                 assert np.isnan(patches[ci, j]).sum() == patches[ci, j].size - patch_inside.size
 
 
+@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
+def test_multi_label_class_mean_is_each_labels_mean_over_the_images_carrying_it(buffer):
+    torch.manual_seed(0)
+    model, x = CNN1D(1, 4, length=40, channels=(4, 5)).eval(), torch.randn(50, 1, 40)
+    labels = (np.random.default_rng(0).random((50, 4)) < 0.4).astype(np.int64)  # some images carry none, some many
+    labels[:, 3] = 0  # a label no image carries: mean 0 (no images)
+    layer = "features.1"
+    batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 50))]
+    got = record(model, [layer], batches, n_classes=4, k=3, buffer=buffer).per_layer[0]
+    *_, a = _brute_force(model, layer, x, np.zeros(50, dtype=np.int64), 1, 3)
+    means = a.reshape(50, a.shape[1], -1).mean(2)
+    expected = np.stack([means[labels[:, j] == 1].mean(0) for j in range(3)] + [np.zeros(a.shape[1])], 1)
+    assert got["class_mean"].shape == (a.shape[1], 4)
+    np.testing.assert_allclose(got["class_mean"], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_ties_keep_the_earlier_image_first():
     model = nn.Sequential(nn.Conv1d(1, 1, 1, bias=False), nn.ReLU())
     with torch.no_grad():

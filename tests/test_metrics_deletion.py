@@ -68,6 +68,34 @@ def test_curves_hand_computed_on_a_linear_model():
     np.testing.assert_allclose(curve_auc(np.array([0.0, 1.0]), np.array([0.0, 1.0])), 0.5)
 
 
+def test_multi_label_curves_score_the_label_sigmoid():
+    """A multi-label model (task ``multi-label``): each label's own sigmoid, whatever the other logits; the same
+    linear case as above, with a second label whose logit would change a softmax."""
+
+    class SumLabels(nn.Module):
+        def forward(self, x):
+            s = x.flatten(1).sum(1, keepdim=True)
+            return torch.cat([s, 3 * s + 1], 1)
+
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+    maps = torch.tensor([[[4.0, 3.0, 2.0, 1.0]]])
+    fr = np.linspace(0, 1, 5)
+    sig = lambda s: 1 / (1 + np.exp(-np.asarray(s, float)))  # noqa: E731
+    for target, scale, bias in ((0, 1, 0), (1, 3, 1)):
+        out = perturbation_curves(
+            SumLabels(), x, maps, torch.tensor([target]), fractions=fr, fill=0.0, batch_size=8, task="multi-label"
+        )
+        np.testing.assert_allclose(out["deletion"][0, 0], sig(scale * np.array([10, 9, 7, 4, 0]) + bias))
+        np.testing.assert_allclose(out["insertion"][0, 0], sig(scale * np.array([0, 1, 3, 6, 10]) + bias))
+        p, kept = keep_top_scores(
+            SumLabels(), x, maps, torch.tensor([target]), keep_percent=50, fill=0.0, batch_size=8, task="multi-label"
+        )
+        np.testing.assert_allclose(p, sig([scale * 10 + bias]))
+        np.testing.assert_allclose(kept[0], sig([scale * 3 + bias]))  # positions 0 and 1 kept: 1 + 2
+    softmax = perturbation_curves(SumLabels(), x, maps, torch.tensor([0]), fractions=fr, fill=0.0, batch_size=8)
+    assert np.abs(softmax["deletion"][0, 0] - sig([10, 9, 7, 4, 0])).max() > 0.1
+
+
 def test_shared_endpoint_passes_equal_running_every_step(batch):
     # the unperturbed and the all-fill steps are one pass per image / one pass in all; every curve,
     # at uneven (non-mirrored) fractions too, must equal running the model on each step's input

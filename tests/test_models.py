@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -189,6 +190,55 @@ def test_frozen_feature_gap_model_fits_and_roundtrips(tmp_path, arch, kw, shape)
     save_checkpoint(tmp_path / "gap.pt", gap.eval(), info)
     loaded, _ = load_checkpoint(tmp_path / "gap.pt")
     assert loaded.pooled_layer == "trunk" and torch.allclose(loaded(x), gap(x), atol=1e-6)
+
+
+def test_multi_label_gap_head_trains_with_binary_cross_entropy():
+    """CAM's head of a multi-label model: one full-batch Adam step equals one taken by hand on the binary
+    cross-entropy with logits, and the history reports that loss, label-wise accuracy and the mean AUC."""
+    import torch.nn.functional as F
+
+    from posthoc.models import fit_head
+
+    torch.manual_seed(0)
+    feats = torch.randn(40, 6)
+    labels = (feats[:, :3] > 0).numpy().astype(np.int64)  # (N, 3) 0/1, learnable from the features
+    head, by_hand = nn.Linear(6, 3), nn.Linear(6, 3)
+    by_hand.load_state_dict(head.state_dict())
+    rows = fit_head(
+        head,
+        feats,
+        labels,
+        (feats, labels),
+        epochs=1,
+        batch_size=40,
+        lr=0.1,
+        weight_decay=0.0,
+        seed=0,
+        task="multi-label",
+    )
+    opt = torch.optim.Adam(by_hand.parameters(), lr=0.1)
+    F.binary_cross_entropy_with_logits(by_hand(feats), torch.as_tensor(labels).float()).backward()
+    opt.step()
+    torch.testing.assert_close(head.weight, by_hand.weight)
+    with torch.no_grad():
+        logits = head(feats)
+        loss = F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels).float()).item()
+    assert rows[0]["val_loss"] == pytest.approx(loss, rel=1e-6)
+    assert rows[0]["val_acc"] == pytest.approx(((logits > 0).numpy() == labels).mean(), rel=1e-9)
+    assert 0 <= rows[0]["val_auc"] <= 1
+    rows = fit_head(
+        head,
+        feats,
+        labels,
+        (feats, labels),
+        epochs=40,
+        batch_size=10,
+        lr=0.05,
+        weight_decay=0.0,
+        seed=0,
+        task="multi-label",
+    )
+    assert rows[-1]["val_acc"] >= 0.9 and rows[-1]["val_auc"] >= 0.95
 
 
 def test_existing_model_is_scored_not_trained(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from test_plots import _colorbars, _panel_axes, _render, assert_readable  # noqa: E402
 
-from posthoc.plots.confusions import confusion_maps  # noqa: E402
+from posthoc.plots.confusions import confusion_maps, label_error_maps  # noqa: E402
 from posthoc.plots.maps import layer_maps, map_grid  # noqa: E402
 from posthoc.plots.reconstructions import reconstructions  # noqa: E402
 
@@ -201,6 +201,37 @@ def test_confusion_maps_blocks_wrap_labels_inside_and_void(rng, tmp_path, one_d)
 def test_confusion_maps_without_confusions_says_so(rng):
     fig = confusion_maps([], [], np.zeros((2, 0, 3, 8, 8)), ["a", "b"], [], ["x", "y"], "none", signed=False)
     assert any("No misclassified" in t.get_text() for t in fig.texts)
+
+
+@pytest.mark.parametrize("one_d", [False, True])
+def test_label_error_maps_one_block_per_label_and_missing_cases_named(rng, tmp_path, one_d):
+    methods = ["gradcam", "occlusion"]
+    shape = (40,) if one_d else (12, 12)
+    case = [rng.random(shape) for _ in range(3)]
+    inputs = [case, [None, case[1], None]]  # label 2 has no true positive and no false positive
+    maps = rng.random((2, 2, 3) + shape)
+    maps[0, 1, 0] = 1e6  # an absent case's map must not set its method's scale
+    errors = [
+        {"label": 0, "count": 5, "index": [3, 7, 9], "p": [0.9, 0.2, 0.6]},
+        {"label": 2, "count": 4, "index": [None, 1, None], "p": [np.nan, 0.1, np.nan]},
+    ]
+    fig = label_error_maps(inputs, maps, methods, errors, ["a", "b", "c"], "errors", signed=[False, True])
+    texts = [t for ax in _panel_axes(fig) for t in _texts(ax)]
+    assert "no true positive of c" in [t.replace("\n", " ") for t in texts]
+    assert "no false positive of c" in [t.replace("\n", " ") for t in texts]
+    titles = [ax.get_title().replace("\n", " ") for ax in _panel_axes(fig) if ax.get_title()]
+    assert any("a: true positive" in t and "5 wrong" in t for t in titles)
+    assert any("c: false negative" in t and "4 wrong" in t and "p=0.10" in t for t in titles)
+    ylabels = [ax.get_ylabel() for ax in _panel_axes(fig) if ax.get_ylabel()]
+    divisors = [float(label.split("÷ ")[1].rstrip(")")) for label in ylabels if label.startswith("gradcam")]
+    assert divisors and max(divisors) <= 1  # the scale ignores the absent case's 1e6
+    assert len(_map_panels(fig)) == (0 if one_d else 2 * 4)  # images: a map over an input, per shown case
+    assert_readable(fig, tmp_path)
+
+
+def test_label_error_maps_without_errors_says_so():
+    fig = label_error_maps([], np.zeros((1, 0, 3, 8, 8)), ["a"], [], ["x"], "none", signed=False)
+    assert any("No label decided wrongly" in t.get_text() for t in fig.texts)
 
 
 @pytest.mark.parametrize("one_d", [False, True])

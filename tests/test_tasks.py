@@ -10,7 +10,7 @@ from posthoc import metrics, tasks
 from posthoc.data.layout import stratified_subset
 from posthoc.eda import class_counts, co_occurrence, first_per_class
 from posthoc.models import CNN1D
-from posthoc.stages.explain import plan_rows_multi_label
+from posthoc.stages.explain import label_errors, plan_rows_multi_label
 from posthoc.train import Normaliser, fit, split_scores
 
 
@@ -81,11 +81,24 @@ def test_subset_of_multi_label_rows_keeps_combination_proportions():
 def test_multi_label_rows_explain_each_carried_label_of_one_image_per_label():
     labels = np.array([[0, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]])
     preds = np.array([[0, 1, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]])
-    rows = plan_rows_multi_label(labels, preds, n_eval=2, seed=0)
-    ex = rows["subset"] == "example"
+    rows = plan_rows_multi_label(labels, preds, n_eval=2, seed=0, n_confusions=2)
+    pairs = {
+        s: list(zip(rows["index"][rows["subset"] == s], rows["target"][rows["subset"] == s])) for s in rows["subset"]
+    }
     # label 0: image 2 (the first the model also says carries it), label 1: image 0; label 2: nobody
-    assert list(zip(rows["index"][ex], rows["target"][ex])) == [(0, 1), (2, 0)]
-    assert (rows["target"][~ex] == -1).all() and (~ex).sum() == 2
+    assert pairs["example"] == [(0, 1), (2, 0)] and pairs["per_class"] == [(2, 0), (0, 1)]
+    assert [t for _, t in pairs["evaluation"]] == [-1, -1]
+    # label 0 is the only label ever wrong (image 1: a false negative): its true positive, then that image
+    assert pairs["confusion"] == [(2, 0), (1, 0)]
+
+
+def test_label_errors_rank_labels_by_false_positives_and_negatives():
+    labels = np.array([[1, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    preds = np.array([[1, 1, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    # label 0: fn 1, fp 2 → 2 errors (tp 0, fn 1, fp 2); label 1: fp 0, 1 → 2; label 2: fn 0, 3 → 2
+    assert label_errors(labels, preds, 2) == [(0, 2, {"tp": 0, "fn": 1, "fp": 2}), (1, 2, {"tp": 2, "fp": 0})]
+    assert [c for c, *_ in label_errors(labels, preds, 5)] == [0, 1, 2]
+    assert label_errors(labels, labels, 5) == []  # no errors, no rows
 
 
 def test_multi_label_training_learns_with_binary_cross_entropy():

@@ -97,7 +97,6 @@ def _check_semantics(config: dict) -> None:
                 f"or a torchvision model)"
             )
         _check_model(name, ds["model"])
-        _check_task(name, ds, config.get("methods", {}))
         _check_torchscript(name, ds["model"], config.get("methods", {}))
 
 
@@ -119,27 +118,6 @@ def _check_torchscript(name: str, model: dict, methods: dict) -> None:
             f"layers and ReLUs {', '.join(unfit)} cannot reach; save the model's state dict instead "
             f"(torch.save(model.state_dict(), path)) and name its architecture in datasets.{name}.model.arch, or "
             f"explain it only with {', '.join(fit)}"
-        )
-
-
-def _check_task(name: str, ds: dict, methods: dict) -> None:
-    """A multi-label dataset (e.g. MedMNIST ChestMNIST) is explained only by methods that can explain one label
-    of a multi-label model (registry trait ``multi_label``)."""
-    from posthoc.data import task
-    from posthoc.explain.registry import declared
-    from posthoc.tasks import MULTI_LABEL
-
-    if task(name, ds["data"]) != MULTI_LABEL:
-        return
-    registry = declared()
-    unfit = [m for m in methods if m in registry and not registry[m].multi_label]
-    if unfit:
-        fit = sorted(m for m, traits in registry.items() if traits.multi_label)
-        raise ConfigError(
-            f"invalid config at 'methods.{unfit[0]}': dataset {name!r} is multi-label, and {', '.join(unfit)} "
-            f"cannot explain one label of a multi-label model (they score softmax probabilities or explain a "
-            f"model trained for one class per image); remove them from methods, or explain this dataset with "
-            f"{', '.join(fit)}"
         )
 
 

@@ -12,6 +12,11 @@ signals. At every level the model's prediction and confidence are recorded, and 
 the last conv layer for the top class at that level and for the original (true) class. Map stability
 is the Spearman rank correlation of each map with the same image's clean map (top class: the clean
 top class's map), computed on the pre-ReLU maps (the ReLU ties every negative position at zero).
+
+A multi-label model (:mod:`posthoc.tasks`): probabilities are sigmoids, the "top class" is the top-scoring
+label and the "original class" the top-scoring label the clean image carries (the top-scoring one when it
+carries none); accuracy is the label-wise accuracy at threshold 0.5 and a changed prediction is the share of
+label decisions that differ from the clean image's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from . import tasks
 from .explain.gradcam import gradcam
 from .preprocess import checked_std
 
@@ -92,15 +98,17 @@ def evaluate_level(
     noise: torch.Tensor,
     layer: str,
     clip: bool,
+    task: str | None = None,
 ) -> LevelResult:
-    """Degrade normalised inputs x at one level, predict, and explain the top and the original class."""
+    """Degrade normalised inputs x at one level, predict (probabilities of ``task``), and explain the top and the
+    original class."""
     shape = _channel_shape(x)
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
     std_t = torch.as_tensor(checked_std(std), dtype=x.dtype, device=x.device).reshape(shape)
     raw = degrade(x * std_t + mean_t, kind, level, noise, 1.0 if clip else std, clip)
     xd = (raw - mean_t) / std_t
     with torch.no_grad():
-        prob = torch.softmax(model(xd).double(), 1)
+        prob = tasks.get(task).probabilities(model(xd).double())
     pred = prob.argmax(1)
     n = len(x)
     att = gradcam(model, torch.cat([xd, xd]), torch.cat([pred, label.to(pred.device)]).long(), [layer])
@@ -128,23 +136,38 @@ def sweep(
     batch_size: int = 64,
     seed: int = 0,
     progress=None,
+    task: str | None = None,
 ) -> pd.DataFrame:
     """Per image, degradation and level: prediction, confidence and map stability (one row each).
 
-    Columns: ``degradation, level, image, label, pred, confidence, p_original, rank_corr_top,
-    rank_corr_original``.
+    ``label``: the images' classes (N,), or for a multi-label ``task`` their 0/1 labels (N, L). Columns:
+    ``degradation, level, image, label`` (the original class), ``pred, clean_pred, confidence, p_original,
+    correct`` (1/0; multi-label: the share of labels decided right), ``changed`` (1/0; multi-label: the share
+    of label decisions that changed), ``rank_corr_top, rank_corr_original``.
     """
     model.eval()
+    spec = tasks.get(task)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(seed)), dtype=x.dtype).to(x.device)
-    label = torch.as_tensor(label, dtype=torch.long, device=x.device)
+    truth = np.asarray(torch.as_tensor(label).cpu())
     rows = []
     jobs = [(kind, float(level)) for kind in levels for level in levels[kind]]
     for start in range(0, len(x), batch_size):
         sl = slice(start, min(start + batch_size, len(x)))
-        clean = evaluate_level(model, x[sl], label[sl], "noise", 0.0, mean, std, noise[sl], layer, clip)
+        if spec.multi_label:  # the original class: the clean image's top-scoring carried label
+            with torch.no_grad():
+                clean_prob = spec.probabilities(model(x[sl]).double()).cpu().numpy()
+            lab = spec.explained(truth[sl], clean_prob)[0]
+        else:
+            lab = truth[sl].astype(np.int64)
+        original = torch.as_tensor(lab, device=x.device)
+        clean = evaluate_level(model, x[sl], original, "noise", 0.0, mean, std, noise[sl], layer, clip, task)
         for kind, level in jobs:
-            r = evaluate_level(model, x[sl], label[sl], kind, level, mean, std, noise[sl], layer, clip)
-            lab = label[sl].cpu().numpy()
+            r = evaluate_level(model, x[sl], original, kind, level, mean, std, noise[sl], layer, clip, task)
+            if spec.multi_label:
+                said, clean_said = spec.predictions(r.prob), spec.predictions(clean.prob)
+                correct, changed = (said == truth[sl]).mean(1), (said != clean_said).mean(1)
+            else:
+                correct, changed = (r.pred == lab).astype(float), (r.pred != clean.pred).astype(float)
             rows.append(
                 pd.DataFrame(
                     {
@@ -156,6 +179,8 @@ def sweep(
                         "clean_pred": clean.pred,
                         "confidence": r.prob.max(1),
                         "p_original": r.prob[np.arange(len(lab)), lab],
+                        "correct": correct,
+                        "changed": changed,
                         "rank_corr_top": rank_correlation(r.raw_top, clean.raw_top),
                         "rank_corr_original": rank_correlation(r.raw_original, clean.raw_original),
                     }
@@ -168,9 +193,7 @@ def sweep(
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """Per degradation and level: accuracy, share of changed predictions, mean confidence and rank correlations."""
-    g = per_image.assign(
-        correct=per_image["pred"] == per_image["label"], changed=per_image["pred"] != per_image["clean_pred"]
-    ).groupby(["degradation", "level"], sort=False)
+    g = per_image.groupby(["degradation", "level"], sort=False)
     table = g.agg(
         n=("image", "size"),
         accuracy=("correct", "mean"),

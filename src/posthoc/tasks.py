@@ -66,6 +66,21 @@ class Task:
         """Predicted class (N,), or 0/1 per label (N, L) at ``THRESHOLD``."""
         return (probs >= THRESHOLD).astype(np.int64) if self.multi_label else probs.argmax(1)
 
+    def explained(self, labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per image, the "true" and the "predicted" class that the explanation studies explain, int64 ``(N,)``.
+
+        Multi-class: the label and the top class. Multi-label: the top-scoring label the image carries (the
+        top-scoring one when it carries none) and the top-scoring label, so an image counts as correctly
+        classified when the model's top label is one it carries.
+        """
+        probs = np.asarray(probs)
+        top = probs.argmax(1).astype(np.int64)
+        if not self.multi_label:
+            return np.asarray(labels).reshape(len(probs), -1)[:, 0].astype(np.int64), top
+        carried = np.asarray(labels).astype(bool)
+        true = np.where(carried.any(1), np.where(carried, probs, -np.inf).argmax(1), top)
+        return true.astype(np.int64), top
+
 
 TASKS = {
     MULTI_CLASS: Task(MULTI_CLASS, "accuracy"),

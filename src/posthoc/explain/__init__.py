@@ -10,6 +10,7 @@ shape (N, n_layers, *input spatial shape). Methods without layers return ``layer
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Sequence
 
 import torch
@@ -23,13 +24,27 @@ METHODS: dict[str, Method] = {name: importlib.import_module(f"{__name__}.{name}"
 
 
 def explain(
-    method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, layers: Sequence[str], **params
+    method: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[str],
+    *,
+    task: str | None = None,
+    **params,
 ) -> Attribution:
-    """Run one method on a batch; ``target`` holds one class index per image."""
+    """Run one method on a batch; ``target`` holds one class (or label) index per image.
+
+    ``task`` (a :mod:`posthoc.tasks` name; ``None``: multi-class) reaches the methods that score the target's
+    probability themselves (a ``task`` keyword: occlusion, LIME — softmax, or the label's sigmoid); the
+    others explain the target's logit and need none.
+    """
     try:
         fn = METHODS[method].fn
     except KeyError:
         raise ValueError(f"unknown explanation method {method!r}; available: {sorted(METHODS)}") from None
+    if "task" in inspect.signature(fn).parameters:
+        params["task"] = task
     with out_of_place_relus(model):
         return fn(model, x, torch.as_tensor(target, dtype=torch.long), layers, **params)
 

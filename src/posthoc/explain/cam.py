@@ -5,7 +5,8 @@ them with ``gap=True``; such a model names its pooled module ``pooled_layer`` an
 ``head``). With A (N, K, *s) the output of the pooled module and w^c the head's weights of class c:
 CAM = Σ_k w^c_k A^k, then ReLU and upsampling as for Grad-CAM. One forward pass, no backward pass;
 ``layers == [model.pooled_layer]``. On such a model Grad-CAM at that layer equals CAM / (number of
-positions): ∂y_c/∂A^k = w^c_k / Z at every position.
+positions): ∂y_c/∂A^k = w^c_k / Z at every position. A multi-label model's head is trained with its
+task's loss (binary cross-entropy; rule ``train_gap``), and w^c is then label c's row.
 """
 
 from __future__ import annotations
@@ -46,5 +47,4 @@ METHOD = Method(
         " features; rows = classes, columns = input then the map"
     ),
     params=("target",),
-    multi_label=False,
 )

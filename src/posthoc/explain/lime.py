@@ -6,7 +6,8 @@
 2. ``n_samples`` subsets of superpixels, each kept with probability ``keep_probability``
    (the first sample keeps all, as the ``lime`` package does); the others are set to ``fill`` in
    normalised space (0 = the dataset mean). Masked inputs of all images travel in one stream of
-   ``batch_size`` forward samples; the target-class probability is recorded.
+   ``batch_size`` forward samples; the target's probability is recorded (softmax, or for a multi-label
+   model the target label's sigmoid: :mod:`posthoc.tasks`).
 3. Sample weights from the cosine distance d between the indicator vector and the all-ones vector:
    w = sqrt(exp(−d² / kernel_width²)) (the ``lime`` package's kernel).
 4. A weighted ridge regression (scikit-learn's model, solved in closed form; ``alpha: 0`` =
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import tasks
 from .base import Attribution, fast_layout
 from .occlusion import forward_chunks
 from .registry import Method
@@ -104,8 +106,9 @@ def score_samples(
     samples: Sequence[np.ndarray],
     fill: float = 0.0,
     batch_size: int = 256,
+    task: str | None = None,
 ) -> np.ndarray:
-    """Target-class probability of every masked input: (N, S), all images in one batched stream.
+    """Target's probability (as ``task`` makes it) of every masked input: (N, S), all images in one batched stream.
 
     ``segments`` (N, *spatial) labels; ``samples[i]`` (S, K_i) bool, superpixel k of image i kept
     where ``samples[i][s, k]``.
@@ -128,7 +131,7 @@ def score_samples(
         keep = torch.gather(z_all[t], 1, seg[image]).view(len(t), 1, *x.shape[2:])
         inputs = torch.where(keep, x[image], fill_t)
         logits += [model(inputs[b : b + batch_size]) for b in range(0, len(t), batch_size)]
-    p = torch.softmax(torch.cat(logits).double(), dim=1).view(n, s, -1)
+    p = tasks.get(task).probabilities(torch.cat(logits).double()).view(n, s, -1)
     out = p.gather(2, target.view(n, 1, 1).expand(n, s, 1))
     return out.view(n, s).cpu().numpy()
 
@@ -168,7 +171,7 @@ def fit_linear(z: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float =
 class LimeResult:
     segments: np.ndarray  # (N, *spatial) superpixel labels
     samples: list[np.ndarray]  # per image (S, K_i) bool
-    scores: np.ndarray  # (N, S) target-class probability of each masked input
+    scores: np.ndarray  # (N, S) target's probability of each masked input
     coef: list[np.ndarray]  # per image (K_i,) superpixel weights
     intercept: np.ndarray  # (N,)
     r2: np.ndarray  # (N,) weighted R² of the local linear model (its fidelity)
@@ -195,6 +198,7 @@ def explain_segments(
     fill: float = 0.0,
     batch_size: int = 256,
     seed: int = 0,
+    task: str | None = None,
 ) -> LimeResult:
     """LIME on given superpixels (steps 2–4 of the module docstring).
 
@@ -206,7 +210,7 @@ def explain_segments(
     groups = {int(k): np.flatnonzero(counts == k) for k in np.unique(counts)}
     drawn = {k: draw_samples(k, n_samples, keep_probability, seed) for k in groups}
     samples = [drawn[int(k)] for k in counts]
-    scores = score_samples(model, x, target, segments, samples, fill, batch_size)
+    scores = score_samples(model, x, target, segments, samples, fill, batch_size, task=task)
     coef, intercept, r2 = [None] * n, np.zeros(n), np.zeros(n)
     for k, idx in groups.items():
         z = drawn[k]
@@ -233,8 +237,10 @@ def lime(
     fill: float = 0.0,
     batch_size: int = 256,
     seed: int = 0,
+    task: str | None = None,
 ) -> Attribution:
-    """Painted superpixel weights at input resolution (layer-less: ``layers == ["input"]``)."""
+    """Painted superpixel weights at input resolution (layer-less: ``layers == ["input"]``); ``task``: the
+    model's :mod:`posthoc.tasks` name, which decides the probability fitted."""
     segments = segment(x, kernel_size, max_dist, ratio, segment_length, seed)
     result = explain_segments(
         model,
@@ -248,6 +254,7 @@ def lime(
         fill=fill,
         batch_size=batch_size,
         seed=seed,
+        task=task,
     )
     return Attribution(maps=torch.from_numpy(result.paint()).unsqueeze(1), layers=["input"])
 
@@ -258,9 +265,9 @@ METHOD = Method(
     layered=False,
     signed=True,
     caption=(
-        "LIME: each superpixel's weight in a weighted linear model of the target-class "
-        "probability on masked inputs (seed 001 ch. 2), painted on its pixels; rows = classes, "
-        "columns = input then the map"
+        "LIME: each superpixel's weight in a weighted linear model of the target's probability "
+        "(softmax; multi-label: the label's sigmoid) on masked inputs (seed 001 ch. 2), painted on its "
+        "pixels; rows = classes, columns = input then the map"
     ),
     params=(
         "target",
@@ -278,6 +285,5 @@ METHOD = Method(
         "batch_size",
         "seed",
     ),
-    multi_label=False,
     torchscript=True,
 )

@@ -7,11 +7,12 @@ are ceil((L − w) / s) + 1 windows, the last one cut off at the border, so ever
 
 * :func:`scan` evaluates every (image, position) pair in chunks of ``batch_size`` forward samples —
   the unoccluded originals travel in the same stream — and returns, per window position, the
-  target-class probability, the predicted class and (optionally) the summed activation of the most
-  responsive channel of one layer: the three maps of seed 000.
+  target's probability, the predicted class (multi-label: the top-scoring label) and (optionally) the
+  summed activation of the most responsive channel of one layer: the three maps of seed 000.
 * :func:`occlusion` (method id ``occlusion``) returns the contract map: for every input position,
-  the drop of the target-class probability (p − p_occluded) averaged over the windows that cover it,
-  which is Captum's ``Occlusion`` applied to the softmax output.
+  the drop of the target's probability (p − p_occluded) averaged over the windows that cover it,
+  which is Captum's ``Occlusion`` applied to the probabilities of the model's task
+  (:mod:`posthoc.tasks`): the softmax, or for a multi-label model the target label's sigmoid.
 
 Window and stride are in the input's own units, pixels of an image or samples of a signal (seed 000
 uses 32–90 px windows and strides 10–20 on 128-px images); each dataset sets its own in the config.
@@ -26,6 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .. import tasks
 from .base import Attribution, capture, fast_layout
 from .registry import Method
 
@@ -50,10 +52,10 @@ class OcclusionScan:
     """Per image and window position (grid shape ``grid``): the three maps of seed 000 §4.2."""
 
     masks: list[torch.Tensor]  # per spatial dim: (n_d, L_d) bool
-    prob0: torch.Tensor  # (N,) target-class probability of the unoccluded input
-    pred0: torch.Tensor  # (N,) its predicted class
-    prob: torch.Tensor  # (N, *grid) target-class probability with the window occluded
-    pred: torch.Tensor  # (N, *grid) predicted class with the window occluded
+    prob0: torch.Tensor  # (N,) target's probability of the unoccluded input
+    pred0: torch.Tensor  # (N,) its predicted class (multi-label: top-scoring label)
+    prob: torch.Tensor  # (N, *grid) target's probability with the window occluded
+    pred: torch.Tensor  # (N, *grid) predicted class (top-scoring label) with the window occluded
     activation: torch.Tensor | None  # (N, *grid) summed ReLU activation of ``channel`` at ``layer``
     channel: torch.Tensor | None  # (N,) most responsive channel of ``layer`` on the unoccluded input
     window: tuple[int, ...]
@@ -114,8 +116,10 @@ def scan(
     fill: float = 0.0,
     batch_size: int = 256,
     layer: str | None = None,
+    task: str | None = None,
 ) -> OcclusionScan:
-    """Occlude every window position of every image, ``batch_size`` forward samples at a time."""
+    """Occlude every window position of every image, ``batch_size`` forward samples at a time; probabilities
+    as ``task`` (:mod:`posthoc.tasks`) makes them."""
     model.eval()
     x = fast_layout(x)  # occluded copies inherit the layout: channels-last images on the CPU
     n, spatial = x.shape[0], tuple(x.shape[2:])
@@ -135,7 +139,7 @@ def scan(
                 logits.append(model(inputs[b : b + batch_size]))
                 if layer:
                     sums.append(acts[layer].clamp(min=0).flatten(2).sum(2))  # (B, channels)
-    p = torch.softmax(torch.cat(logits).double(), dim=1).view(n, per_image, -1)
+    p = tasks.get(task).probabilities(torch.cat(logits).double()).view(n, per_image, -1)
     probs = p.gather(2, target.view(n, 1, 1).expand(n, per_image, 1)).squeeze(2)
     preds = p.argmax(2)
     activation = channel = None
@@ -167,9 +171,10 @@ def occlusion(
     stride: int,
     fill: float = 0.0,
     batch_size: int = 256,
+    task: str | None = None,
 ) -> Attribution:
-    """Probability-drop map at input resolution (layer-less: ``layers == ["input"]``)."""
-    result = scan(model, x.detach(), target, window, stride, fill, batch_size)
+    """Probability-drop map at input resolution (layer-less: ``layers == ["input"]``); ``task`` as in :func:`scan`."""
+    result = scan(model, x.detach(), target, window, stride, fill, batch_size, task=task)
     maps = result.drop_map().to(torch.float32).unsqueeze(1)
     return Attribution(maps=maps, layers=["input"])
 
@@ -200,13 +205,12 @@ METHOD = Method(
     layered=False,
     signed=True,
     caption=(
-        "Occlusion sensitivity: drop of the target-class probability when a window (set to the "
-        "dataset mean) hides a position, averaged over the windows covering it (seed 000 §4.2); "
-        "one correctly classified test example per class; rows = classes, columns = input then "
-        "the map"
+        "Occlusion sensitivity: drop of the target's probability (softmax; multi-label: the label's sigmoid) "
+        "when a window (set to the dataset mean) hides a position, averaged over the windows covering it "
+        "(seed 000 §4.2); one correctly classified test example per class; rows = classes, columns = input "
+        "then the map"
     ),
     params=("target", "n_eval", "fill", "batch_size", "amp"),
     dataset_params=("window", "stride"),
-    multi_label=False,
     torchscript=True,
 )

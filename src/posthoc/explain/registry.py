@@ -36,9 +36,7 @@ class Method:
     keys of rule explain_summary it adds (file ``explanations/{name}_{key}.csv``); ``caption``: what its
     per-method figure shows; ``params``: its config keys (``methods.<name>`` in the schema);
     ``dataset_params``: keys it takes from the dataset's own section ``datasets.<dataset>.<name>``
-    instead (values in that input's units, e.g. occlusion windows); ``multi_label``: it can explain one
-    label of a multi-label model (:mod:`posthoc.tasks`) — false where it scores a softmax probability itself or
-    explains a model trained with a single-label loss; ``torchscript``: it gives the same maps on a TorchScript
+    instead (values in that input's units, e.g. occlusion windows); ``torchscript``: it gives the same maps on a TorchScript
     model (``model.checkpoint`` compiled with ``torch.jit``) as on the eager one — it needs no inner layer, no
     ReLU override and no rebuilt model.
     """
@@ -54,7 +52,6 @@ class Method:
     caption: str = ""
     params: tuple[str, ...] = ("target",)
     dataset_params: tuple[str, ...] = ()
-    multi_label: bool = True
     torchscript: bool = False
 
     def __post_init__(self):

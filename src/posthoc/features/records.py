@@ -1,7 +1,8 @@
 """One pass over a split records what every explained layer does, in memory independent of the split's size.
 
 Per layer and channel: the running top-k images by the channel's largest value over positions
-(value, test-set row, argmax position), the per-class mean of the channel's spatial mean, and the
+(value, test-set row, argmax position), the per-class (multi-label: per-label, over the images carrying the
+label) mean of the channel's spatial mean, and the
 channel's mean, max, largest spatial mean over images and the spread of its per-image maxima (which channels are worth showing).
 Ties keep the earlier image first, so the record equals a brute-force scan with a stable descending sort.
 
@@ -114,8 +115,9 @@ class _Running:
         )
 
     def merge(self, value, sums, labels, cand_value, cand_rows, cand_where) -> None:
-        """Fold in the next B rows of the split: (B, T) maxima and sums, (B,) labels, and their top-k
-        candidates per channel (T, m): values, split rows and argmax positions, in row order of their batches."""
+        """Fold in the next B rows of the split: (B, T) maxima and sums, (B,) labels (or 0/1 (B, L) multi-label
+        labels), and their top-k candidates per channel (T, m): values, split rows and argmax positions, in row
+        order of their batches."""
         b = len(value)
         means = sums * self.inv_size
         candidates = torch.cat([self.top_value, cand_value], 1)  # kept rows are earlier than the new ones
@@ -123,7 +125,10 @@ class _Running:
         self.top_value = candidates.gather(1, order)
         self.top_index = torch.cat([self.top_index, cand_rows], 1).gather(1, order)
         self.top_flat = torch.cat([self.top_flat, cand_where], 1).gather(1, order)
-        onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, B)
+        if labels.ndim == 2:  # multi-label: every label an image carries counts it
+            onehot = labels.T.float()  # (labels, B)
+        else:
+            onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, B)
         self.class_sum += onehot @ means
         self.class_count += onehot.sum(1)
         self.total += means.sum(0)
@@ -150,6 +155,9 @@ def record(
     buffer: int = BUFFER,
 ) -> Records:
     """Run ``model`` over ``batches`` of (inputs, labels), rows numbered in order, recording every layer at once.
+
+    Labels are classes (B,), or multi-label 0/1 (B, L): then ``class_mean`` is each label's mean over the images
+    carrying it (an image with several labels counts for each, one with none for no label).
 
     ``buffer`` bounds the per-image values (rows × channels of all layers) held between merges.
     """

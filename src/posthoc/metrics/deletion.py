@@ -7,7 +7,7 @@ position. A position is removed in all its channels at once, set to ``fill`` (no
 
 * :func:`keep_top_scores` — p (original) and p′ (only the top-k % kept) per image and layer; from them
   :func:`drop_increase_rows` gives drop % = max(0, p − p′)/p and the increase indicator
-  p′ > p + ``tolerance``. The tolerance exists because p is the softmax of float32 logits: near
+  p′ > p + ``tolerance``. The tolerance exists because p is the softmax (or sigmoid) of float32 logits: near
   saturation (p ≈ 1) a float32 recomputation moves p by ~1e-7 and a "gain" of that size is noise.
 * :func:`perturbation_curves` — target probability after removing (``deletion``: most relevant first,
   MoRF; ``deletion_lerf``: least relevant first) or inserting (``insertion``: most relevant first into
@@ -15,6 +15,9 @@ position. A position is removed in all its channels at once, set to ``fill`` (no
   (Petsiuk et al. 2018); :func:`curve_auc` is the area under such a curve (trapezoid over [0, 1]).
   With one fill value, LeRF deletion at k % is insertion at (100 − k) %: the same inputs, so that curve
   is the insertion curve mirrored (not recomputed) when the fractions are symmetric.
+
+The target's probability is the one the model's ``task`` makes (:mod:`posthoc.tasks`): the softmax, or for a
+multi-label model the target label's sigmoid.
 
 Everything is batched: all layers, curves and steps of a chunk of images go through the model together,
 and each distinct input only once (the unperturbed image and the all-``fill`` input are shared).
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .. import tasks
 from ..explain.base import fast_layout
 
 CURVES = ("deletion", "deletion_lerf", "insertion")
@@ -45,11 +49,13 @@ def position_ranks(maps: torch.Tensor, raw: torch.Tensor | None = None) -> torch
     return rank
 
 
-def _probs(model: nn.Module, batch: torch.Tensor, target: torch.Tensor, batch_size: int) -> torch.Tensor:
-    out = []
+def _probs(
+    model: nn.Module, batch: torch.Tensor, target: torch.Tensor, batch_size: int, task: str | None = None
+) -> torch.Tensor:
+    spec, out = tasks.get(task), []
     for s in range(0, len(batch), batch_size):
         logits = model(fast_layout(batch[s : s + batch_size]))  # channels-last on the CPU: faster convolutions
-        out.append(torch.softmax(logits.double(), 1).gather(1, target[s : s + batch_size].view(-1, 1)).squeeze(1))
+        out.append(spec.probabilities(logits.double()).gather(1, target[s : s + batch_size].view(-1, 1)).squeeze(1))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
@@ -75,8 +81,10 @@ def perturbation_curves(
     raw: torch.Tensor | None = None,
     batch_size: int,
     device="cpu",
+    task: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """{curve: (N, L, len(fractions)) target probabilities}; ``maps`` (N, L, *spatial), ``x`` (N, C, *spatial).
+    """{curve: (N, L, len(fractions)) target probabilities}; ``maps`` (N, L, *spatial), ``x`` (N, C, *spatial);
+    probabilities of the model's ``task``.
 
     Only distinct inputs go through the model: a step where every position holds the input is the
     image itself (one pass per image, shared by all layers and curves), a step where none does is the
@@ -97,7 +105,7 @@ def perturbation_curves(
     fill_t = torch.as_tensor(fill, dtype=x.dtype, device=device)
     if any(bool((present[c] == 0).any()) for c in computed):  # the all-fill input: one pass for every image
         empty = torch.full((1, *x.shape[1:]), float(fill), dtype=x.dtype, device=device)
-        p_empty = torch.softmax(model(fast_layout(empty)).double(), 1)[0].cpu()[target].numpy()
+        p_empty = tasks.get(task).probabilities(model(fast_layout(empty)).double())[0].cpu()[target].numpy()
     per_chunk = max(1, batch_size // max(1, n_layers * n_steps))
     for start in tqdm(range(0, n, per_chunk), desc="perturbation curves", mininterval=5, disable=n <= per_chunk):
         sl = slice(start, min(start + per_chunk, n))
@@ -124,6 +132,7 @@ def perturbation_curves(
                 torch.cat(batches, 2).flatten(0, 2),
                 tb.repeat_interleave(n_layers * n_steps),
                 batch_size,
+                task,
             )
             probs = probs.view(b, n_layers, n_steps).cpu().numpy()
         p_full = None
@@ -134,7 +143,7 @@ def perturbation_curves(
             offset += len(idx)
             if bool((present[curve] == n_pos).any()):
                 if p_full is None:
-                    p_full = _probs(model, xb, tb, batch_size).cpu().numpy()
+                    p_full = _probs(model, xb, tb, batch_size, task).cpu().numpy()
                 out[curve][sl, :, (present[curve] == n_pos).numpy()] = p_full[:, None, None]
             if bool((present[curve] == 0).any()):
                 out[curve][sl, :, (present[curve] == 0).numpy()] = p_empty[sl][:, None, None]
@@ -161,8 +170,10 @@ def keep_top_scores(
     raw: torch.Tensor | None = None,
     batch_size: int,
     device="cpu",
+    task: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(p, p_kept): (N,) original and (N, L) top-k-kept target probabilities (float64 softmax)."""
+    """(p, p_kept): (N,) original and (N, L) top-k-kept target probabilities (float64; softmax, or the label's
+    sigmoid for a multi-label ``task``)."""
     model.eval()
     n, n_layers = maps.shape[:2]
     n_pos = int(np.prod(maps.shape[2:]))
@@ -179,11 +190,12 @@ def keep_top_scores(
         raw=raw,
         batch_size=batch_size,
         device=device,
+        task=task,
     )["deletion_lerf"][..., 0]
     target = torch.as_tensor(target, dtype=torch.long)
     p = np.concatenate(
         [
-            _probs(model, x[s : s + batch_size].to(device), target[s : s + batch_size].to(device), batch_size)
+            _probs(model, x[s : s + batch_size].to(device), target[s : s + batch_size].to(device), batch_size, task)
             .cpu()
             .numpy()
             for s in range(0, n, batch_size)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .. import tasks
 
 
 def trunk(model: nn.Module, layer: str) -> nn.Sequential:
@@ -77,33 +78,39 @@ def fit_head(
     lr: float,
     weight_decay: float,
     seed: int,
+    task: str | None = None,
 ) -> list[dict]:
-    """Adam + cross-entropy on pooled features (N, C); returns one history row per epoch."""
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    yv = torch.as_tensor(np.asarray(val[1], dtype=np.int64))
+    """Adam + the loss of ``task`` (:mod:`posthoc.tasks`: cross-entropy, or binary cross-entropy with logits for
+    a multi-label model, as its trunk was trained) on pooled features (N, C); one history row per epoch, with
+    the columns of ``train.fit`` (multi-label: label-wise accuracies and ``val_auc``)."""
+    from ..train import split_scores
+
+    spec = tasks.get(task)
+    y = spec.targets(np.asarray(labels, dtype=np.int64))
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     history = []
     for epoch in range(epochs):
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        total, correct = 0.0, 0
+        total, correct = 0.0, 0.0
         for start in range(0, len(y), batch_size):
             idx = order[start : start + batch_size]
             logits = head(features[idx])
-            loss = F.cross_entropy(logits, y[idx])
+            loss = spec.loss(logits, y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y[idx]).sum().item()
+            correct += spec.correct(logits.detach(), y[idx]).sum().item()
         with torch.no_grad():
-            vl = head(val[0])
+            scores = split_scores(head(val[0]), val[1], task)
         history.append(
             {
                 "epoch": epoch + 1,
                 "train_loss": total / len(y),
                 "train_acc": correct / len(y),
-                "val_loss": F.cross_entropy(vl, yv).item(),
-                "val_acc": (vl.argmax(1) == yv).float().mean().item(),
+                "val_loss": scores["loss"],
+                "val_acc": scores["accuracy"],
+                **({"val_auc": scores["mean_auc"]} if spec.multi_label else {}),
             }
         )
     return history

@@ -140,3 +140,95 @@ def confusion_maps(
     map_colorbars(fig, flags, "row", cax=caxes)
     fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
     return fig
+
+
+#: the three test images of a label in :func:`label_error_maps`, in column order
+OUTCOMES = {"tp": "true positive", "fn": "false negative", "fp": "false positive"}
+
+
+def label_error_maps(
+    inputs,
+    maps,
+    methods: Sequence[str],
+    errors: Sequence[Mapping],
+    class_names: Sequence[str],
+    title: str,
+    *,
+    signed,
+    blocks_per_band: int | None = None,
+) -> Figure:
+    """The multi-label counterpart of :func:`confusion_maps`: labels are not confused with each other, each is
+    decided on its own. Per label (the most often wrong ones) a block of three columns, a true positive, a false
+    negative and a false positive test image of that label (:data:`OUTCOMES`), each with every method's map
+    for that label (one row per method below the inputs): does the evidence differ where the model is wrong?
+
+    ``inputs``: per label three display arrays or ``None`` (the test split has no such image); ``maps``:
+    (n_methods, K, 3, *spatial) (ignored where the input is ``None``); ``errors``: dicts with ``label``,
+    ``count`` (false positives + false negatives in the test split), ``index`` and ``p`` (per column the test
+    index and the label's probability). The maps of one method share one scale.
+    """
+    maps = np.asarray(maps)
+    k, n_methods = len(errors), len(methods)
+    if k == 0:
+        fig = new_figure((6, 1.5))
+        fig.text(0.5, 0.5, "No label decided wrongly on the test set: nothing to show.", ha="center", va="center")
+        fig.suptitle(title)
+        return fig
+    one_d = maps.ndim == 4
+    flags = np.broadcast_to(np.asarray(signed, dtype=bool).reshape(-1), (n_methods,))
+    present = np.array([[image is not None for image in row] for row in inputs])  # (K, 3)
+    flat = np.where(present.reshape(1, k, 3, *[1] * (maps.ndim - 3)), maps, 0.0)  # absent cases: no scale
+    shown, void, size = scale_maps(flat.reshape(n_methods, 3 * k, *maps.shape[3:]), flags[:, None], "row")
+    shown, void = shown.reshape(maps.shape), void.reshape(n_methods, k, 3)
+    per_band = blocks_per_band or (1 if one_d else 2)
+    n_bands = math.ceil(k / per_band)
+    fig, axes, caxes = band_grid(
+        n_bands,
+        n_methods + 1,
+        3 * min(k, per_band),
+        *((2.0, 1.1) if one_d else (1.2, 1.2)),
+        gap_h=0.32 if one_d else 0.1,
+        band_gap=0.6,
+        top=1.1,
+        block=3,
+        block_gap=0.35,
+        head_gap=0.55,
+        cbar=len(set(flags.tolist())),
+    )
+    for b, err in enumerate(errors):
+        band, col0 = divmod(b, per_band)
+        grid = axes[band][:, 3 * col0 : 3 * col0 + 3]
+        name = class_name(class_names, int(err["label"]))
+        first = next(c for c, image in enumerate(inputs[b]) if image is not None)  # carries the error count
+        for c, outcome in enumerate(OUTCOMES.values()):
+            image, head = inputs[b][c], grid[0, c]
+            if image is None:
+                for ax in grid[:, c]:
+                    blank(ax)
+                head.text(0.5, 0.5, wrap(f"no {outcome} of {name}", 14), ha="center", va="center", fontsize=FONT)
+                continue
+            overlay(head, image, None, one_d=one_d)
+            head.set_title(
+                wrap(f"{name}: {outcome}\n#{err['index'][c]}, p={err['p'][c]:.2f}", 16)
+                + (f"\n({err['count']} wrong in test)" if c == first else ""),
+                fontsize=FONT,
+            )
+            for r in range(n_methods):
+                ax = grid[r + 1, c]
+                overlay(ax, image, shown[r, b, c], bool(flags[r]), one_d)
+                if void[r, b, c]:
+                    mark_void(ax, "void")
+                if one_d:
+                    sparse_x_ticks(ax, last_row=r == n_methods - 1)
+            if one_d:
+                sparse_x_ticks(head, last_row=False)
+    for band in range(n_bands):
+        for r in range(n_methods + 1):
+            label = "input" if r == 0 else f"{methods[r - 1]}\n(÷ {size[r - 1, 0]:.2g})"
+            axes[band, r, 0].set_ylabel(wrap(label, 22), fontsize=FONT)
+        for ax in axes[band].ravel():
+            if not ax.has_data() and not ax.texts and ax.get_visible() and not ax.get_ylabel():
+                ax.set_axis_off()
+    map_colorbars(fig, flags, "row", cax=caxes)
+    fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
+    return fig

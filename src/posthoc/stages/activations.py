@@ -11,6 +11,10 @@ and argmax position), the per-class mean activation and the layer's statistics
 * ``layers.csv`` — per layer: channels, output shape, receptive field, mean and max activation;
 * figures: feature maps of one example per class, the class × channel heat map of the last layer,
   the first layer's filters and the maximally activating patches of the most variable channels.
+
+A multi-label dataset (:mod:`posthoc.tasks`): ``class_mean`` is per label, the mean over the test images
+carrying that label (images with several labels count for each, images with none for no label), and the
+feature maps show the first test image carrying each label.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io
+from .. import io, tasks
 from ..plots import features as plots_features
 from ..errors import UserError
 from ..explain.base import capture
@@ -30,7 +34,7 @@ from ..features.receptive import Field, receptive_field
 from ..features.records import most_variable, record
 from ..preprocess import to_display
 from ..train import batches
-from .explain import example_per_class, load_explained
+from .explain import load_explained, one_per_class
 
 
 def display(x: np.ndarray, info: dict) -> np.ndarray:
@@ -72,8 +76,8 @@ def run(
     if k < 1 or n_channels < 1 or n_maps < 1:
         raise UserError("activations.k, activations.n_channels and activations.n_maps must be at least 1")
     model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
-    layers, names = list(info["layers"]), info["class_names"]
-    labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
+    layers, names, task = list(info["layers"]), info["class_names"], tasks.get(info.get("task"))
+    labels = np.asarray(labels) if task.multi_label else np.asarray(labels).reshape(len(labels), -1)[:, 0]
     n = len(labels)
     stream = ((normalise(test.images[s]).to(dev), labels[s]) for s in batches(n, batch_size))
     rec = record(
@@ -116,7 +120,7 @@ def run(
     )
 
     # feature maps of one example per class: one forward, the n_maps most active channels of each layer
-    examples = example_per_class(labels, preds, len(names))
+    examples, shown_class = one_per_class(labels, preds, len(names), task)
     x = normalise(test.images[examples]).to(dev)
     with torch.no_grad(), capture(model, layers) as store:
         model(x)
@@ -132,10 +136,10 @@ def run(
             shown,
             maps,
             [c.numpy() for c in chosen],
-            [f"{names[labels[i]]}\n(test row {i})" for i in examples],
+            [f"{names[c]}\n(test row {i})" for i, c in zip(examples, shown_class)],
             layers,
             f"{info['dataset']}: feature maps of one test example per "
-            f"class, the {n_maps} most active channels of each layer",
+            f"{'label' if task.multi_label else 'class'}, the {n_maps} most active channels of each layer",
         ),
         feature_maps,
     )
@@ -144,7 +148,9 @@ def run(
             per[-1]["class_mean"],
             names,
             layers[-1],
-            f"{info['dataset']}: mean activation per class, last explained layer ({layers[-1]})",
+            f"{info['dataset']}: mean activation per "
+            + ("label (over the images carrying it)" if task.multi_label else "class")
+            + f", last explained layer ({layers[-1]})",
         ),
         class_heatmap,
     )

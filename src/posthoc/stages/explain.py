@@ -11,11 +11,15 @@ Each row of the output is one (test image, target class) pair; ``subset`` says w
 * ``confusion``: for each of the ``n_confusions`` most frequent confusions (true t → predicted p,
   seed 004 Fig 19), one such test image explained for t and for p.
 
-A multi-label dataset (:mod:`posthoc.tasks`) has two subsets: ``example`` rows are the first test image
-carrying each label (one the model also says carries it, when there is one), explained for every label the
-image carries; ``evaluation`` rows are explained for their top-scoring label (``target: true``: the
-top-scoring label the image carries, the top-scoring one when it carries none). ``prob`` is then each
-label's sigmoid probability and ``pred`` the top-scoring label.
+A multi-label dataset (:mod:`posthoc.tasks`) has the same subsets, chosen per label: ``example`` rows are
+the first test image carrying each label (one the model also says carries it, when there is one), explained
+for every label the image carries; ``evaluation`` rows are explained for their top-scoring label
+(``target: true``: the top-scoring label the image carries, the top-scoring one when it carries none);
+``per_class`` rows are that first image of each label, explained for that label; ``confusion`` rows are, for
+each of the ``n_confusions`` labels with the most errors at threshold 0.5 (false positives + false
+negatives), the first true positive, false negative and false positive of that label (those the test split
+has), each explained for the label. ``prob`` is then each label's sigmoid probability and ``pred`` the
+top-scoring label.
 
 Images are chosen from the dataset model's predictions (``predictions``), so every method —
 CAM too, which explains the global-average-pooling variant — explains the same images. ``pred``
@@ -50,6 +54,25 @@ def example_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> 
         if len(correct) or len(anyof):
             chosen.append(correct[0] if len(correct) else anyof[0])
     return np.asarray(chosen, dtype=np.int64)
+
+
+def first_per_label(labels: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label 0/1 ``(N, L)`` labels and predictions → (test index, label) of the first image carrying each
+    label (the first the model also says carries it, when there is one), for the labels the split has."""
+    carries, said = labels.astype(bool), preds.astype(bool)
+    first = np.where((carries & said).any(0), (carries & said).argmax(0), carries.argmax(0))
+    present = np.flatnonzero(carries.any(0))
+    return first[present].astype(np.int64), present.astype(np.int64)
+
+
+def one_per_class(labels: np.ndarray, preds: np.ndarray, n_classes: int, task) -> tuple[np.ndarray, np.ndarray]:
+    """(test index, class) of one example per class (:func:`example_per_class`), or per label for a multi-label
+    ``task`` (:func:`first_per_label`): the images that the per-class figures of every stage show."""
+    if task.multi_label:
+        return first_per_label(labels, preds)
+    labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
+    examples = example_per_class(labels, preds, n_classes)
+    return examples, labels[examples].astype(np.int64)
 
 
 def evaluation_indices(n_test: int, n_eval: int, seed: int) -> np.ndarray:
@@ -108,17 +131,40 @@ def plan_rows(
     }
 
 
-def plan_rows_multi_label(labels: np.ndarray, preds: np.ndarray, n_eval: int, seed: int) -> dict[str, np.ndarray]:
-    """Rows of a multi-label dataset (0/1 ``(N, L)`` labels and predictions; see the module)."""
+def label_errors(labels: np.ndarray, preds: np.ndarray, n: int) -> list[tuple[int, int, dict[str, int]]]:
+    """The ``n`` labels the model gets wrong most often at the threshold (false positives + false negatives;
+    ties: lower label first; labels never wrong are left out) → (label, errors, {outcome: first test index})
+    with outcomes ``tp``, ``fn``, ``fp`` in that order, each present only when the test split has one."""
     carries, said = labels.astype(bool), preds.astype(bool)
-    first = np.where((carries & said).any(0), (carries & said).argmax(0), carries.argmax(0))
-    images = np.unique(first[carries.any(0)])
-    pairs = np.argwhere(carries[images])  # (image position, label), in image then label order
+    errors = (carries != said).sum(0)
+    order = [int(c) for c in np.argsort(-errors, kind="stable")[:n] if errors[c] > 0]
+    cases = {"tp": carries & said, "fn": carries & ~said, "fp": ~carries & said}
+    return [
+        (c, int(errors[c]), {k: int(np.flatnonzero(m[:, c])[0]) for k, m in cases.items() if m[:, c].any()})
+        for c in order
+    ]
+
+
+def plan_rows_multi_label(
+    labels: np.ndarray, preds: np.ndarray, n_eval: int, seed: int, n_confusions: int = 0
+) -> dict[str, np.ndarray]:
+    """Rows of a multi-label dataset (0/1 ``(N, L)`` labels and predictions; see the module)."""
+    first, present = first_per_label(labels, preds)
+    images = np.unique(first)
+    pairs = np.argwhere(labels[images].astype(bool))  # (image position, label), in image then label order
     evaluation = evaluation_indices(len(labels), n_eval, seed)
+    errors = [(c, i) for c, _, cases in label_errors(labels, preds, n_confusions) for i in cases.values()]
+    error_index, error_label = np.array(errors, dtype=np.int64).reshape(-1, 2).T[::-1]
+    subsets = {
+        "example": (images[pairs[:, 0]], pairs[:, 1]),
+        "evaluation": (evaluation, np.full(len(evaluation), -1)),
+        "per_class": (first, present),
+        "confusion": (error_index, error_label),
+    }
     return {
-        "index": np.concatenate([images[pairs[:, 0]], evaluation]).astype(np.int64),
-        "subset": np.array(["example"] * len(pairs) + ["evaluation"] * len(evaluation)),
-        "target": np.concatenate([pairs[:, 1], np.full(len(evaluation), -1)]).astype(np.int64),
+        "index": np.concatenate([i for i, _ in subsets.values()]).astype(np.int64),
+        "subset": np.array([name for name, (i, _) in subsets.items() for _ in range(len(i))]),
+        "target": np.concatenate([t for _, t in subsets.values()]).astype(np.int64),
     }
 
 
@@ -189,25 +235,22 @@ def run(
         params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
     names, task = info["class_names"], tasks.get(info.get("task"))
     if task.multi_label:
-        rows = plan_rows_multi_label(labels, preds, n_eval, seed)
+        rows = plan_rows_multi_label(labels, preds, n_eval, seed, n_confusions)
     else:
         rows = plan_rows(labels, preds, all_probs, n_eval, seed, n_confusions)
     index, subset = rows["index"], rows["subset"]
     unique = np.unique(index)  # memory-mapped reads in order, then back to the rows' order
     x = normalise(test.images[unique])[np.searchsorted(unique, index)]
     probs = _probabilities(model, x, batch_size, dev, task).numpy()
-    own_pred = probs.argmax(1)  # multi-label: the top-scoring label
-    if task.multi_label:  # the top-scoring label the image carries, else the top-scoring one
-        carried = labels[index].astype(bool)
-        true_target = np.where(carried.any(1), np.where(carried, probs, -np.inf).argmax(1), own_pred)
-    else:
-        true_target = labels[index]
+    true_target, own_pred = task.explained(labels[index], probs)  # multi-label: see the module
     target = np.where(rows["target"] >= 0, rows["target"], true_target if target_rule == "true" else own_pred)
     maps, raws, extras, recon, layers = [], [], {}, [], info["layers"]
     is_example = subset == "example"
     for s in tqdm(list(batches(len(index), batch_size)), desc=f"{method} ({len(index)} rows)", mininterval=5):
         with autocast(dev, amp, f"methods.{method}.amp"):
-            att = explain(method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], **params)
+            att = explain(
+                method, model, x[s].to(dev), torch.as_tensor(target[s]), info["layers"], task=task.name, **params
+            )
         maps.append(att.maps.float().cpu())
         raws.append(att.raw.float().cpu() if att.raw is not None else None)
         for key, value in att.extras.items():

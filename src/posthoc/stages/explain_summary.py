@@ -10,6 +10,13 @@ Reads every method's ``explanations/{method}.npz`` (the same rows for every meth
 * ``confusions.png`` — correct vs misclassified for the most frequent confusions, maps for the
   true and the predicted class, with confidences (seed 004 Fig 19).
 
+A multi-label dataset (:mod:`posthoc.tasks`) has no class per image and no confusion between labels, so two
+figures ask the same questions per label: ``per_class.png`` shows one test image per label (the first that
+carries it), explained for that label, one row per label and one column per method; ``confusions.png`` shows,
+for the labels the model decides wrongly most often at threshold 0.5 (false positives + false negatives), a
+true positive, a false negative and a false positive test image of the label, each explained for the label,
+with its probability — where does the evidence for the label differ when the model is wrong?
+
 Confidences are the dataset model's (``predictions``), also in CAM's column, which explains the
 dataset's GAP variant.
 """
@@ -19,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import io
+from .. import io, tasks
 from ..explain.registry import declared
-from ..plots.confusions import confusion_maps
+from ..plots.confusions import OUTCOMES, confusion_maps, label_error_maps
 from ..plots.maps import map_grid
 from ..preprocess import to_display
 
@@ -69,19 +76,25 @@ def figures(
     labels = {m: _label(m, str(f["layers"][-1])) for m, f in files.items()}
     methods = list(files)
 
-    ex = _rows(base, "example")
-    ex_text = [f"{names[base['label'][r]]} (p={probs[base['index'][r], base['label'][r]]:.2f})" for r in ex]
+    multi_label = tasks.get(meta.get("task")).multi_label
+    ex = _rows(base, "example")  # target = the true class (multi-label: a label the image carries)
+    ex_text = [f"{names[base['target'][r]]} (p={probs[base['index'][r], base['target'][r]]:.2f})" for r in ex]
     signed = {m: TRAITS[m].signed for m in files}
     fig = map_grid(
         display(ex),
         np.stack([last(m, "example") for m in methods], 1),
         ex_text,
         ["input"] + [labels[m] for m in methods],
-        title=f"{dataset}: every method at its last layer, one test example per class (target = true class)",
+        title=f"{dataset}: every method at its last layer, "
+        + ("each label of one test image per label" if multi_label else "one test example per class")
+        + " (target = true class)",
         signed=[[signed[m] for m in methods]],
         scale="column",
     )
     io.save_figure(fig, out_comparison)
+    if multi_label:
+        per_label_figures(base, files, labels, display, test, names, dataset, out_per_class, out_confusions)
+        return
 
     pc = _rows(base, "per_class")
     image, true = int(base["index"][pc[0]]), int(base["label"][pc[0]])
@@ -138,6 +151,60 @@ def figures(
         confusions,
         names,
         title=f"{dataset}: correct vs misclassified, most frequent confusions",
+        signed=[signed[m] for m in methods],
+    )
+    io.save_figure(fig, out_confusions)
+
+
+def per_label_figures(
+    base, files: dict, labels: dict, display, test: dict, names, dataset: str, out_per_class: str, out_confusions: str
+) -> None:
+    """The multi-label ``per_class.png`` and ``confusions.png`` (see the module). ``base``: one method's npz
+    (every method explains the same rows); ``labels``: each method's column label; ``display``: rows → display
+    arrays; ``test``: the dataset model's test ``probs``, ``label`` and ``pred``."""
+    methods = list(files)
+    signed = {m: TRAITS[m].signed for m in methods}
+    pc_methods = [m for m in methods if not TRAITS[m].class_independent]
+    probs = test["probs"]
+
+    def last(m, subset):
+        return files[m]["maps"][_rows(files[m], subset), -1]
+
+    pc = _rows(base, "per_class")
+    image, target = base["index"][pc], base["target"][pc]
+    fig = map_grid(
+        display(pc),
+        np.stack([last(m, "per_class") for m in pc_methods], 1),
+        [f"{names[c]}: test image {i}\n(p={probs[i, c]:.2f})" for i, c in zip(image, target)],
+        ["input"] + [labels[m] for m in pc_methods],
+        title=f"{dataset}: each label explained on the first test image carrying it",
+        signed=[[signed[m] for m in pc_methods]],
+        scale="column",
+    )
+    io.save_figure(fig, out_per_class)
+
+    cf = _rows(base, "confusion")  # per label: its true positive, false negative, false positive (those there are)
+    image, target = base["index"][cf], base["target"][cf]
+    carries, said = base["label"][cf, target].astype(bool), test["pred"][image, target].astype(bool)
+    column = np.where(carries, np.where(said, 0, 1), 2)  # position in OUTCOMES: tp, fn, fp
+    order = list(dict.fromkeys(target.tolist()))  # labels, most often wrong first
+    block = np.array([order.index(t) for t in target], dtype=np.int64)
+    wrong = (test["label"] != test["pred"]).sum(0)
+    inputs = [[None] * len(OUTCOMES) for _ in order]
+    errors = [{"label": c, "count": int(wrong[c]), "index": [None] * 3, "p": [np.nan] * 3} for c in order]
+    shown = display(cf)
+    for k, (b, o, i, c) in enumerate(zip(block, column, image, target)):  # at most three rows per label
+        inputs[b][o], errors[b]["index"][o], errors[b]["p"][o] = shown[k], int(i), float(probs[i, c])
+    maps = np.zeros((len(methods), len(order), len(OUTCOMES), *base["maps"].shape[2:]), dtype=np.float32)
+    maps[:, block, column] = np.stack([last(m, "confusion") for m in methods])
+    fig = label_error_maps(
+        inputs,
+        maps,
+        [labels[m] for m in methods],
+        errors,
+        names,
+        title=f"{dataset}: labels decided wrongly most often — a true positive, false negative and false "
+        f"positive of each, explained for the label",
         signed=[signed[m] for m in methods],
     )
     io.save_figure(fig, out_confusions)

@@ -16,6 +16,9 @@ All requests go through one engine (:mod:`posthoc.features.visualise`), each as 
 class visualisation's logit against the largest logit of that class over the test split, a channel
 visualisation's spatial mean against the largest spatial mean over test images (``beats``), and
 the channel's largest value against its best test image in ``top.npz`` (``beats_peak``).
+
+A multi-label dataset (:mod:`posthoc.tasks`): a class visualisation maximises one label's logit (its sigmoid is
+monotone in it), one row per label; DeepDream starts from the first test image carrying each label.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io
+from .. import io, tasks
 from ..plots import features as plots_features
 from ..errors import UserError
 from ..explain.base import capture
@@ -43,7 +46,7 @@ from ..features.visualise import (
 )
 from ..preprocess import to_display
 from ..train import batches
-from .explain import example_per_class, load_explained
+from .explain import load_explained, one_per_class
 
 
 def _bounds(info: dict, ndim: int):
@@ -91,9 +94,8 @@ def run(
     device: str,
 ) -> pd.DataFrame:
     model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
-    layers, names = list(info["layers"]), info["class_names"]
+    layers, names, task = list(info["layers"]), info["class_names"], tasks.get(info.get("task"))
     _check(settings, deepdream, len(layers))
-    labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
     tops = np.load(top)
     if list(tops["layers"]) != layers:
         raise UserError(
@@ -104,7 +106,7 @@ def run(
     shape = (info["in_channels"], *info["input_shape"])
     ndim = len(info["input_shape"])
     low, high = _bounds(info, ndim)
-    examples = example_per_class(labels, preds, len(names))
+    examples, example_class = one_per_class(labels, preds, len(names), task)
     rows = []
 
     # --- channels of every layer, one batch
@@ -225,7 +227,7 @@ def run(
     # --- DeepDream from real images
     layer = layers[deepdream["layer"]]
     start = normalise(test.images[examples])
-    titles = [str(names[labels[i]]) for i in examples]
+    titles = [str(names[c]) for c in example_class]
     if ndim == 2:
         slide = fit_image(_immunohistochemistry(), info["in_channels"], tuple(info["input_shape"]))
         start = torch.cat([start, normalise((slide[None] * info["pixel_scale"]).astype(np.float32))])

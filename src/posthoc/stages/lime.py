@@ -4,6 +4,10 @@ Seeded choices of correctly and wrongly classified test images are explained for
 class under each hyper-parameter setting (keep probability, kernel width; the rest from
 ``methods.lime``) on the same superpixels; the figures show the top-k superpixels for every k, and
 ``examples.csv`` lists each fit with its local fidelity (weighted R²).
+
+A multi-label dataset (:mod:`posthoc.tasks`): the predicted class is the top-scoring label, explained through
+its sigmoid; an image is correctly classified when that label is one it carries, and ``true_class`` is the
+top-scoring label it carries (the top-scoring one when it carries none).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io
+from .. import io, tasks
 from ..plots.lime import lime_topk
 from ..plots.panels import message_figure
 from ..explain.lime import explain_segments, segment
@@ -57,8 +61,9 @@ def run(
     (``examples``); ``lime_params``: the config of method lime, ``settings``: the (keep probability, kernel width)
     pairs compared."""
     out_correct, out_wrong, out_csv = correct, wrong, examples
-    model, info, dev, normalise, test, (labels, preds, probs) = load_explained(meta, checkpoint, predictions, device)
-    names = info["class_names"]
+    model, info, dev, normalise, test, (labels, _, probs) = load_explained(meta, checkpoint, predictions, device)
+    names, task = info["class_names"], info.get("task")
+    labels, preds = tasks.get(task).explained(labels, probs)  # multi-label: see the module
     seg_params = {k: lime_params[k] for k in SEGMENTATION_KEYS if k in lime_params}
     fit_params = {k: lime_params[k] for k in FIT_KEYS if k in lime_params}
     examples = pick_examples(labels, preds, n_examples, seed)
@@ -73,7 +78,9 @@ def run(
         shown = to_display(x.cpu(), info["mean"], info["std"])
         rows = [None] * (len(idx) * len(settings))
         for s, setting in enumerate(tqdm(settings, desc=f"LIME {outcome} ({len(idx)} images)", mininterval=5)):
-            res = explain_segments(model, x, torch.as_tensor(preds[idx]), segments, **{**fit_params, **setting})
+            res = explain_segments(
+                model, x, torch.as_tensor(preds[idx]), segments, **{**fit_params, **setting}, task=task
+            )
             for i, j in enumerate(idx):
                 head = (
                     f"#{j}: true {names[labels[j]]}, predicted {names[preds[j]]} (p={probs[j, preds[j]]:.2f})\n"

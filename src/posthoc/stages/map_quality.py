@@ -37,8 +37,10 @@ SEED004_IG = {"baseline": "black", "step_rule": "riemann_right", "channel_reduct
 
 
 def explain_params(method_params: dict, info: dict) -> dict:
-    """The explain stage's parameters of a method, without the row-selection keys."""
+    """The explain stage's parameters of a method, without the row-selection keys, and the model's ``task``
+    (which methods that score probabilities need, as in the explain stage)."""
     params = {k: v for k, v in dict(method_params).items() if k not in ("target", "n_eval")}
+    params["task"] = info.get("task")
     if params.get("baseline") == "black":
         params.setdefault("black_level", [-m / s for m, s in zip(info["mean"], info["std"])])
     return params
@@ -130,15 +132,26 @@ def per_image_scores(
     batch_size: int,
     seed: int,
     device,
+    task: str | None = None,
 ) -> dict[str, np.ndarray]:
     """The per-image scores of maps on the model they explain: ``p``/``p_kept`` (drop/increase),
     ``loc_*`` where the dataset has masks, ``curve_*`` deletion/insertion curves (the keys of the
-    per-image file; shared by the dataset's model and its replicates)."""
+    per-image file; shared by the dataset's model and its replicates). Probabilities are those of the model's
+    ``task`` (:mod:`posthoc.tasks`: a multi-label model's target label's sigmoid)."""
     out: dict[str, np.ndarray] = {}
     t = torch.as_tensor(target)
     # drop / increase per image (top keep_percent % kept)
     p, p_kept = keep_top_scores(
-        model, x, maps, t, keep_percent=keep_percent, fill=fill, raw=raw, batch_size=batch_size, device=device
+        model,
+        x,
+        maps,
+        t,
+        keep_percent=keep_percent,
+        fill=fill,
+        raw=raw,
+        batch_size=batch_size,
+        device=device,
+        task=task,
     )
     out.update(p=p, p_kept=p_kept, keep_percent=np.float64(keep_percent))
 
@@ -166,6 +179,7 @@ def per_image_scores(
         raw=raw[:m] if raw is not None else None,
         batch_size=batch_size,
         device=device,
+        task=task,
     )
     out.update({f"curve_{k}": v for k, v in curves.items()}, curve_fractions=fractions)
     return out
@@ -223,6 +237,7 @@ def run(
             batch_size=batch_size,
             seed=seed,
             device=dev,
+            task=info.get("task"),
         )
     )
     p, p_kept = out["p"], out["p_kept"]
@@ -252,7 +267,16 @@ def run(
         variant.setdefault("black_level", [-mu / sd for mu, sd in zip(info["mean"], info["std"])])
         vmaps = _maps(method, model, x, target, info["layers"], variant, batch_size, dev)
         _, kept = keep_top_scores(
-            model, x, vmaps, t, keep_percent=keep_percent, fill=fill, raw=None, batch_size=batch_size, device=dev
+            model,
+            x,
+            vmaps,
+            t,
+            keep_percent=keep_percent,
+            fill=fill,
+            raw=None,
+            batch_size=batch_size,
+            device=dev,
+            task=info.get("task"),
         )
         out["p_kept_seed004"] = kept
     io.save_npz(per_image, **out)

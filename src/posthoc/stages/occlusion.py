@@ -8,6 +8,10 @@ For every (window, stride) of the sweep:
   probability and the predicted class at every window position;
 * over a seeded evaluation set: how much hiding one window lowers the true-class probability and
   how often it changes the prediction (``sweep.csv``).
+
+A multi-label dataset (:mod:`posthoc.tasks`): the "true class" is the top-scoring label the image carries (the
+top-scoring one when it carries none), its probability the label's sigmoid, the prediction the top-scoring
+label; an image is correctly classified when its top-scoring label is one it carries.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io
+from .. import io, tasks
 from ..plots.occlusion import occlusion_panels
 from ..plots.panels import message_figure
 from ..explain.occlusion import OcclusionScan, channel_projection, scan
@@ -130,20 +134,21 @@ def run(
     """Five-panel figures of a correctly and a wrongly classified test image and the window/stride ``sweep`` table
     for every (window, stride) of ``settings`` (in the input's units); ``fill``, ``batch_size`` as in method occlusion."""
     out_correct, out_wrong, out_csv = correct, wrong, sweep
-    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
-    layer, names = info["layers"][-1], info["class_names"]
+    model, info, dev, normalise, test, (labels, _, probs) = load_explained(meta, checkpoint, predictions, device)
+    layer, names, task = info["layers"][-1], info["class_names"], info.get("task")
+    labels, preds = tasks.get(task).explained(labels, probs)  # multi-label: see the module
     examples = pick_examples(labels, preds, seed)
     evaluation = evaluation_indices(len(labels), n_eval, seed)
     x_eval = normalise(test.images[evaluation]).to(dev)
     rows, figures = [], {"correct": [], "wrong": []}
     for setting in tqdm(settings, desc=f"occlusion sweep ({len(evaluation)} images)", mininterval=5):
         w, s = int(setting["window"]), int(setting["stride"])
-        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, fill, batch_size)
+        res = scan(model, x_eval, torch.as_tensor(labels[evaluation]), w, s, fill, batch_size, task=task)
         rows.append({"window": w, "stride": s, **sweep_summary(res)})
         for outcome, idx in examples.items():
             if idx is not None:
                 x1 = normalise(test.images[[idx]]).to(dev)
-                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, fill, batch_size, layer)
+                one = scan(model, x1, torch.tensor([labels[idx]]), w, s, fill, batch_size, layer, task=task)
                 figures[outcome].append(
                     figure_row(model, x1, int(labels[idx]), int(preds[idx]), one, position, layer, info, fill, setting)
                 )

@@ -76,6 +76,7 @@ def method_scores(
             batch_size=batch_size,
             seed=seed,
             device=dev,
+            task=info.get("task"),
         )
         scores.update(
             index=rows["index"], target=rows["target"], layers=np.array(rows["layers"])

@@ -3,7 +3,9 @@
 A figure per degradation (one correctly classified test image at every level, then the
 evaluation-set curves; seed 001 Figs 3.8–3.10) and one table (``stability.csv``): per degradation
 and level, accuracy, share of changed predictions, mean confidence and the mean rank correlation of
-the Grad-CAM maps with the clean ones, over a seeded evaluation set.
+the Grad-CAM maps with the clean ones, over a seeded evaluation set. A multi-label dataset: sigmoid
+probabilities, the top-scoring label as the top class, the top-scoring label the image carries as the original
+class, label-wise accuracy (see :mod:`posthoc.robustness`); the example is an image whose top label it carries.
 """
 
 from __future__ import annotations
@@ -13,19 +15,30 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import io, robustness
+from .. import io, robustness, tasks
 from ..plots.robustness import robustness_levels
 from ..preprocess import to_display
 from .explain import evaluation_indices, load_explained
 
 
 def example_figure(model, x1, label: int, kind: str, levels, info: dict, summary: pd.DataFrame, seed: int):
+    """One test image at every level of ``kind``: Grad-CAM for the top and the original class ``label``."""
     names, layer = info["class_names"], info["layers"][-1]
     noise = torch.randn(x1.shape, generator=torch.Generator().manual_seed(int(seed)), dtype=x1.dtype).to(x1.device)
     clip = x1.ndim == 4
     results = [
         robustness.evaluate_level(
-            model, x1, torch.tensor([label]), kind, float(level), info["mean"], info["std"], noise, layer, clip
+            model,
+            x1,
+            torch.tensor([label]),
+            kind,
+            float(level),
+            info["mean"],
+            info["std"],
+            noise,
+            layer,
+            clip,
+            info.get("task"),
         )
         for level in levels
     ]
@@ -65,7 +78,8 @@ def run(
     if len(figures) != len(levels):
         raise ValueError(f"{len(figures)} figure paths for {len(levels)} degradations {list(levels)}")
     out_figures, out_csv = dict(zip(levels, figures)), table
-    model, info, dev, normalise, test, (labels, preds, _) = load_explained(meta, checkpoint, predictions, device)
+    model, info, dev, normalise, test, (labels, _, probs) = load_explained(meta, checkpoint, predictions, device)
+    task = info.get("task")
     evaluation = evaluation_indices(len(labels), n_eval, seed)
     x = normalise(test.images[evaluation]).to(dev)
     total = len(evaluation) * sum(len(v) for v in levels.values())
@@ -82,15 +96,17 @@ def run(
             batch_size=batch_size,
             seed=seed,
             progress=bar,
+            task=task,
         )
     table = robustness.summarise(per_image)
     io.save_csv(out_csv, table)
-    correct = np.flatnonzero(labels == preds)
+    original, top = tasks.get(task).explained(labels, probs)
+    correct = np.flatnonzero(original == top)
     example = int(np.random.default_rng(seed).choice(correct if len(correct) else np.arange(len(labels))))
     x1 = normalise(test.images[[example]]).to(dev)
     for kind, path in out_figures.items():
         fig = example_figure(
-            model, x1, int(labels[example]), kind, levels[kind], info, table[table["degradation"] == kind], seed
+            model, x1, int(original[example]), kind, levels[kind], info, table[table["degradation"] == kind], seed
         )
         io.save_figure(fig, path)
     print(table.to_string(index=False))

@@ -2,7 +2,8 @@
 
 ``model.cam_model: frozen`` (default, seed 003's way): the dataset's trained model up to its last
 explained layer is kept frozen; its maps are pooled once per image and only a linear head is fit
-on them, so CAM explains the same features as every other method. ``scratch``: the architecture's
+on them, so CAM explains the same features as every other method; the head is trained with the loss of
+the dataset's task (:mod:`posthoc.tasks`: binary cross-entropy for a multi-label dataset). ``scratch``: the architecture's
 GAP variant trained from scratch like the dataset's model (own architectures only).
 """
 
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from .. import data, io, models
 from ..plots.training import training_curves
-from ..train import Normaliser, batches, loss_and_accuracy
+from ..train import Normaliser, batches, split_scores
 from . import train as train_stage
 
 
@@ -86,12 +87,12 @@ def run(
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
         seed=seed,
+        task=info.get("task"),
     )
-    result = {}
-    with torch.no_grad():
-        for name, split in splits.items():
-            loss, acc = loss_and_accuracy(gap.head(feats[name]), split.labels)
-            result[name] = {"accuracy": acc, "loss": loss, "n": int(len(split.labels))}
+    with torch.no_grad():  # the scores of scores.json as train writes them (multi-label: exact match, AUC too)
+        result = {
+            name: split_scores(gap.head(feats[name]), split.labels, info.get("task")) for name, split in splits.items()
+        }
     gap_info = {
         **info,
         "gap_layer": layer,
