@@ -5,13 +5,14 @@ Per layer and channel: the running top-k images by the channel's largest value o
 channel's mean, max, largest spatial mean over images and the spread of its per-image maxima (which channels are worth showing).
 Ties keep the earlier image first, so the record equals a brute-force scan with a stable descending sort.
 
-Cost: each layer's output is reduced the moment its module returns (a max and a sum over its
-flattened positions, vectorised reductions, while the output is still in cache). The channels of all
-layers then share one column axis: the batch's k best rows per channel (a stable top-k) get their
-argmax position from the held output (an argmax over k rows per channel instead of every row: torch's
-max-with-index over short rows costs several times a plain max), and per-image values of up to
-``buffer`` elements are merged into the running statistics in one go (one top-k of the candidates,
-one class matmul with a one-hot, ...).
+Cost: each layer's output is reduced the moment its module returns, while it is still in cache, into
+preallocated chunk buffers (rows × channels): a max and a sum over its flattened positions (vectorised
+reductions). The argmax position is taken only for the images that can still enter a channel's top k
+(above the k-th value kept so far; a few per channel and batch), from the held output: torch's
+max-with-index over short rows costs several times a plain max. Everything else — the stable top-k
+merge, the class means (one matmul with a one-hot), the statistics — runs once per chunk of up to
+``buffer`` per-image values, on all layers' channels side by side, so the per-batch work is a few ops
+per layer whatever the split's size.
 """
 
 from __future__ import annotations
@@ -46,31 +47,63 @@ def stable_topk(values: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class _Reducer:
-    """Store of :func:`capture` that reduces each layer's output as its module returns: (N, C) max and sum
-    over positions; the output itself is held only until the batch's candidates have their argmax."""
+    """Store of :func:`capture` that reduces each layer's output as its module returns, into chunk buffers.
 
-    def __init__(self, layers: Sequence[str]):
+    Per layer, rows ``fill .. fill + B`` of (R, C) buffers receive the batch's max and sum over positions,
+    and the argmax position where an image can still enter a channel's top k: above ``thr``, the k-th value
+    kept so far (a tie goes to the earlier image), or in the first batch its own k-th value or more. Those
+    few rows get their argmax from the held output; the positions of other rows are never read.
+    """
+
+    def __init__(self, layers: Sequence[str], k: int):
         self.slot = {name: i for i, name in enumerate(layers)}
-        self.flat: list = [None] * len(layers)
-        self.value: list = [None] * len(layers)
-        self.sum: list = [None] * len(layers)
-        self.shape: list[tuple[int, ...]] = [()] * len(layers)
+        self.k = k
+        n = len(layers)
+        self.value: list = [None] * n  # (R, C) dtype of the output
+        self.sum: list = [None] * n  # (R, C) float32
+        self.position: list = [None] * n  # (R, C) int64 flat argmax (candidates only)
+        self.thr: list = [None] * n  # (C,) a later image must exceed it to enter the top k; None at first
+        self.shape: list[tuple[int, ...]] = [()] * n
+        self.rows = 0  # R
+        self.fill = 0
 
     def __setitem__(self, name: str, out: torch.Tensor) -> None:
         i = self.slot[name]
         flat = out.flatten(2)  # a view of a contiguous output
-        self.flat[i] = flat
-        self.value[i] = flat.amax(2).float()  # a vectorised reduction; argmax only for the batch's top k
-        self.sum[i] = flat.sum(2, dtype=torch.float32)
-        self.shape[i] = tuple(out.shape[2:])
+        b, c, size = flat.shape
+        if self.value[i] is None:
+            self.shape[i] = tuple(out.shape[2:])
+            self.value[i] = out.new_empty(self.rows, c)
+            self.sum[i] = out.new_empty(self.rows, c, dtype=torch.float32)
+            self.position[i] = out.new_empty(self.rows, c, dtype=torch.int64)
+        rows = slice(self.fill, self.fill + b)
+        value = torch.amax(flat, 2, out=self.value[i][rows])  # vectorised: several times faster than max-with-index
+        torch.sum(flat, 2, dtype=torch.float32, out=self.sum[i][rows])
+        if self.thr[i] is None:  # first batch: its own stable top k lies within value >= its k-th value
+            key = torch.nan_to_num(value, nan=-torch.inf)  # ranked as the merge ranks
+            kth = key.topk(min(self.k, b), 0, sorted=False).values.amin(0)
+            hit = key >= kth
+            self.thr[i] = kth if b >= self.k else None
+        else:
+            hit = value > self.thr[i]
+        hit = hit.view(-1).nonzero()[:, 0]  # (row, channel) pairs, flattened
+        where = flat.reshape(b * c, size).index_select(0, hit).argmax(1)  # first max
+        self.position[i][rows].view(-1).index_copy_(0, hit, where)
 
-    def candidates(self, value: torch.Tensor, k: int, channels: list[torch.Tensor]):
-        """The batch's k best rows per channel of all layers (T, k'), stable, and their argmax positions."""
-        rows = stable_topk(value.T, k)
-        parts = rows.split([len(c) for c in channels])
-        where = torch.cat([f[r, c].argmax(2) for f, r, c in zip(self.flat, parts, channels)])  # first max
-        self.flat = [None] * len(self.flat)
-        return rows, where
+    def take(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The chunk's (n, T) maxima (float32), sums and positions of all layers side by side; empties it."""
+        n, self.fill = self.fill, 0
+        value, sums, position = (torch.cat([b[:n] for b in bufs], 1) for bufs in (self.value, self.sum, self.position))
+        return value.float(), sums, position
+
+    def grow(self, rows: int) -> None:
+        """Room for ``rows`` rows per chunk, keeping the rows filled so far."""
+        self.rows = rows
+        for bufs in (self.value, self.sum, self.position):
+            for i, old in enumerate(bufs):
+                if old is not None:
+                    bufs[i] = old.new_empty(rows, old.shape[1])
+                    bufs[i][: self.fill] = old[: self.fill]
 
 
 @dataclass
@@ -113,17 +146,19 @@ class _Running:
             full(0.0),
         )
 
-    def merge(self, value, sums, labels, cand_value, cand_rows, cand_where) -> None:
-        """Fold in the next B rows of the split: (B, T) maxima and sums, (B,) labels, and their top-k
-        candidates per channel (T, m): values, split rows and argmax positions, in row order of their batches."""
-        b = len(value)
+    def merge(self, value, sums, labels, position) -> None:
+        """Fold in the next n rows of the split: (n, T) maxima, sums and argmax positions, (n,) labels.
+
+        The top k is a stable top k of the kept entries followed by the n new rows (kept rows are earlier)."""
+        n = len(value)
         means = sums * self.inv_size
-        candidates = torch.cat([self.top_value, cand_value], 1)  # kept rows are earlier than the new ones
+        candidates = torch.cat([self.top_value, value.T], 1)
         order = stable_topk(torch.nan_to_num(candidates, nan=-torch.inf), self.k)
+        rows = torch.arange(self.seen, self.seen + n, device=value.device).expand(len(self.inv_size), n)
         self.top_value = candidates.gather(1, order)
-        self.top_index = torch.cat([self.top_index, cand_rows], 1).gather(1, order)
-        self.top_flat = torch.cat([self.top_flat, cand_where], 1).gather(1, order)
-        onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, B)
+        self.top_index = torch.cat([self.top_index, rows], 1).gather(1, order)
+        self.top_flat = torch.cat([self.top_flat, position.T], 1).gather(1, order)
+        onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, n)
         self.class_sum += onehot @ means
         self.class_count += onehot.sum(1)
         self.total += means.sum(0)
@@ -131,7 +166,13 @@ class _Running:
         self.best_mean = torch.maximum(self.best_mean, means.amax(0))
         self.max_sum += value.sum(0)
         self.max_sq += (value * value).sum(0)
-        self.seen += b
+        self.seen += n
+
+    def threshold(self) -> torch.Tensor | None:
+        """(T,) the k-th kept value as ranked (NaN as -inf): a later image must exceed it; None until k are kept."""
+        if self.top_value.shape[1] < self.k:
+            return None
+        return torch.nan_to_num(self.top_value[:, -1], nan=-torch.inf)
 
 
 @dataclass
@@ -154,40 +195,40 @@ def record(
     ``buffer`` bounds the per-image values (rows × channels of all layers) held between merges.
     """
     layers = list(layers)
-    reducer = _Reducer(layers)
+    reducer = _Reducer(layers, k)
     running: _Running | None = None
-    pending: list[tuple] = []
-    held = 0
+    labels: list[np.ndarray] = []
 
     def flush():
-        parts = list(zip(*pending))
-        stats = [torch.cat(p, 0) for p in parts[:3]]
-        running.merge(*stats, *[torch.cat(p, 1) for p in parts[3:]])
-        pending.clear()
+        value, sums, position = reducer.take()
+        running.merge(value, sums, torch.from_numpy(np.concatenate(labels)).to(value.device), position)
+        labels.clear()
+        thr = running.threshold()
+        if thr is not None:
+            reducer.thr = list(thr.split(channels))
 
-    start = 0
     with capture(model, layers, store=reducer):
-        for x, labels in batches:
+        for x, y in batches:
+            b = len(x)
+            if reducer.fill + b > reducer.rows:
+                if reducer.fill:
+                    flush()
+                if b > reducer.rows:
+                    reducer.grow(b)  # the first batch, or a larger one
             model(x)
-            value = torch.cat(reducer.value, 1)
+            labels.append(np.asarray(y, dtype=np.int64).reshape(b))
+            reducer.fill += b
             if running is None:
+                channels = [v.shape[1] for v in reducer.value]
                 sizes = [int(np.prod(s)) for s in reducer.shape]
-                inv = torch.cat([torch.full((v.shape[1],), 1 / n) for v, n in zip(reducer.value, sizes)])
-                running = _Running.start(k, n_classes, inv.to(value.device))
-                channels = [torch.arange(v.shape[1], device=value.device)[:, None] for v in reducer.value]
-            rows, where = reducer.candidates(value, k, channels)
-            labels = torch.tensor(np.asarray(labels), dtype=torch.int64, device=value.device)
-            pending.append((value, torch.cat(reducer.sum, 1), labels, value.T.gather(1, rows), rows + start, where))
-            start += len(value)
-            held += value.numel()
-            if held >= buffer:
-                flush()
-                held = 0
-    if pending:
-        flush()
+                inv = torch.cat([torch.full((c,), 1 / n) for c, n in zip(channels, sizes)])
+                running = _Running.start(k, n_classes, inv.to(reducer.value[0].device))
+                reducer.grow(max(b, buffer // sum(channels)))
     if running is None:
         raise ValueError("record() needs at least one batch")
-    return Records(layers, _per_layer(running, reducer.shape, [v.shape[1] for v in reducer.value]))
+    if reducer.fill:
+        flush()
+    return Records(layers, _per_layer(running, reducer.shape, channels))
 
 
 def _per_layer(r: _Running, shapes, channels) -> list[dict[str, np.ndarray]]:
