@@ -29,30 +29,29 @@ from ..explain.base import capture
 BUFFER = 1 << 22  # per-image values (rows × channels of all layers) collected before a merge
 
 
-def stable_topk(values: torch.Tensor, k: int) -> torch.Tensor:
-    """Columns of the ``k`` largest values of each row of (R, M), best first; ties keep the earlier column.
+def stable_top(value: torch.Tensor, column: torch.Tensor, k: int, columns: int) -> torch.Tensor:
+    """Entries of the ``k`` largest ``value`` per column, (columns, k) best first; ties keep the earlier entry.
 
-    Equals ``torch.sort(values, 1, descending=True, stable=True).indices[:, :k]`` without sorting all
-    M columns: the k-th largest value of each row comes from ``topk``, every column above it is taken,
-    and the earliest columns equal to it fill the remaining places; the k winners are then sorted stably.
+    ``value`` and ``column`` (M,) list entries in any column order, each column's own entries in their
+    order of precedence; NaN ranks as -inf. Every column must have at least ``k`` entries. Two stable sorts
+    (by value, then by column) give each column's entries best first, and the first k of each are taken.
     """
-    k = min(k, values.shape[1])
-    kth = values.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
-    above = values > kth
-    tied = values == kth
-    take = above | (tied & (tied.cumsum(1) <= k - above.sum(1, keepdim=True)))
-    cols = take.nonzero()[:, 1].view(len(values), k)  # row-major: each row's columns in ascending order
-    order = values.gather(1, cols).sort(dim=1, descending=True, stable=True).indices
-    return cols.gather(1, order)
+    by_value = torch.sort(torch.nan_to_num(value, nan=-torch.inf), descending=True, stable=True).indices
+    order = by_value[torch.sort(column[by_value], stable=True).indices]
+    counts = torch.bincount(column, minlength=columns)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(order), device=order.device) - first[column[order]]
+    return order[rank < k].view(columns, k)
 
 
 class _Reducer:
-    """Store of :func:`capture` that reduces each layer's output as its module returns, into chunk buffers.
+    """Store of :func:`capture` that reduces each layer's output as its module returns.
 
-    Per layer, rows ``fill .. fill + B`` of (R, C) buffers receive the batch's max and sum over positions,
-    and the argmax position where an image can still enter a channel's top k: above ``thr``, the k-th value
-    kept so far (a tie goes to the earlier image), or in the first batch its own k-th value or more. Those
-    few rows get their argmax from the held output; the positions of other rows are never read.
+    Per layer, rows ``fill .. fill + B`` of (R, C) chunk buffers receive the batch's max and sum over
+    positions. An image's argmax position is taken only where it can still enter a channel's top k: above
+    ``thr``, the k-th value kept so far (a tie goes to the earlier image), or, while none is kept, at or
+    above the batch's own k-th value. Those few (row, channel) entries, as flat indices into the chunk's
+    (R, C) buffer, and their argmax positions (from the held output) are the chunk's top-k candidates.
     """
 
     def __init__(self, layers: Sequence[str], k: int):
@@ -61,7 +60,8 @@ class _Reducer:
         n = len(layers)
         self.value: list = [None] * n  # (R, C) dtype of the output
         self.sum: list = [None] * n  # (R, C) float32
-        self.position: list = [None] * n  # (R, C) int64 flat argmax (candidates only)
+        self.hits: list[list] = [[] for _ in range(n)]  # flat indices into (R, C) of the candidates
+        self.where: list[list] = [[] for _ in range(n)]  # their flat argmax positions
         self.thr: list = [None] * n  # (C,) a later image must exceed it to enter the top k; None at first
         self.shape: list[tuple[int, ...]] = [()] * n
         self.rows = 0  # R
@@ -75,31 +75,34 @@ class _Reducer:
             self.shape[i] = tuple(out.shape[2:])
             self.value[i] = out.new_empty(self.rows, c)
             self.sum[i] = out.new_empty(self.rows, c, dtype=torch.float32)
-            self.position[i] = out.new_empty(self.rows, c, dtype=torch.int64)
         rows = slice(self.fill, self.fill + b)
         value = torch.amax(flat, 2, out=self.value[i][rows])  # vectorised: several times faster than max-with-index
         torch.sum(flat, 2, dtype=torch.float32, out=self.sum[i][rows])
-        if self.thr[i] is None:  # first batch: its own stable top k lies within value >= its k-th value
+        if self.thr[i] is None:  # the batch's own stable top k lies within value >= its k-th value
             key = torch.nan_to_num(value, nan=-torch.inf)  # ranked as the merge ranks
             kth = key.topk(min(self.k, b), 0, sorted=False).values.amin(0)
             hit = key >= kth
             self.thr[i] = kth if b >= self.k else None
         else:
             hit = value > self.thr[i]
-        hit = hit.view(-1).nonzero()[:, 0]  # (row, channel) pairs, flattened
-        where = flat.reshape(b * c, size).index_select(0, hit).argmax(1)  # first max
-        self.position[i][rows].view(-1).index_copy_(0, hit, where)
+        hit = hit.view(-1).nonzero()[:, 0]  # (row, channel) of the batch, flattened
+        self.where[i].append(flat.reshape(b * c, size).index_select(0, hit).argmax(1))  # first max
+        self.hits[i].append(hit + self.fill * c)
 
-    def take(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The chunk's (n, T) maxima (float32), sums and positions of all layers side by side; empties it."""
+    def take(self):
+        """The chunk's (n, C) maxima and sums per layer, and each layer's candidates (flat index, position)."""
         n, self.fill = self.fill, 0
-        value, sums, position = (torch.cat([b[:n] for b in bufs], 1) for bufs in (self.value, self.sum, self.position))
-        return value.float(), sums, position
+        out = [
+            (v[:n], s[:n], torch.cat(h) if len(h) > 1 else h[0], torch.cat(w) if len(w) > 1 else w[0])
+            for v, s, h, w in zip(self.value, self.sum, self.hits, self.where)
+        ]
+        self.hits, self.where = [[] for _ in self.slot], [[] for _ in self.slot]
+        return out
 
     def grow(self, rows: int) -> None:
         """Room for ``rows`` rows per chunk, keeping the rows filled so far."""
         self.rows = rows
-        for bufs in (self.value, self.sum, self.position):
+        for bufs in (self.value, self.sum):
             for i, old in enumerate(bufs):
                 if old is not None:
                     bufs[i] = old.new_empty(rows, old.shape[1])
@@ -146,18 +149,24 @@ class _Running:
             full(0.0),
         )
 
-    def merge(self, value, sums, labels, position) -> None:
-        """Fold in the next n rows of the split: (n, T) maxima, sums and argmax positions, (n,) labels.
-
-        The top k is a stable top k of the kept entries followed by the n new rows (kept rows are earlier)."""
-        n = len(value)
+    def merge(self, chunk, labels: torch.Tensor) -> None:
+        """Fold in the next n rows of the split: per layer (n, C) maxima and sums and the top-k candidates
+        (flat indices into (n, C), argmax positions), from :meth:`_Reducer.take`; (n,) labels."""
+        value = torch.cat([v for v, _, _, _ in chunk], 1).float()
+        sums = torch.cat([s for _, s, _, _ in chunk], 1)
+        n, t = value.shape
+        width = min(self.k, self.seen + n)
+        kept_column = torch.arange(t, device=value.device).repeat_interleave(self.top_value.shape[1])
+        parts = [(self.top_value.reshape(-1), kept_column, self.top_index.reshape(-1), self.top_flat.reshape(-1))]
+        offset = 0
+        for v, _, hit, where in chunk:  # the layers: a few ops each on their candidates
+            c = v.shape[1]
+            parts.append((v.reshape(-1)[hit].float(), hit % c + offset, hit // c + self.seen, where))
+            offset += c
+        cand_value, cand_column, cand_row, cand_where = (torch.cat(p) for p in zip(*parts))  # kept entries first
+        best = stable_top(cand_value, cand_column, width, t)
+        self.top_value, self.top_index, self.top_flat = cand_value[best], cand_row[best], cand_where[best]
         means = sums * self.inv_size
-        candidates = torch.cat([self.top_value, value.T], 1)
-        order = stable_topk(torch.nan_to_num(candidates, nan=-torch.inf), self.k)
-        rows = torch.arange(self.seen, self.seen + n, device=value.device).expand(len(self.inv_size), n)
-        self.top_value = candidates.gather(1, order)
-        self.top_index = torch.cat([self.top_index, rows], 1).gather(1, order)
-        self.top_flat = torch.cat([self.top_flat, position.T], 1).gather(1, order)
         onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, n)
         self.class_sum += onehot @ means
         self.class_count += onehot.sum(1)
@@ -200,8 +209,8 @@ def record(
     labels: list[np.ndarray] = []
 
     def flush():
-        value, sums, position = reducer.take()
-        running.merge(value, sums, torch.from_numpy(np.concatenate(labels)).to(value.device), position)
+        chunk = reducer.take()
+        running.merge(chunk, torch.from_numpy(np.concatenate(labels)).to(chunk[0][0].device))
         labels.clear()
         thr = running.threshold()
         if thr is not None:
