@@ -13,7 +13,9 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
   channels and scaled to the layer's channel count, in alternation with ours. torch-lucent is a test
   dependency (``pip install -e '.[test]'``, which brings kornia 0.4.1); without it these rows are skipped.
 * ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
-  per-class means, statistics) against the model's plain batched inference over the same test set.
+  per-class means, statistics) against the model's plain batched inference over the same test set;
+  and its work bound: inference with only the reductions every exact record must make (each explained
+  layer's max and sum over positions per image and channel, in hooks like the record's).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from posthoc.explain.base import capture
 from posthoc.features.records import record
 from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
@@ -179,17 +182,30 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
         def activations():
             record(model, layers, stream(), 10, 6)
 
-        t = _alternate({"activations": activations, "inference": inference}, repeats)
+        @torch.no_grad()
+        def reductions():
+            with capture(model, layers, store=_Reductions()):
+                for x, _ in stream():
+                    model(x)
+
+        t = _alternate({"activations": activations, "inference": inference, "bound": reductions}, repeats)
+        what = f"({len(layers)} layers, {n_test} images, batch {batch})"
         rows.append(
-            _row(
-                name,
-                f"activations record ({len(layers)} layers, {n_test} images, batch {batch})",
-                t["activations"],
-                "one batched inference pass",
-                t["inference"],
-            )
+            _row(name, f"activations record {what}", t["activations"], "one batched inference pass", t["inference"])
+        )
+        rows.append(
+            _row(name, f"max and sum per layer only {what}", t["bound"], "one batched inference pass", t["inference"])
         )
     return rows
+
+
+class _Reductions:
+    """Hook store that only takes each output's max and sum over positions (the record's unavoidable work)."""
+
+    def __setitem__(self, name, out):
+        flat = out.flatten(2)
+        flat.amax(2)
+        flat.sum(2, dtype=torch.float32)
 
 
 def main() -> None:
