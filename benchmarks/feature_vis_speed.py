@@ -1,7 +1,7 @@
 """Speed of the feature family, every ratio measured in one process: alternating rounds, the median of
 the per-round ratio ours / reference with its interquartile range.
 
-    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7]
+    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7] [--threads 2]
 
 Models on the CPU with random weights (speed does not depend on training): the default study's
 AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 × 32 channels, length 40).
@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from posthoc.explain.base import capture
-from posthoc.features.records import record
+from posthoc.features.records import max_and_sum, record
 from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
 
@@ -182,9 +182,11 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
         def activations():
             record(model, layers, stream(), 10, 6)
 
+        rectified = {name: isinstance(model.get_submodule(name), torch.nn.ReLU) for name in layers}
+
         @torch.no_grad()
         def reductions():
-            with capture(model, layers, store=_Reductions()):
+            with capture(model, layers, store=_Reductions(rectified)):
                 for x, _ in stream():
                     model(x)
 
@@ -200,12 +202,13 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
 
 
 class _Reductions:
-    """Hook store that only takes each output's max and sum over positions (the record's unavoidable work)."""
+    """Hook store that only takes each output's max and sum over positions, as the record does."""
+
+    def __init__(self, rectified: dict[str, bool]):
+        self.rectified = rectified
 
     def __setitem__(self, name, out):
-        flat = out.flatten(2)
-        flat.amax(2)
-        flat.sum(2, dtype=torch.float32)
+        max_and_sum(out.flatten(2), self.rectified[name])
 
 
 def main() -> None:
@@ -213,8 +216,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/feature_vis_speed.csv")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--lucent-channels", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows = activation_rows(args.repeats) + channel_rows(args.repeats, args.lucent_channels)
     table = pd.DataFrame(rows)
     table.insert(0, "threads", torch.get_num_threads())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..explain.base import capture
+from ..explain.base import capture, submodules
 
 BUFFER = 1 << 22  # per-image values (rows × channels of all layers) collected before a merge
 
@@ -44,6 +44,25 @@ def stable_top(value: torch.Tensor, column: torch.Tensor, k: int, columns: int) 
     return order[rank < k].view(columns, k)
 
 
+def max_and_sum(
+    flat: torch.Tensor, rectified: bool, value: torch.Tensor | None = None, sums: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max and float32 sum over the last axis of (B, C, P), into ``value`` / ``sums`` if given.
+
+    ``rectified``: the values are a ReLU's, never negative but -0 and NaN. Non-negative floats order as
+    their bits do as int32, and an integer max is vectorised without the float max's NaN checks (3x
+    faster): -0 then loses to +0 (an equal value), and a NaN of either sign, which the sum shows, is put back.
+    """
+    sums = torch.sum(flat, -1, dtype=torch.float32, out=sums)
+    value = flat.new_empty(flat.shape[:-1]) if value is None else value
+    if rectified and flat.dtype == torch.float32:
+        torch.amax(flat.view(torch.int32), -1, out=value.view(torch.int32))
+        value.masked_fill_(sums.isnan(), torch.nan)
+    else:
+        torch.amax(flat, -1, out=value)  # vectorised: several times faster than max-with-index
+    return value, sums
+
+
 class _Reducer:
     """Store of :func:`capture` that reduces each layer's output as its module returns.
 
@@ -54,9 +73,10 @@ class _Reducer:
     (R, C) buffer, and their argmax positions (from the held output) are the chunk's top-k candidates.
     """
 
-    def __init__(self, layers: Sequence[str], k: int):
+    def __init__(self, layers: Sequence[str], k: int, rectified: Sequence[bool]):
         self.slot = {name: i for i, name in enumerate(layers)}
         self.k = k
+        self.rectified = list(rectified)  # the layer's output is a ReLU's: no negative values but -0 and NaN
         n = len(layers)
         self.value: list = [None] * n  # (R, C) dtype of the output
         self.sum: list = [None] * n  # (R, C) float32
@@ -76,8 +96,7 @@ class _Reducer:
             self.value[i] = out.new_empty(self.rows, c)
             self.sum[i] = out.new_empty(self.rows, c, dtype=torch.float32)
         rows = slice(self.fill, self.fill + b)
-        value = torch.amax(flat, 2, out=self.value[i][rows])  # vectorised: several times faster than max-with-index
-        torch.sum(flat, 2, dtype=torch.float32, out=self.sum[i][rows])
+        value, _ = max_and_sum(flat, self.rectified[i], self.value[i][rows], self.sum[i][rows])
         if self.thr[i] is None:  # the batch's own stable top k lies within value >= its k-th value
             key = torch.nan_to_num(value, nan=-torch.inf)  # ranked as the merge ranks
             kth = key.topk(min(self.k, b), 0, sorted=False).values.amin(0)
@@ -204,7 +223,7 @@ def record(
     ``buffer`` bounds the per-image values (rows × channels of all layers) held between merges.
     """
     layers = list(layers)
-    reducer = _Reducer(layers, k)
+    reducer = _Reducer(layers, k, [isinstance(m, (nn.ReLU, nn.ReLU6)) for m in submodules(model, layers)])
     running: _Running | None = None
     labels: list[np.ndarray] = []
 
