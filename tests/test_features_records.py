@@ -82,9 +82,11 @@ def test_ties_keep_the_earlier_image_first():
 
 def test_stable_top_equals_a_stable_sort_per_column():
     gen = torch.Generator().manual_seed(0)
-    values = torch.randint(0, 4, (50, 30), generator=gen).float()  # column c's 30 entries in order; many ties
+    values = torch.randint(-2, 3, (50, 30), generator=gen).float()  # column c's 30 entries in order; many ties
+    values[values == 0] = torch.where(torch.rand(50, 30, generator=gen) < 0.5, -0.0, 0.0)[values == 0]  # -0 = +0
     values[0, :] = -torch.inf
-    values[1, ::3] = torch.nan  # ranks as -inf
+    values[1, ::3] = torch.nan  # ranks below -inf (torch.nan_to_num's order)
+    values[2, ::4] = torch.inf
     column = torch.arange(50).repeat_interleave(30)[torch.randperm(1500, generator=gen)]  # columns interleaved
     grouped = torch.sort(column, stable=True).indices
     nth = torch.empty(1500, dtype=torch.int64)

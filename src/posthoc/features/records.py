@@ -32,12 +32,15 @@ BUFFER = 1 << 22  # per-image values (rows × channels of all layers) collected 
 def stable_top(value: torch.Tensor, column: torch.Tensor, k: int, columns: int) -> torch.Tensor:
     """Entries of the ``k`` largest ``value`` per column, (columns, k) best first; ties keep the earlier entry.
 
-    ``value`` and ``column`` (M,) list entries in any column order, each column's own entries in their
-    order of precedence; NaN ranks as -inf. Every column must have at least ``k`` entries. Two stable sorts
-    (by value, then by column) give each column's entries best first, and the first k of each are taken.
+    ``value`` (float32) and ``column`` (M,) list entries in any column order, each column's own entries in
+    their order of precedence; NaN ranks as -inf (below it, as ``torch.nan_to_num`` maps). Every column
+    must have at least ``k`` entries. One stable sort of an int64 key (column, then the value descending,
+    from the float's bits: non-negative floats order as their bits, negative ones reversed) groups each
+    column's entries best first, and the first k of each are taken.
     """
-    by_value = torch.sort(torch.nan_to_num(value, nan=-torch.inf), descending=True, stable=True).indices
-    order = by_value[torch.sort(column[by_value], stable=True).indices]
+    bits = (torch.nan_to_num(value, nan=-torch.inf) + 0.0).view(torch.int32)  # + 0.0: -0 ties with +0
+    ascending = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).long()  # the float order, as integers
+    order = torch.sort((column.long() << 33) + (1 << 31) - ascending, stable=True).indices
     counts = torch.bincount(column, minlength=columns)
     first = torch.cumsum(counts, 0) - counts
     rank = torch.arange(len(order), device=order.device) - first[column[order]]
@@ -185,13 +188,12 @@ class _Running:
         cand_value, cand_column, cand_row, cand_where = (torch.cat(p) for p in zip(*parts))  # kept entries first
         best = stable_top(cand_value, cand_column, width, t)
         self.top_value, self.top_index, self.top_flat = cand_value[best], cand_row[best], cand_where[best]
-        means = sums * self.inv_size
         onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, n)
-        self.class_sum += onehot @ means
+        self.class_sum += (onehot @ sums) * self.inv_size  # spatial means, scaled after the sums: no (n, T) temporary
         self.class_count += onehot.sum(1)
-        self.total += means.sum(0)
+        self.total += sums.sum(0) * self.inv_size
         self.peak = torch.maximum(self.peak, value.amax(0))
-        self.best_mean = torch.maximum(self.best_mean, means.amax(0))
+        self.best_mean = torch.maximum(self.best_mean, sums.amax(0) * self.inv_size)  # a positive scale keeps the max
         self.max_sum += value.sum(0)
         self.max_sq += (value * value).sum(0)
         self.seen += n
