@@ -7,10 +7,10 @@ Ties keep the earlier image first, so the record equals a brute-force scan with 
 
 Cost: each layer's output is reduced the moment its module returns, while it is still in cache, into
 preallocated chunk buffers (rows × channels): a max and a sum over its flattened positions (vectorised
-reductions). The argmax position is taken only for the images that can still enter a channel's top k
+reductions; a ReLU's max as an integer max over the float bits, see :func:`max_and_sum`). The argmax position is taken only for the images that can still enter a channel's top k
 (above the k-th value kept so far; a few per channel and batch), from the held output: torch's
 max-with-index over short rows costs several times a plain max. Everything else — the stable top-k
-merge, the class means (one matmul with a one-hot), the statistics — runs once per chunk of up to
+merge (one sort of the kept entries and the candidates), the class means (one matmul with a one-hot), the statistics — runs once per chunk of up to
 ``buffer`` per-image values, on all layers' channels side by side, so the per-batch work is a few ops
 per layer whatever the split's size.
 """
