@@ -108,7 +108,9 @@ class _Reducer:
         else:
             hit = value > self.thr[i]
         hit = hit.view(-1).nonzero()[:, 0]  # (row, channel) of the batch, flattened
-        self.where[i].append(flat.reshape(b * c, size).index_select(0, hit).argmax(1))  # first max
+        self.where[i].append(
+            flat.reshape(b * c, size).index_select(0, hit).max(1).indices
+        )  # first max; max beats argmax
         self.hits[i].append(hit + self.fill * c)
 
     def take(self):
