@@ -1,7 +1,7 @@
 """Speed of the feature family, every ratio measured in one process: alternating rounds, the median of
 the per-round ratio ours / reference with its interquartile range.
 
-    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7]
+    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7] [--threads 2]
 
 Models on the CPU with random weights (speed does not depend on training): the default study's
 AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 × 32 channels, length 40).
@@ -13,7 +13,9 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
   channels and scaled to the layer's channel count, in alternation with ours. torch-lucent is a test
   dependency (``pip install -e '.[test]'``, which brings kornia 0.4.1); without it these rows are skipped.
 * ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
-  per-class means, statistics) against the model's plain batched inference over the same test set.
+  per-class means, statistics) against the model's plain batched inference over the same test set;
+  and its work bound: inference with only the reductions every exact record must make (each explained
+  layer's max and sum over positions per image and channel, in hooks like the record's).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from posthoc.features.records import record
+from posthoc.explain.base import capture
+from posthoc.features.records import max_and_sum, record
 from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
 
@@ -179,17 +182,33 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256) -> list[
         def activations():
             record(model, layers, stream(), 10, 6)
 
-        t = _alternate({"activations": activations, "inference": inference}, repeats)
+        rectified = {name: isinstance(model.get_submodule(name), torch.nn.ReLU) for name in layers}
+
+        @torch.no_grad()
+        def reductions():
+            with capture(model, layers, store=_Reductions(rectified)):
+                for x, _ in stream():
+                    model(x)
+
+        t = _alternate({"activations": activations, "inference": inference, "bound": reductions}, repeats)
+        what = f"({len(layers)} layers, {n_test} images, batch {batch})"
         rows.append(
-            _row(
-                name,
-                f"activations record ({len(layers)} layers, {n_test} images, batch {batch})",
-                t["activations"],
-                "one batched inference pass",
-                t["inference"],
-            )
+            _row(name, f"activations record {what}", t["activations"], "one batched inference pass", t["inference"])
+        )
+        rows.append(
+            _row(name, f"max and sum per layer only {what}", t["bound"], "one batched inference pass", t["inference"])
         )
     return rows
+
+
+class _Reductions:
+    """Hook store that only takes each output's max and sum over positions, as the record does."""
+
+    def __init__(self, rectified: dict[str, bool]):
+        self.rectified = rectified
+
+    def __setitem__(self, name, out):
+        max_and_sum(out.flatten(2), self.rectified[name])
 
 
 def main() -> None:
@@ -197,8 +216,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/feature_vis_speed.csv")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--lucent-channels", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows = activation_rows(args.repeats) + channel_rows(args.repeats, args.lucent_channels)
     table = pd.DataFrame(rows)
     table.insert(0, "threads", torch.get_num_threads())

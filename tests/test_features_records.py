@@ -7,7 +7,7 @@ from torch import nn
 
 from posthoc.features.patches import top_patches
 from posthoc.features.receptive import receptive_field
-from posthoc.features.records import most_variable, record, stable_topk
+from posthoc.features.records import most_variable, record, stable_top
 from posthoc.models import AlexNet128, CNN1D
 
 
@@ -96,9 +96,54 @@ def test_ties_keep_the_earlier_image_first():
     np.testing.assert_array_equal(rec.per_layer[0]["position"][0, :, 0], [1, 0, 0, 0])
 
 
-def test_stable_topk_equals_a_stable_sort():
-    values = torch.randint(0, 4, (50, 30), generator=torch.Generator().manual_seed(0)).float()  # many ties
+def test_stable_top_equals_a_stable_sort_per_column():
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randint(-2, 3, (50, 30), generator=gen).float()  # column c's 30 entries in order; many ties
+    values[values == 0] = torch.where(torch.rand(50, 30, generator=gen) < 0.5, -0.0, 0.0)[values == 0]  # -0 = +0
     values[0, :] = -torch.inf
-    for k in (1, 5, 29, 30, 40):
-        expected = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
-        np.testing.assert_array_equal(stable_topk(values, k), expected, err_msg=f"k={k}")
+    values[1, ::3] = torch.nan  # ranks below -inf (torch.nan_to_num's order)
+    values[2, ::4] = torch.inf
+    column = torch.arange(50).repeat_interleave(30)[torch.randperm(1500, generator=gen)]  # columns interleaved
+    grouped = torch.sort(column, stable=True).indices
+    nth = torch.empty(1500, dtype=torch.int64)
+    nth[grouped] = torch.arange(1500) % 30  # each column's entries keep their order
+    for k in (1, 5, 29, 30):
+        expected = torch.sort(torch.nan_to_num(values, nan=-torch.inf), dim=1, descending=True, stable=True).indices[
+            :, :k
+        ]
+        got = stable_top(values[column, nth], column, k, 50)
+        np.testing.assert_array_equal(nth[got], expected, err_msg=f"k={k}")
+
+
+@pytest.mark.parametrize("buffer", [1, 60, 1 << 22], ids=["merge per batch", "chunks of 20 rows", "one merge"])
+def test_ties_across_batches_and_chunks_equal_a_brute_force_scan(buffer):
+    """Coarse values (many ties, dead rows), a first batch smaller than k, chunks that split batches unevenly."""
+    model = nn.Sequential(nn.Conv1d(1, 3, 1), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([1.0, -1.0, 0.0]).view(3, 1, 1))
+        model[0].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))  # channel 2: 1 everywhere, every image ties
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(-2, 3, (38, 1, 5), generator=gen).float()
+    labels = np.arange(38) % 2
+    sizes = np.cumsum([0, 2, 3, 7, 1, 20, 5])
+    batches = [(x[a:b], labels[a:b]) for a, b in zip(sizes[:-1], sizes[1:])]
+    got = record(model, ["1"], batches, n_classes=2, k=4, buffer=buffer).per_layer[0]
+    order, value, position, class_mean, _ = _brute_force(model, "1", x, labels, 2, 4)
+    np.testing.assert_array_equal(got["index"], order)
+    np.testing.assert_array_equal(got["value"], value)
+    np.testing.assert_array_equal(got["position"], position)
+    np.testing.assert_allclose(got["class_mean"], class_mean, rtol=1e-6)
+
+
+def test_rectified_layers_keep_nan_and_negative_zero():
+    """A ReLU's maxima come from an integer max over the float bits: NaN of either sign and -0 stay right."""
+    model = nn.Sequential(nn.Identity(), nn.ReLU()).eval()
+    x = torch.tensor([[[1.0, 2.0, 0.5]], [[-0.0, -0.0, -1.0]], [[3.0, 0.0, 1.0]], [[4.0, 1.0, 0.0]]])
+    x[0, 0, 1], x[3, 0, 2] = -torch.nan, torch.nan  # rows 0 and 3 hold a NaN (negative and positive sign)
+    labels = np.zeros(4, int)
+    for layer in ("0", "1"):  # the same values before and after the ReLU but for the negative entry
+        got = record(model, [layer], [(x[:2], labels[:2]), (x[2:], labels[2:])], n_classes=1, k=4).per_layer[0]
+        order, value, position, _, _ = _brute_force(model, layer, x, labels, 1, 4)
+        np.testing.assert_array_equal(got["value"], value)
+        np.testing.assert_array_equal(got["index"], order)
+        np.testing.assert_array_equal(got["position"], position)

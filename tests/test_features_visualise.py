@@ -1,5 +1,7 @@
 """The visualisation engine: known answers (an oriented-edge channel), rising objective, seeding, batching."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from posthoc.features.visualise import (
     gaussian_blur,
     layer_objective,
     noise_start,
+    redirected_relu,
     total_variation,
     visualise,
 )
@@ -110,6 +113,59 @@ def test_one_batch_equals_one_row_at_a_time():
         torch.testing.assert_close(batch.x[r : r + 1], alone.x, rtol=1e-4, atol=1e-4)
     lay = visualise(model, layer_objective(["features.0", "features.3"]), start[:2], s, seed=0)
     assert lay.x.shape == (2, 1, 32) and (lay.final > lay.history[0]).all()
+
+
+def _dead_channel_model():
+    """Channel 0 of layer "1" fires on noise in [-1, 1]; channel 1 (sum of 3 samples, bias -4) is dead there."""
+    torch.manual_seed(0)
+    conv = nn.Conv1d(1, 2, 3, padding=1)
+    with torch.no_grad():
+        conv.weight[0, 0] = torch.tensor([1.0, -2.0, 1.0])
+        conv.bias[0] = 0.0
+        conv.weight[1, 0] = 1.0
+        conv.bias[1] = -4.0
+    return nn.Sequential(conv, nn.ReLU(inplace=True), nn.Conv1d(2, 2, 3, padding=1), nn.ReLU()).eval()
+
+
+PLAIN_STEP = Settings(steps=20, lr=2.0, normalise_grad=False)
+
+
+@pytest.mark.parametrize("settings", [PLAIN_STEP, REGULARISED], ids=["plain", "regularised"])
+def test_redirected_relu_revives_a_dead_channel_and_leaves_live_rows_alone(settings):
+    model = _dead_channel_model()
+    lo, hi = torch.tensor([-1.0]), torch.tensor([1.0])
+    start = noise_start(2, (1, 24), lo, hi, seed=0)
+    objective = channel_objective(["1", "1"], [0, 1])
+    runs = {
+        on: visualise(model, objective, start, replace(settings, redirect_relu=on), low=lo * 9, high=hi * 9, seed=0)
+        for on in (False, True)
+    }
+    assert runs[False].history[0, 1] == 0 and runs[False].final[1] == 0  # dead at the start and to the end
+    if settings == PLAIN_STEP:
+        assert torch.equal(runs[False].x[1], start[1])  # no gradient at all: the start stays as it was
+        assert runs[True].final[1] > 0  # redirected: it came alive
+    else:  # the zero-mean normalised step barely lifts a uniform gradient, but the row does get one
+        assert not torch.equal(runs[True].x[1], runs[False].x[1])
+    assert runs[True].final[0] > runs[True].history[0, 0]
+    torch.testing.assert_close(runs[True].x[0], runs[False].x[0], rtol=0, atol=0)  # the live row, bit for bit
+    np.testing.assert_array_equal(runs[True].history[:, 0], runs[False].history[:, 0])
+
+
+def test_redirected_relu_is_undone_and_only_redirects_stuck_rows():
+    model = _dead_channel_model()
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    with pytest.raises(RuntimeError, match="inside"):
+        with redirected_relu(model):
+            assert all("forward" in m.__dict__ for m in relus)
+            raise RuntimeError("inside")
+    assert not any("forward" in m.__dict__ for m in relus) and model[1].inplace
+    x = torch.tensor([[[-1.0, 2.0, -3.0]], [[-1.0, -2.0, -3.0]]], requires_grad=True)
+    up = torch.tensor([[[1.0, 1.0, -1.0]], [[1.0, -1.0, 2.0]]])
+    with redirected_relu(nn.ReLU()) as relu:
+        (grad,) = torch.autograd.grad(relu(x), x, up)
+        assert torch.equal(relu(x.detach()), torch.relu(x.detach()))
+    # row 0 has a live ReLU gradient: the ordinary one; row 1 has none: only the ascent-raising entries pass
+    np.testing.assert_array_equal(grad.numpy(), [[[0.0, 1.0, 0.0]], [[1.0, 0.0, 2.0]]])
 
 
 def test_blur_matches_scipy_and_tv_is_zero_on_constants():

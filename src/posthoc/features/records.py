@@ -6,13 +6,14 @@ label) mean of the channel's spatial mean, and the
 channel's mean, max, largest spatial mean over images and the spread of its per-image maxima (which channels are worth showing).
 Ties keep the earlier image first, so the record equals a brute-force scan with a stable descending sort.
 
-Cost: each layer's output is reduced the moment its module returns (a max and a sum over its
-flattened positions, vectorised reductions, while the output is still in cache). The channels of all
-layers then share one column axis: the batch's k best rows per channel (a stable top-k) get their
-argmax position from the held output (an argmax over k rows per channel instead of every row: torch's
-max-with-index over short rows costs several times a plain max), and per-image values of up to
-``buffer`` elements are merged into the running statistics in one go (one top-k of the candidates,
-one class matmul with a one-hot, ...).
+Cost: each layer's output is reduced the moment its module returns, while it is still in cache, into
+preallocated chunk buffers (rows × channels): a max and a sum over its flattened positions (vectorised
+reductions; a ReLU's max as an integer max over the float bits, see :func:`max_and_sum`). The argmax position is taken only for the images that can still enter a channel's top k
+(above the k-th value kept so far; a few per channel and batch), from the held output: torch's
+max-with-index over short rows costs several times a plain max. Everything else — the stable top-k
+merge (one sort of the kept entries and the candidates), the class means (one matmul with a one-hot), the statistics — runs once per chunk of up to
+``buffer`` per-image values, on all layers' channels side by side, so the per-batch work is a few ops
+per layer whatever the split's size.
 """
 
 from __future__ import annotations
@@ -24,54 +25,113 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..explain.base import capture
+from ..explain.base import capture, submodules
 
 BUFFER = 1 << 22  # per-image values (rows × channels of all layers) collected before a merge
 
 
-def stable_topk(values: torch.Tensor, k: int) -> torch.Tensor:
-    """Columns of the ``k`` largest values of each row of (R, M), best first; ties keep the earlier column.
+def stable_top(value: torch.Tensor, column: torch.Tensor, k: int, columns: int) -> torch.Tensor:
+    """Entries of the ``k`` largest ``value`` per column, (columns, k) best first; ties keep the earlier entry.
 
-    Equals ``torch.sort(values, 1, descending=True, stable=True).indices[:, :k]`` without sorting all
-    M columns: the k-th largest value of each row comes from ``topk``, every column above it is taken,
-    and the earliest columns equal to it fill the remaining places; the k winners are then sorted stably.
+    ``value`` (float32) and ``column`` (M,) list entries in any column order, each column's own entries in
+    their order of precedence; NaN ranks as -inf (below it, as ``torch.nan_to_num`` maps). Every column
+    must have at least ``k`` entries. One stable sort of an int64 key (column, then the value descending,
+    from the float's bits: non-negative floats order as their bits, negative ones reversed) groups each
+    column's entries best first, and the first k of each are taken.
     """
-    k = min(k, values.shape[1])
-    kth = values.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
-    above = values > kth
-    tied = values == kth
-    take = above | (tied & (tied.cumsum(1) <= k - above.sum(1, keepdim=True)))
-    cols = take.nonzero()[:, 1].view(len(values), k)  # row-major: each row's columns in ascending order
-    order = values.gather(1, cols).sort(dim=1, descending=True, stable=True).indices
-    return cols.gather(1, order)
+    bits = (torch.nan_to_num(value, nan=-torch.inf) + 0.0).view(torch.int32)  # + 0.0: -0 ties with +0
+    ascending = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).long()  # the float order, as integers
+    order = torch.sort((column.long() << 33) + (1 << 31) - ascending, stable=True).indices
+    counts = torch.bincount(column, minlength=columns)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(order), device=order.device) - first[column[order]]
+    return order[rank < k].view(columns, k)
+
+
+def max_and_sum(
+    flat: torch.Tensor, rectified: bool, value: torch.Tensor | None = None, sums: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max and float32 sum over the last axis of (B, C, P), into ``value`` / ``sums`` if given.
+
+    ``rectified``: the values are a ReLU's, never negative but -0 and NaN. Non-negative floats order as
+    their bits do as int32, and an integer max is vectorised without the float max's NaN checks (3x
+    faster): -0 then loses to +0 (an equal value), and a NaN of either sign, which the sum shows, is put back.
+    """
+    sums = torch.sum(flat, -1, dtype=torch.float32, out=sums)
+    value = flat.new_empty(flat.shape[:-1]) if value is None else value
+    if rectified and flat.dtype == torch.float32:
+        torch.amax(flat.view(torch.int32), -1, out=value.view(torch.int32))
+        value.masked_fill_(sums.isnan(), torch.nan)
+    else:
+        torch.amax(flat, -1, out=value)  # vectorised: several times faster than max-with-index
+    return value, sums
 
 
 class _Reducer:
-    """Store of :func:`capture` that reduces each layer's output as its module returns: (N, C) max and sum
-    over positions; the output itself is held only until the batch's candidates have their argmax."""
+    """Store of :func:`capture` that reduces each layer's output as its module returns.
 
-    def __init__(self, layers: Sequence[str]):
+    Per layer, rows ``fill .. fill + B`` of (R, C) chunk buffers receive the batch's max and sum over
+    positions. An image's argmax position is taken only where it can still enter a channel's top k: above
+    ``thr``, the k-th value kept so far (a tie goes to the earlier image), or, while none is kept, at or
+    above the batch's own k-th value. Those few (row, channel) entries, as flat indices into the chunk's
+    (R, C) buffer, and their argmax positions (from the held output) are the chunk's top-k candidates.
+    """
+
+    def __init__(self, layers: Sequence[str], k: int, rectified: Sequence[bool]):
         self.slot = {name: i for i, name in enumerate(layers)}
-        self.flat: list = [None] * len(layers)
-        self.value: list = [None] * len(layers)
-        self.sum: list = [None] * len(layers)
-        self.shape: list[tuple[int, ...]] = [()] * len(layers)
+        self.k = k
+        self.rectified = list(rectified)  # the layer's output is a ReLU's: no negative values but -0 and NaN
+        n = len(layers)
+        self.value: list = [None] * n  # (R, C) dtype of the output
+        self.sum: list = [None] * n  # (R, C) float32
+        self.hits: list[list] = [[] for _ in range(n)]  # flat indices into (R, C) of the candidates
+        self.where: list[list] = [[] for _ in range(n)]  # their flat argmax positions
+        self.thr: list = [None] * n  # (C,) a later image must exceed it to enter the top k; None at first
+        self.shape: list[tuple[int, ...]] = [()] * n
+        self.rows = 0  # R
+        self.fill = 0
 
     def __setitem__(self, name: str, out: torch.Tensor) -> None:
         i = self.slot[name]
         flat = out.flatten(2)  # a view of a contiguous output
-        self.flat[i] = flat
-        self.value[i] = flat.amax(2).float()  # a vectorised reduction; argmax only for the batch's top k
-        self.sum[i] = flat.sum(2, dtype=torch.float32)
-        self.shape[i] = tuple(out.shape[2:])
+        b, c, size = flat.shape
+        if self.value[i] is None:
+            self.shape[i] = tuple(out.shape[2:])
+            self.value[i] = out.new_empty(self.rows, c)
+            self.sum[i] = out.new_empty(self.rows, c, dtype=torch.float32)
+        rows = slice(self.fill, self.fill + b)
+        value, _ = max_and_sum(flat, self.rectified[i], self.value[i][rows], self.sum[i][rows])
+        if self.thr[i] is None:  # the batch's own stable top k lies within value >= its k-th value
+            key = torch.nan_to_num(value, nan=-torch.inf)  # ranked as the merge ranks
+            kth = key.topk(min(self.k, b), 0, sorted=False).values.amin(0)
+            hit = key >= kth
+            self.thr[i] = kth if b >= self.k else None
+        else:
+            hit = value > self.thr[i]
+        hit = hit.view(-1).nonzero()[:, 0]  # (row, channel) of the batch, flattened
+        self.where[i].append(
+            flat.reshape(b * c, size).index_select(0, hit).max(1).indices
+        )  # first max; max beats argmax
+        self.hits[i].append(hit + self.fill * c)
 
-    def candidates(self, value: torch.Tensor, k: int, channels: list[torch.Tensor]):
-        """The batch's k best rows per channel of all layers (T, k'), stable, and their argmax positions."""
-        rows = stable_topk(value.T, k)
-        parts = rows.split([len(c) for c in channels])
-        where = torch.cat([f[r, c].argmax(2) for f, r, c in zip(self.flat, parts, channels)])  # first max
-        self.flat = [None] * len(self.flat)
-        return rows, where
+    def take(self):
+        """The chunk's (n, C) maxima and sums per layer, and each layer's candidates (flat index, position)."""
+        n, self.fill = self.fill, 0
+        out = [
+            (v[:n], s[:n], torch.cat(h) if len(h) > 1 else h[0], torch.cat(w) if len(w) > 1 else w[0])
+            for v, s, h, w in zip(self.value, self.sum, self.hits, self.where)
+        ]
+        self.hits, self.where = [[] for _ in self.slot], [[] for _ in self.slot]
+        return out
+
+    def grow(self, rows: int) -> None:
+        """Room for ``rows`` rows per chunk, keeping the rows filled so far."""
+        self.rows = rows
+        for bufs in (self.value, self.sum):
+            for i, old in enumerate(bufs):
+                if old is not None:
+                    bufs[i] = old.new_empty(rows, old.shape[1])
+                    bufs[i][: self.fill] = old[: self.fill]
 
 
 @dataclass
@@ -114,29 +174,42 @@ class _Running:
             full(0.0),
         )
 
-    def merge(self, value, sums, labels, cand_value, cand_rows, cand_where) -> None:
-        """Fold in the next B rows of the split: (B, T) maxima and sums, (B,) labels (or 0/1 (B, L) multi-label
-        labels), and their top-k candidates per channel (T, m): values, split rows and argmax positions, in row
-        order of their batches."""
-        b = len(value)
-        means = sums * self.inv_size
-        candidates = torch.cat([self.top_value, cand_value], 1)  # kept rows are earlier than the new ones
-        order = stable_topk(torch.nan_to_num(candidates, nan=-torch.inf), self.k)
-        self.top_value = candidates.gather(1, order)
-        self.top_index = torch.cat([self.top_index, cand_rows], 1).gather(1, order)
-        self.top_flat = torch.cat([self.top_flat, cand_where], 1).gather(1, order)
+    def merge(self, chunk, labels: torch.Tensor) -> None:
+        """Fold in the next n rows of the split: per layer (n, C) maxima and sums and the top-k candidates
+        (flat indices into (n, C), argmax positions), from :meth:`_Reducer.take`; (n,) labels, or 0/1 (n, L)
+        multi-label labels."""
+        value = torch.cat([v for v, _, _, _ in chunk], 1).float()
+        sums = torch.cat([s for _, s, _, _ in chunk], 1)
+        n, t = value.shape
+        width = min(self.k, self.seen + n)
+        kept_column = torch.arange(t, device=value.device).repeat_interleave(self.top_value.shape[1])
+        parts = [(self.top_value.reshape(-1), kept_column, self.top_index.reshape(-1), self.top_flat.reshape(-1))]
+        offset = 0
+        for v, _, hit, where in chunk:  # the layers: a few ops each on their candidates
+            c = v.shape[1]
+            parts.append((v.reshape(-1)[hit].float(), hit % c + offset, hit // c + self.seen, where))
+            offset += c
+        cand_value, cand_column, cand_row, cand_where = (torch.cat(p) for p in zip(*parts))  # kept entries first
+        best = stable_top(cand_value, cand_column, width, t)
+        self.top_value, self.top_index, self.top_flat = cand_value[best], cand_row[best], cand_where[best]
         if labels.ndim == 2:  # multi-label: every label an image carries counts it
-            onehot = labels.T.float()  # (labels, B)
+            onehot = labels.T.float()  # (labels, n)
         else:
-            onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, B)
-        self.class_sum += onehot @ means
+            onehot = (labels == torch.arange(self.n_classes, device=labels.device)[:, None]).float()  # (classes, n)
+        self.class_sum += (onehot @ sums) * self.inv_size  # spatial means, scaled after the sums: no (n, T) temporary
         self.class_count += onehot.sum(1)
-        self.total += means.sum(0)
+        self.total += sums.sum(0) * self.inv_size
         self.peak = torch.maximum(self.peak, value.amax(0))
-        self.best_mean = torch.maximum(self.best_mean, means.amax(0))
+        self.best_mean = torch.maximum(self.best_mean, sums.amax(0) * self.inv_size)  # a positive scale keeps the max
         self.max_sum += value.sum(0)
         self.max_sq += (value * value).sum(0)
-        self.seen += b
+        self.seen += n
+
+    def threshold(self) -> torch.Tensor | None:
+        """(T,) the k-th kept value as ranked (NaN as -inf): a later image must exceed it; None until k are kept."""
+        if self.top_value.shape[1] < self.k:
+            return None
+        return torch.nan_to_num(self.top_value[:, -1], nan=-torch.inf)
 
 
 @dataclass
@@ -162,40 +235,41 @@ def record(
     ``buffer`` bounds the per-image values (rows × channels of all layers) held between merges.
     """
     layers = list(layers)
-    reducer = _Reducer(layers)
+    reducer = _Reducer(layers, k, [isinstance(m, (nn.ReLU, nn.ReLU6)) for m in submodules(model, layers)])
     running: _Running | None = None
-    pending: list[tuple] = []
-    held = 0
+    labels: list[np.ndarray] = []
 
     def flush():
-        parts = list(zip(*pending))
-        stats = [torch.cat(p, 0) for p in parts[:3]]
-        running.merge(*stats, *[torch.cat(p, 1) for p in parts[3:]])
-        pending.clear()
+        chunk = reducer.take()
+        running.merge(chunk, torch.from_numpy(np.concatenate(labels)).to(chunk[0][0].device))
+        labels.clear()
+        thr = running.threshold()
+        if thr is not None:
+            reducer.thr = list(thr.split(channels))
 
-    start = 0
     with capture(model, layers, store=reducer):
-        for x, labels in batches:
+        for x, y in batches:
+            b = len(x)
+            if reducer.fill + b > reducer.rows:
+                if reducer.fill:
+                    flush()
+                if b > reducer.rows:
+                    reducer.grow(b)  # the first batch, or a larger one
             model(x)
-            value = torch.cat(reducer.value, 1)
+            y = np.asarray(y, dtype=np.int64)
+            labels.append(y if y.ndim == 2 else y.reshape(b))  # multi-label (B, L) kept as is
+            reducer.fill += b
             if running is None:
+                channels = [v.shape[1] for v in reducer.value]
                 sizes = [int(np.prod(s)) for s in reducer.shape]
-                inv = torch.cat([torch.full((v.shape[1],), 1 / n) for v, n in zip(reducer.value, sizes)])
-                running = _Running.start(k, n_classes, inv.to(value.device))
-                channels = [torch.arange(v.shape[1], device=value.device)[:, None] for v in reducer.value]
-            rows, where = reducer.candidates(value, k, channels)
-            labels = torch.tensor(np.asarray(labels), dtype=torch.int64, device=value.device)
-            pending.append((value, torch.cat(reducer.sum, 1), labels, value.T.gather(1, rows), rows + start, where))
-            start += len(value)
-            held += value.numel()
-            if held >= buffer:
-                flush()
-                held = 0
-    if pending:
-        flush()
+                inv = torch.cat([torch.full((c,), 1 / n) for c, n in zip(channels, sizes)])
+                running = _Running.start(k, n_classes, inv.to(reducer.value[0].device))
+                reducer.grow(max(b, buffer // sum(channels)))
     if running is None:
         raise ValueError("record() needs at least one batch")
-    return Records(layers, _per_layer(running, reducer.shape, [v.shape[1] for v in reducer.value]))
+    if reducer.fill:
+        flush()
+    return Records(layers, _per_layer(running, reducer.shape, channels))
 
 
 def _per_layer(r: _Running, shapes, channels) -> list[dict[str, np.ndarray]]:

@@ -10,7 +10,9 @@ one forward and one backward per step, whatever the number of targets.
 * transforms before each forward (robustness priors, seed 002 §B): jitter (roll), rotation, scale;
 * penalties on the objective: total variation, L2;
 * after each step: Gaussian blur (seed 001 Fig 4.3) and clamping to the valid pixel range;
-* the step: the gradient, or the gradient normalised per row (seed 001 Program 4.4).
+* the step: the gradient, or the gradient normalised per row (seed 001 Program 4.4);
+* redirected ReLU (Lucid): a row whose ReLU gradient is zero everywhere (a channel dead at the start)
+  gets the gradient through that ReLU's negative inputs where it pushes them up, so it can come alive.
 
 Works for 2-D images (N, C, H, W) and 1-D signals (N, C, L) alike (no rotation for signals).
 """
@@ -18,6 +20,7 @@ Works for 2-D images (N, C, H, W) and 1-D signals (N, C, L) alike (no rotation f
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -44,6 +47,7 @@ class Settings:
     scale: float = 0.0  # random scaling within 1 +- scale
     tv: float = 0.0  # weight of the total-variation penalty
     l2: float = 0.0  # weight of the L2 penalty
+    redirect_relu: bool = False  # redirected ReLU gradient for rows whose ReLU gradient is all zero
 
     def plain(self) -> "Settings":
         """Plain gradient ascent: no pyramid, transforms, blur or penalties."""
@@ -169,6 +173,60 @@ def pyramid_sizes(size: Sequence[int], levels: int, growth: float) -> list[tuple
     return [tuple(max(4, round(d / growth ** (levels - 1 - i))) for d in size) for i in range(levels)]
 
 
+class _RedirectedReLU(torch.autograd.Function):
+    """ReLU whose backward lets a stuck row through (Lucid's redirected ReLU), for gradient *ascent*.
+
+    Per batch row: if the ordinary ReLU gradient of the row is nonzero anywhere, it is returned unchanged
+    (bit for bit); if it is zero everywhere, the gradient also passes where the input is not positive but
+    the gradient is positive, i.e. where an ascent step raises the input towards activating the unit.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        out = torch.relu(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        active = out > 0
+        plain = torch.where(active, grad, 0.0)  # = torch's ReLU backward
+        live = plain.flatten(1).ne(0).any(1)
+        if bool(live.all()):
+            return plain
+        rising = torch.where(active | (grad > 0), grad, 0.0)
+        return torch.where(live.view(-1, *[1] * (grad.ndim - 1)), plain, rising)
+
+
+def _redirected_forward(x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return _RedirectedReLU.apply(x)
+
+
+@contextmanager
+def redirected_relu(model: nn.Module, enabled: bool = True):
+    """Within the block every ``nn.ReLU`` of ``model`` (in-place ones computed out of place, same values)
+    rectifies through :class:`_RedirectedReLU`; restored on exit, also when the block raises.
+
+    The module's ``forward`` is replaced by an instance attribute, so hooks and names stay as they are;
+    enter it before :func:`~posthoc.explain.base.capture`, whose recording wraps the forward it finds.
+    """
+    undo = []
+    try:
+        if enabled:
+            for module in model.modules():
+                if isinstance(module, nn.ReLU):
+                    undo.append((module, module.__dict__.get("forward")))
+                    module.__dict__["forward"] = _redirected_forward
+        yield model
+    finally:
+        for module, own in reversed(undo):
+            if own is None:
+                del module.__dict__["forward"]
+            else:
+                module.__dict__["forward"] = own
+
+
 # ------------------------------------------------------------------------------------------------ engine
 @dataclass
 class Result:
@@ -192,6 +250,8 @@ def visualise(
 
     Seeded: the random transforms come from a generator seeded with ``seed``, so the same call
     gives the same images. Model parameters are left untouched (no gradients accumulate on them).
+    With ``settings.redirect_relu`` the model's ReLUs are redirected (:func:`redirected_relu`) during
+    the steps; the returned ``final`` objective is that of the plain model.
     """
     s = settings
     gen = torch.Generator().manual_seed(int(seed))
@@ -205,7 +265,7 @@ def visualise(
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        with capture(model, layers) as store:
+        with redirected_relu(model, s.redirect_relu), capture(model, layers) as store:
             for level, level_size in enumerate(sizes):
                 x = _resize(x, level_size).detach()
                 for _ in range(s.steps):
