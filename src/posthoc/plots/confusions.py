@@ -47,6 +47,40 @@ def _probability_bars(ax, probs: np.ndarray, t: int, p: int, class_names: Sequen
         )
 
 
+def _block_grid(k: int, n_methods: int, one_d: bool, flags, blocks_per_band: int | None):
+    """Bands of three-column blocks (two abreast, one for signals): a row of inputs and one row per method
+    per band; returns (fig, axes (band, row, column), colour-bar axes, blocks per band)."""
+    per_band = blocks_per_band or (1 if one_d else 2)
+    fig, axes, caxes = band_grid(
+        math.ceil(k / per_band),
+        n_methods + 1,
+        3 * min(k, per_band),
+        *((2.0, 1.1) if one_d else (1.2, 1.2)),
+        gap_h=0.32 if one_d else 0.1,
+        band_gap=0.6,
+        top=1.1,
+        block=3,
+        block_gap=0.35,
+        head_gap=0.55,
+        cbar=len(set(flags.tolist())),
+    )
+    return fig, axes, caxes, per_band
+
+
+def _finish_blocks(fig, axes, caxes, methods: Sequence[str], size, flags, title: str) -> Figure:
+    """Row labels (input; each method with its scale divisor), unused axes off, colour bars, title."""
+    for band_axes in axes:
+        for r in range(len(methods) + 1):
+            label = "input" if r == 0 else f"{methods[r - 1]}\n(÷ {size[r - 1, 0]:.2g})"
+            band_axes[r, 0].set_ylabel(wrap(label, 22), fontsize=FONT)
+        for ax in band_axes.ravel():
+            if not ax.has_data() and not ax.texts and ax.get_visible() and not ax.get_ylabel():
+                ax.set_axis_off()
+    map_colorbars(fig, flags, "row", cax=caxes)
+    fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
+    return fig
+
+
 def confusion_maps(
     correct_inputs,
     wrong_inputs,
@@ -81,23 +115,7 @@ def confusion_maps(
     # one row per method, its 3·K maps as columns: the divisor is shared by everything the method shows
     shown, void, size = scale_maps(maps.reshape(n_methods, 3 * k, *maps.shape[3:]), flags[:, None], "row")
     shown, void = shown.reshape(maps.shape), void.reshape(n_methods, k, 3)
-    per_band = blocks_per_band or (1 if one_d else 2)
-    n_bands = math.ceil(k / per_band)
-    pw, ph = (2.0, 1.1) if one_d else (1.2, 1.2)
-    fig, axes, caxes = band_grid(
-        n_bands,
-        n_methods + 1,
-        3 * min(k, per_band),
-        pw,
-        ph,
-        gap_h=0.32 if one_d else 0.1,
-        band_gap=0.6,
-        top=1.1,
-        block=3,
-        block_gap=0.35,
-        head_gap=0.55,
-        cbar=len(set(flags.tolist())),
-    )
+    fig, axes, caxes, per_band = _block_grid(k, n_methods, one_d, flags, blocks_per_band)
     for b, conf in enumerate(confusions):
         band, col0 = divmod(b, per_band)
         grid = axes[band][:, 3 * col0 : 3 * col0 + 3]
@@ -130,16 +148,7 @@ def confusion_maps(
                     sparse_x_ticks(ax, last_row=r == n_methods - 1)
                 if r == 0:
                     ax.set_title(wrap(f"map for {cls}", 16), fontsize=FONT)
-    for band in range(n_bands):
-        for r in range(n_methods + 1):
-            label = "input" if r == 0 else f"{methods[r - 1]}\n(÷ {size[r - 1, 0]:.2g})"
-            axes[band, r, 0].set_ylabel(wrap(label, 22), fontsize=FONT)
-        for ax in axes[band].ravel():
-            if not ax.has_data() and not ax.texts and ax.get_visible() and not ax.get_ylabel():
-                ax.set_axis_off()
-    map_colorbars(fig, flags, "row", cax=caxes)
-    fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
-    return fig
+    return _finish_blocks(fig, axes, caxes, methods, size, flags, title)
 
 
 #: the three test images of a label in :func:`label_error_maps`, in column order
@@ -180,21 +189,7 @@ def label_error_maps(
     flat = np.where(present.reshape(1, k, 3, *[1] * (maps.ndim - 3)), maps, 0.0)  # absent cases: no scale
     shown, void, size = scale_maps(flat.reshape(n_methods, 3 * k, *maps.shape[3:]), flags[:, None], "row")
     shown, void = shown.reshape(maps.shape), void.reshape(n_methods, k, 3)
-    per_band = blocks_per_band or (1 if one_d else 2)
-    n_bands = math.ceil(k / per_band)
-    fig, axes, caxes = band_grid(
-        n_bands,
-        n_methods + 1,
-        3 * min(k, per_band),
-        *((2.0, 1.1) if one_d else (1.2, 1.2)),
-        gap_h=0.32 if one_d else 0.1,
-        band_gap=0.6,
-        top=1.1,
-        block=3,
-        block_gap=0.35,
-        head_gap=0.55,
-        cbar=len(set(flags.tolist())),
-    )
+    fig, axes, caxes, per_band = _block_grid(k, n_methods, one_d, flags, blocks_per_band)
     for b, err in enumerate(errors):
         band, col0 = divmod(b, per_band)
         grid = axes[band][:, 3 * col0 : 3 * col0 + 3]
@@ -222,13 +217,4 @@ def label_error_maps(
                     sparse_x_ticks(ax, last_row=r == n_methods - 1)
             if one_d:
                 sparse_x_ticks(head, last_row=False)
-    for band in range(n_bands):
-        for r in range(n_methods + 1):
-            label = "input" if r == 0 else f"{methods[r - 1]}\n(÷ {size[r - 1, 0]:.2g})"
-            axes[band, r, 0].set_ylabel(wrap(label, 22), fontsize=FONT)
-        for ax in axes[band].ravel():
-            if not ax.has_data() and not ax.texts and ax.get_visible() and not ax.get_ylabel():
-                ax.set_axis_off()
-    map_colorbars(fig, flags, "row", cax=caxes)
-    fig.suptitle(title, y=1 - 0.3 / fig.get_figheight(), fontsize=10)
-    return fig
+    return _finish_blocks(fig, axes, caxes, methods, size, flags, title)
