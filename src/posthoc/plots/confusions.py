@@ -47,6 +47,14 @@ def _probability_bars(ax, probs: np.ndarray, t: int, p: int, class_names: Sequen
         )
 
 
+def _nothing_to_show(message: str, title: str) -> Figure:
+    """A small figure that says why there are no blocks (the figure is still an output of its rule)."""
+    fig = new_figure((6, 1.5))
+    fig.text(0.5, 0.5, message, ha="center", va="center")
+    fig.suptitle(title)
+    return fig
+
+
 def _block_grid(k: int, n_methods: int, one_d: bool, flags, blocks_per_band: int | None):
     """Bands of three-column blocks (two abreast, one for signals): a row of inputs and one row per method
     per band; returns (fig, axes (band, row, column), colour-bar axes, blocks per band)."""
@@ -106,10 +114,7 @@ def confusion_maps(
     maps = np.asarray(maps)
     k, n_methods = len(confusions), len(methods)
     if k == 0:
-        fig = new_figure((6, 1.5))
-        fig.text(0.5, 0.5, "No misclassified test images: no confusion to show.", ha="center", va="center")
-        fig.suptitle(title)
-        return fig
+        return _nothing_to_show("No misclassified test images: no confusion to show.", title)
     one_d = maps.ndim == 4
     flags = np.broadcast_to(np.asarray(signed, dtype=bool).reshape(-1), (n_methods,))
     # one row per method, its 3·K maps as columns: the divisor is shared by everything the method shows
@@ -179,10 +184,7 @@ def label_error_maps(
     maps = np.asarray(maps)
     k, n_methods = len(errors), len(methods)
     if k == 0:
-        fig = new_figure((6, 1.5))
-        fig.text(0.5, 0.5, "No label decided wrongly on the test set: nothing to show.", ha="center", va="center")
-        fig.suptitle(title)
-        return fig
+        return _nothing_to_show("No label decided wrongly on the test set: nothing to show.", title)
     one_d = maps.ndim == 4
     flags = np.broadcast_to(np.asarray(signed, dtype=bool).reshape(-1), (n_methods,))
     present = np.array([[image is not None for image in row] for row in inputs])  # (K, 3)
