@@ -8,7 +8,8 @@ A rule script is three lines::
 
 The rule's named inputs, outputs, params and wildcards become the keyword arguments of ``run``
 (one name from rule to stage: no positional lists, no renaming). The job's stdout/stderr go to its
-log, torch uses the job's threads, and an expected failure (:class:`UserError`, e.g. a missing
+log, torch uses the job's threads, glibc's allocator keeps freed buffers for reuse
+(:func:`posthoc.runtime.pin_allocator`), and an expected failure (:class:`UserError`, e.g. a missing
 file or a bad value) ends the log and the console with its one-sentence message instead of a
 traceback.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from .logs import log_to, set_threads
+from .runtime import pin_allocator
 
 #: rule keys that are for Snakemake only (rerun triggers), not arguments of the stage
 RESERVED = frozenset({"code"})
@@ -61,6 +63,7 @@ def _plain(value: Any) -> Any:
 
 def run_rule(stage: Callable[..., Any], job: Any) -> Any:
     """Call ``stage(**named(job))`` inside the job's log; a UserError exits with its message only."""
+    pin_allocator()
     log = list(getattr(job, "log", []) or [])
     with log_to(log[0] if log else None):  # a UserError ends the log and the console with its sentence
         set_threads(getattr(job, "threads", None))
