@@ -135,15 +135,20 @@ def test_ties_across_batches_and_chunks_equal_a_brute_force_scan(buffer):
     np.testing.assert_allclose(got["class_mean"], class_mean, rtol=1e-6)
 
 
-def test_rectified_layers_keep_nan_and_negative_zero():
-    """A ReLU's maxima come from an integer max over the float bits: NaN of either sign and -0 stay right."""
+@pytest.mark.parametrize("k", [1, 2, 4], ids=["k below the batch", "k = batch", "k above the batch"])
+@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
+def test_rectified_layers_keep_nan_and_negative_zero(k, buffer):
+    """A ReLU's maxima come from an integer max over the float bits: NaN of either sign and -0 stay right,
+    also where a NaN row's integer max reads as a large finite value against the first batch's threshold."""
     model = nn.Sequential(nn.Identity(), nn.ReLU()).eval()
-    x = torch.tensor([[[1.0, 2.0, 0.5]], [[-0.0, -0.0, -1.0]], [[3.0, 0.0, 1.0]], [[4.0, 1.0, 0.0]]])
-    x[0, 0, 1], x[3, 0, 2] = -torch.nan, torch.nan  # rows 0 and 3 hold a NaN (negative and positive sign)
-    labels = np.zeros(4, int)
-    for layer in ("0", "1"):  # the same values before and after the ReLU but for the negative entry
-        got = record(model, [layer], [(x[:2], labels[:2]), (x[2:], labels[2:])], n_classes=1, k=4).per_layer[0]
-        order, value, position, _, _ = _brute_force(model, layer, x, labels, 1, 4)
+    x = torch.tensor([[[1.0, 2.0, 0.5]], [[-0.0, -0.0, -1.0]], [[3.0, 0.0, 1.0]], [[4.0, 1.0, 9.0]], [[0.5, 0, 0]]])
+    x[0, 0, 1], x[3, 0, 0] = -torch.nan, -torch.nan  # rows 0 and 3 hold a negative NaN beside large values
+    x[2, 0, 2] = torch.nan  # and row 2 a positive one
+    labels = np.zeros(5, int)
+    batches = [(x[:2], labels[:2]), (x[2:], labels[2:])]
+    for layer in ("0", "1"):  # the same values before and after the ReLU but for the negative entries
+        got = record(model, [layer], batches, n_classes=1, k=k, buffer=buffer).per_layer[0]
+        order, value, position, _, _ = _brute_force(model, layer, x, labels, 1, k)
         np.testing.assert_array_equal(got["value"], value)
         np.testing.assert_array_equal(got["index"], order)
         np.testing.assert_array_equal(got["position"], position)
