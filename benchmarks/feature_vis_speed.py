@@ -17,13 +17,17 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
   (1,000 images, the default study's MNIST-1D test split; and 10,000 signals, where the once-per-run
   merge is spread over more batches); and its work bound: inference with only the reductions every
   exact record must make (each explained layer's max and sum over positions per image and channel, in
-  hooks like the record's). glibc's heap thresholds are pinned first (:func:`pin_allocator`).
+  hooks like the record's).
+
+glibc's heap thresholds are pinned first, as every stage does (:func:`posthoc.runtime.pin_allocator`):
+with glibc's dynamic thresholds a process can fall into a state where each pass faults its activation
+buffers in anew (~10,000 minor faults per pass of the 1-D CNN, inference 2.5x slower), depending on its
+allocation history, and the ratios then compare page faults.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import sys
 import time
@@ -37,6 +41,7 @@ from posthoc.explain.base import capture
 from posthoc.features.records import max_and_sum, record
 from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
+from posthoc.runtime import pin_allocator
 
 SETTINGS = Settings(steps=10, lr=0.2, normalise_grad=True, levels=1, blur_sigma=0.5, jitter=2, tv=0.05)
 
@@ -214,23 +219,6 @@ class _Reductions:
 
     def __setitem__(self, name, out):
         max_and_sum(out.flatten(2), self.rectified[name], nan=False)
-
-
-def pin_allocator() -> None:
-    """Pin glibc's heap thresholds, so that no contender pays page faults the other does not.
-
-    With glibc's default (dynamic) thresholds a process can fall into a state where freed activation
-    buffers go back to the OS and every forward pass faults them in again (~10,000 minor faults per pass
-    of the 1-D CNN, inference 2.5x slower), depending on allocation history; ratios then mostly compare
-    page faults. Elsewhere than glibc this is a no-op.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    for option, value in ((-1, 256 << 20), (-2, 64 << 20), (-3, 64 << 20)):  # trim, top pad, mmap threshold
-        mallopt(option, value)
 
 
 def main() -> None:
