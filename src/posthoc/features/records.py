@@ -96,6 +96,7 @@ class _Reducer:
         self.shape: list[tuple[int, ...]] = [()] * n
         self.channels: list[int] = [0] * n
         self.offsets: list[int] = []  # each layer's first column among all layers' channels
+        self.rectified_columns: torch.Tensor | None = None  # (T,) bool: the ReLUs' channels among all layers'
         self.fill = 0
 
     def __setitem__(self, name: str, out: torch.Tensor) -> None:
