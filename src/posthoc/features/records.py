@@ -170,7 +170,7 @@ class _Running:
     @classmethod
     def start(cls, k: int, n_classes: int, t: int, device) -> "_Running":
         empty = lambda dtype: torch.empty(t, 0, dtype=dtype, device=device)  # noqa: E731
-        zeros = torch.zeros(4, t, device=device)
+        zeros = torch.zeros(3, t, device=device)
         lowest = torch.full((2, t), -torch.inf, device=device)
         return cls(
             k,
