@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from posthoc.explain.base import capture
-from posthoc.features.records import max_and_sum, record
+from posthoc.features.records import record
 from posthoc.features.visualise import Settings, channel_objective, noise_start, visualise
 from posthoc.models import AlexNet128, CNN1D, explainable_layers
 from posthoc.runtime import pin_allocator
@@ -212,13 +212,16 @@ def activation_rows(repeats: int, n_test: int = 1000, batch: int = 256, only: st
 
 
 class _Reductions:
-    """Hook store that only takes each output's max and sum over positions, as the record does."""
+    """Hook store that only takes each output's max and sum over positions, as torch's vectorised reductions
+    (a ReLU's max as an integer max over the float bits: non-negative floats order as their bits)."""
 
     def __init__(self, rectified: dict[str, bool]):
         self.rectified = rectified
 
     def __setitem__(self, name, out):
-        max_and_sum(out.flatten(2), self.rectified[name], nan=False)
+        flat = out.flatten(2)
+        torch.sum(flat, -1, dtype=torch.float32)
+        torch.amax(flat.view(torch.int32) if self.rectified[name] else flat, -1)
 
 
 def main() -> None:

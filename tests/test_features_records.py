@@ -7,7 +7,7 @@ from torch import nn
 
 from posthoc.features.patches import top_patches
 from posthoc.features.receptive import receptive_field
-from posthoc.features.records import most_variable, record, stable_top
+from posthoc.features.records import most_variable, record
 from posthoc.models import AlexNet128, CNN1D
 
 
@@ -29,14 +29,20 @@ def _brute_force(model, layer, x, labels, n_classes, k):
     return order, np.take_along_axis(value.T, order, 1), positions, class_mean, a
 
 
-@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
+PATHS = pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64], ids=["compiled loop (CPU float32)", "torch reductions (other dtypes)"]
+)
+
+
+@PATHS
 @pytest.mark.parametrize("kind", ["image", "signal"])
-def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
+def test_records_and_patches_equal_a_brute_force_scan(kind, dtype):
     torch.manual_seed(0)
     if kind == "image":
         model, x = AlexNet128(3, 3, width=0.05).eval(), torch.randn(70, 3, 48, 48)
     else:
         model, x = CNN1D(1, 3, length=40, channels=(4, 5)).eval(), torch.randn(70, 1, 40)
+    model, x = model.to(dtype), x.to(dtype)
     labels = np.arange(70) % 3
     layers = [
         n
@@ -44,7 +50,7 @@ def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ReLU)) and n.startswith("features")
     ]
     batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 64), slice(64, 70))]
-    rec = record(model, layers, batches, n_classes=3, k=5, buffer=buffer)
+    rec = record(model, layers, batches, n_classes=3, k=5)
     assert rec.layers == layers
     for layer, got in zip(layers, rec.per_layer):
         order, value, position, class_mean, a = _brute_force(model, layer, x, labels, 3, 5)
@@ -52,6 +58,15 @@ def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
         np.testing.assert_allclose(got["value"], value, rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(got["position"], position)
         np.testing.assert_allclose(got["class_mean"], class_mean, rtol=1e-5, atol=1e-6)
+        flat = a.reshape(len(a), a.shape[1], -1)
+        means, maxima = flat.mean(2), flat.max(2)
+        np.testing.assert_allclose(got["mean"], means.mean(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got["max"], flat.max((0, 2)).astype(np.float32))
+        np.testing.assert_allclose(got["best_mean"], means.max(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["max_std"], maxima.std(0), rtol=1e-4, atol=1e-6)
+        assert all(
+            got[key].dtype == np.float32 for key in ("value", "class_mean", "mean", "max", "best_mean", "max_std")
+        )
         assert got["index"].dtype == np.int64 and got["value"].dtype == np.float32
         # the patch around the argmax, run through the layer alone, reproduces the recorded value
         field = receptive_field(model, layer, x.ndim - 2)
@@ -70,15 +85,15 @@ def test_records_and_patches_equal_a_brute_force_scan(kind, buffer):
                 assert np.isnan(patches[ci, j]).sum() == patches[ci, j].size - patch_inside.size
 
 
-@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
-def test_multi_label_class_mean_is_each_labels_mean_over_the_images_carrying_it(buffer):
+@PATHS
+def test_multi_label_class_mean_is_each_labels_mean_over_the_images_carrying_it(dtype):
     torch.manual_seed(0)
-    model, x = CNN1D(1, 4, length=40, channels=(4, 5)).eval(), torch.randn(50, 1, 40)
+    model, x = CNN1D(1, 4, length=40, channels=(4, 5)).eval().to(dtype), torch.randn(50, 1, 40, dtype=dtype)
     labels = (np.random.default_rng(0).random((50, 4)) < 0.4).astype(np.int64)  # some images carry none, some many
     labels[:, 3] = 0  # a label no image carries: mean 0 (no images)
     layer = "features.1"
     batches = [(x[s], labels[s]) for s in (slice(0, 32), slice(32, 50))]
-    got = record(model, [layer], batches, n_classes=4, k=3, buffer=buffer).per_layer[0]
+    got = record(model, [layer], batches, n_classes=4, k=3).per_layer[0]
     *_, a = _brute_force(model, layer, x, np.zeros(50, dtype=np.int64), 1, 3)
     means = a.reshape(50, a.shape[1], -1).mean(2)
     expected = np.stack([means[labels[:, j] == 1].mean(0) for j in range(3)] + [np.zeros(a.shape[1])], 1)
@@ -96,38 +111,19 @@ def test_ties_keep_the_earlier_image_first():
     np.testing.assert_array_equal(rec.per_layer[0]["position"][0, :, 0], [1, 0, 0, 0])
 
 
-def test_stable_top_equals_a_stable_sort_per_column():
-    gen = torch.Generator().manual_seed(0)
-    values = torch.randint(-2, 3, (50, 30), generator=gen).float()  # column c's 30 entries in order; many ties
-    values[values == 0] = torch.where(torch.rand(50, 30, generator=gen) < 0.5, -0.0, 0.0)[values == 0]  # -0 = +0
-    values[0, :] = -torch.inf
-    values[1, ::3] = torch.nan  # ranks below -inf (torch.nan_to_num's order)
-    values[2, ::4] = torch.inf
-    column = torch.arange(50).repeat_interleave(30)[torch.randperm(1500, generator=gen)]  # columns interleaved
-    grouped = torch.sort(column, stable=True).indices
-    nth = torch.empty(1500, dtype=torch.int64)
-    nth[grouped] = torch.arange(1500) % 30  # each column's entries keep their order
-    for k in (1, 5, 29, 30):
-        expected = torch.sort(torch.nan_to_num(values, nan=-torch.inf), dim=1, descending=True, stable=True).indices[
-            :, :k
-        ]
-        got = stable_top(values[column, nth], column, k, 50)
-        np.testing.assert_array_equal(nth[got], expected, err_msg=f"k={k}")
-
-
-@pytest.mark.parametrize("buffer", [1, 60, 1 << 22], ids=["merge per batch", "chunks of 20 rows", "one merge"])
-def test_ties_across_batches_and_chunks_equal_a_brute_force_scan(buffer):
-    """Coarse values (many ties, dead rows), a first batch smaller than k, chunks that split batches unevenly."""
-    model = nn.Sequential(nn.Conv1d(1, 3, 1), nn.ReLU()).eval()
+@PATHS
+def test_ties_across_batches_equal_a_brute_force_scan(dtype):
+    """Coarse values (many ties, dead rows), a first batch smaller than k, batches of uneven sizes."""
+    model = nn.Sequential(nn.Conv1d(1, 3, 1), nn.ReLU()).eval().to(dtype)
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([1.0, -1.0, 0.0]).view(3, 1, 1))
         model[0].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))  # channel 2: 1 everywhere, every image ties
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(-2, 3, (38, 1, 5), generator=gen).float()
+    x = torch.randint(-2, 3, (38, 1, 5), generator=gen).to(dtype)
     labels = np.arange(38) % 2
     sizes = np.cumsum([0, 2, 3, 7, 1, 20, 5])
     batches = [(x[a:b], labels[a:b]) for a, b in zip(sizes[:-1], sizes[1:])]
-    got = record(model, ["1"], batches, n_classes=2, k=4, buffer=buffer).per_layer[0]
+    got = record(model, ["1"], batches, n_classes=2, k=4).per_layer[0]
     order, value, position, class_mean, _ = _brute_force(model, "1", x, labels, 2, 4)
     np.testing.assert_array_equal(got["index"], order)
     np.testing.assert_array_equal(got["value"], value)
@@ -135,20 +131,41 @@ def test_ties_across_batches_and_chunks_equal_a_brute_force_scan(buffer):
     np.testing.assert_allclose(got["class_mean"], class_mean, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the brute force's inf - inf
 @pytest.mark.parametrize("k", [1, 2, 4], ids=["k below the batch", "k = batch", "k above the batch"])
-@pytest.mark.parametrize("buffer", [1, 1 << 22], ids=["merge per batch", "one merge"])
-def test_rectified_layers_keep_nan_and_negative_zero(k, buffer):
-    """A ReLU's maxima come from an integer max over the float bits: NaN of either sign and -0 stay right,
-    also where a NaN row's integer max reads as a large finite value against the first batch's threshold."""
+@PATHS
+def test_nan_and_negative_zero_rank_as_a_brute_force_scan(k, dtype):
+    """The compiled loop's maxima come from an integer max over keys of the float bits: NaN of either sign
+    and -0 stay right, also where a negative NaN sits beside large values; inf - inf (a NaN sum) is no NaN."""
     model = nn.Sequential(nn.Identity(), nn.ReLU()).eval()
     x = torch.tensor([[[1.0, 2.0, 0.5]], [[-0.0, -0.0, -1.0]], [[3.0, 0.0, 1.0]], [[4.0, 1.0, 9.0]], [[0.5, 0, 0]]])
+    x = torch.cat([x, torch.tensor([[[torch.inf, -torch.inf, 2.0]]])]).to(dtype)
     x[0, 0, 1], x[3, 0, 0] = -torch.nan, -torch.nan  # rows 0 and 3 hold a negative NaN beside large values
     x[2, 0, 2] = torch.nan  # and row 2 a positive one
-    labels = np.zeros(5, int)
+    x = torch.cat([x, torch.nan_to_num(x, nan=1.0, posinf=torch.inf, neginf=-torch.inf)], 1)  # channel 1: no NaN
+    labels = np.zeros(6, int)
     batches = [(x[:2], labels[:2]), (x[2:], labels[2:])]
     for layer in ("0", "1"):  # the same values before and after the ReLU but for the negative entries
-        got = record(model, [layer], batches, n_classes=1, k=k, buffer=buffer).per_layer[0]
-        order, value, position, _, _ = _brute_force(model, layer, x, labels, 1, k)
+        got = record(model, [layer], batches, n_classes=1, k=k).per_layer[0]
+        order, value, position, _, a = _brute_force(model, layer, x, labels, 1, k)
         np.testing.assert_array_equal(got["value"], value)
         np.testing.assert_array_equal(got["index"], order)
         np.testing.assert_array_equal(got["position"], position)
+        means = a.mean(2)  # channel 0: NaN everywhere; channel 1 before the ReLU: inf - inf, a NaN mean, max inf
+        np.testing.assert_array_equal(got["max"], a.max((0, 2)).astype(np.float32))
+        np.testing.assert_array_equal(got["best_mean"], means.max(0).astype(np.float32))
+        np.testing.assert_array_equal(got["mean"], means.mean(0).astype(np.float32))
+
+
+@PATHS
+def test_labels_outside_the_classes_are_refused(dtype):
+    model = nn.Sequential(nn.Conv1d(1, 2, 1), nn.ReLU()).eval().to(dtype)
+    x = torch.randn(4, 1, 5, dtype=dtype)
+    with pytest.raises(ValueError, match=r"row 2 of the split has label 3, outside \[0, 3\)"):
+        record(model, ["1"], [(x[:2], [0, 1]), (x[2:], [3, 0])], n_classes=3, k=2)
+    with pytest.raises(ValueError, match="multi-label labels have 2 columns; the record expects 3"):
+        record(model, ["1"], [(x, np.ones((4, 2), int))], n_classes=3, k=2)
+    model.add_module("spare", nn.Identity())
+    model.forward = lambda inputs: model[1](model[0](inputs))  # "spare" is never called
+    with pytest.raises(ValueError, match=r"layers \['spare'\] produced no output"):
+        record(model, ["1", "spare"], [(x, [0, 1, 2, 0])], n_classes=3, k=2)
