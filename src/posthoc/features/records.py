@@ -12,6 +12,7 @@ by the compiled loops of :mod:`.running`; nothing is held between batches but th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -89,22 +90,20 @@ def record(
 
 def _finish(r: Running, shape: tuple[int, ...], seen: int) -> dict[str, np.ndarray]:
     """One layer's record as arrays: spatial sums scaled to spatial means, top-k flat positions as indices."""
-    inv_size = 1 / max(int(np.prod(shape)), 1)
-    total, _, max_sum, max_sq = r.stats
-    mean_max = max_sum / seen
-    width = int(r.kept.min())  # k, or every image of a smaller split
+    size = max(math.prod(shape), 1)
+    width = int(r.kept[0])  # k, or every image of a smaller split (every channel sees every image)
     flat = r.flat[:, :width]
+    # spatial mean over the split, largest spatial mean, mean and mean square of the per-image maxima
+    mean, best, mean_max, mean_sq = r.stats * np.array([[1 / (size * seen)], [1 / size], [1 / seen], [1 / seen]])
     return {
         "index": r.index[:, :width].copy(),
         "value": r.top[:, :width].copy(),
-        "position": (np.stack(np.unravel_index(flat, shape), -1) if shape else np.zeros((*flat.shape, 0))).astype(
-            np.int64
-        ),  # (C, k, ndim)
-        "class_mean": (r.class_sum * inv_size / np.maximum(r.count, 1)[:, None]).T.astype(np.float32),
-        "mean": (total * inv_size / seen).astype(np.float32),
+        "position": flat[..., None].copy() if len(shape) == 1 else np.stack(np.unravel_index(flat, shape), -1),
+        "class_mean": (r.class_sum.T * (1 / size / np.maximum(r.count, 1))).astype(np.float32),
+        "mean": mean.astype(np.float32),
         "max": r.peak(),
-        "best_mean": (r.best_sum() * inv_size).astype(np.float32),  # a positive scale keeps the max
-        "max_std": np.sqrt(np.maximum(max_sq / seen - mean_max**2, 0)).astype(np.float32),
+        "best_mean": np.where(r.nan[1], np.float32(np.nan), best.astype(np.float32)),  # a positive scale keeps the max
+        "max_std": np.sqrt(np.maximum(mean_sq - mean_max * mean_max, 0)).astype(np.float32),
     }
 
 

@@ -58,36 +58,27 @@ def _fold_output(x, row0, label, labels, kept, thr, top, index, flat, class_sum,
             if locate and not ((-np.inf if v != v else v) <= thr[c]):
                 w = _first(x, i, c, v)
             where[i, c] = w
-    if not locate:
-        _locate_top(x, value, thr, top.shape[1], where)
+    if not locate:  # the top k is still filling (thr NaN): positions where the max ranks at least as high
+        k = top.shape[1]  # as the batch's own k-th in the channel (below it, k of the batch's images rank
+        kth = np.full(channels, -np.inf)  # higher), not at every row, which costs twice the reductions
+        if n >= k:
+            for c in prange(channels):
+                best = np.full(k, -np.inf)  # the channel's k largest of the batch
+                for i in range(n):
+                    key = -np.inf if value[i, c] != value[i, c] else value[i, c]
+                    if key > best[k - 1]:
+                        j = k - 1
+                        while j > 0 and best[j - 1] < key:
+                            best[j] = best[j - 1]
+                            j -= 1
+                        best[j] = key
+                kth[c] = best[k - 1]
+        for i in prange(n):
+            for c in range(channels):
+                v = value[i, c]
+                key = -np.inf if v != v else v
+                where[i, c] = _first(x, i, c, v) if not (key <= thr[c]) and key >= kth[c] else -1
     return _fold(value, sums, where, row0, label, labels, kept, thr, top, index, flat, class_sum, count, stats, nan)
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
-def _locate_top(x, value, thr, k, where):  # pragma: no cover - compiled
-    """The positions for a batch while the channels' top k is not yet full (``thr`` NaN): only
-    where the max ranks above ``thr[c]`` and at least as high as the batch's own k-th in the channel (below
-    it, k of the batch's images rank higher) — not at every row, which costs twice the reductions."""
-    n, channels = value.shape
-    kth = np.full(channels, -np.inf)
-    if n >= k:
-        best = np.empty(k)
-        for c in range(channels):
-            best[:] = -np.inf
-            for i in range(n):
-                key = -np.inf if value[i, c] != value[i, c] else value[i, c]
-                if key > best[k - 1]:
-                    j = k - 1
-                    while j > 0 and best[j - 1] < key:
-                        best[j] = best[j - 1]
-                        j -= 1
-                    best[j] = key
-            kth[c] = best[k - 1]
-    for i in range(n):
-        for c in range(channels):
-            v = value[i, c]
-            key = -np.inf if v != v else v
-            where[i, c] = _first(x, i, c, v) if not (key <= thr[c]) and key >= kth[c] else -1
 
 
 @njit(inline="always")
@@ -140,7 +131,7 @@ def _fold(
         for c in range(channels):
             v = value[i, c]
             key = -np.inf if v != v else v
-            if key <= thr[c]:
+            if key <= thr[c] or where[i, c] < 0:  # -1: not among the batch's own top k (see _fold_output)
                 continue
             m = kept[c]
             j = min(m, k - 1)
@@ -210,11 +201,7 @@ class Running:
         """(C,) each channel's largest value: its best kept one, NaN where a maximum was NaN."""
         return np.where(self.nan[0], np.float32(np.nan), self.top[:, 0])
 
-    def best_sum(self) -> np.ndarray:
-        """(C,) each channel's largest spatial sum, NaN where one was NaN."""
-        return np.where(self.nan[1], np.nan, self.stats[1])
-
 
 def use_threads(n: int) -> None:
-    """Run :func:`_reduce` on ``n`` threads (torch's count), at most on the pool numba starts."""
+    """Run :func:`_fold_output` on ``n`` threads (torch's count), at most on the pool numba starts."""
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
