@@ -1,7 +1,8 @@
 """Speed of the feature family, every ratio measured in one process: alternating rounds, the median of
 the per-round ratio ours / reference with its interquartile range.
 
-    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7] [--threads 2]
+    python benchmarks/feature_vis_speed.py --out benchmarks/results/feature_vis_speed.csv [--repeats 7]
+        [--record-repeats 31] [--threads 2]
 
 Models on the CPU with random weights (speed does not depend on training): the default study's
 AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 × 32 channels, length 40).
@@ -15,9 +16,10 @@ AlexNet-128 at width 0.25 on 64×64 RGB (blockdigits) and its MNIST-1D CNN (4 ×
 * ``activations`` vs ``inference``: the activations record (every explained layer's running top-k,
   per-class means, statistics) against the model's plain batched inference over the same test set
   (1,000 images, the default study's MNIST-1D test split; and 10,000 signals, where the once-per-run
-  merge is spread over more batches); and its work bound: inference with only the reductions every
-  exact record must make (each explained layer's max and sum over positions per image and channel, in
-  hooks like the record's).
+  setup and output arrays are spread over more batches); and its work bound: inference with only the
+  reductions every exact record must make (each explained layer's max and sum over positions per image
+  and channel, as torch's vectorised reductions in hooks). A round of these takes a few milliseconds, so
+  they run ``--record-repeats`` rounds.
 
 glibc's heap thresholds are pinned first, as every stage does (:func:`posthoc.runtime.pin_allocator`):
 with glibc's dynamic thresholds a process can fall into a state where each pass faults its activation
@@ -228,14 +230,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="benchmarks/results/feature_vis_speed.csv")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--record-repeats", type=int, default=31, help="rounds of the activations rows (a few ms each)")
     ap.add_argument("--lucent-channels", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pin_allocator()
     rows = (
-        activation_rows(args.repeats)
-        + activation_rows(args.repeats, n_test=10_000, only="cnn1d 4x32 L40")
+        activation_rows(args.record_repeats)
+        + activation_rows(args.record_repeats, n_test=10_000, only="cnn1d 4x32 L40")
         + channel_rows(args.repeats, args.lucent_channels)
     )
     table = pd.DataFrame(rows)

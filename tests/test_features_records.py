@@ -1,5 +1,8 @@
 """Running top-k records and max-activating patches equal a brute-force scan of the split."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -169,3 +172,34 @@ def test_labels_outside_the_classes_are_refused(dtype):
     model.forward = lambda inputs: model[1](model[0](inputs))  # "spare" is never called
     with pytest.raises(ValueError, match=r"layers \['spare'\] produced no output"):
         record(model, ["1", "spare"], [(x, [0, 1, 2, 0])], n_classes=3, k=2)
+
+
+def test_the_record_does_not_depend_on_the_thread_count():
+    """Each (image, channel) row is reduced by one thread and each channel folded in image order."""
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Identity(), nn.ReLU()), torch.randn(300, 8, 40)  # outputs exact on any threads
+    labels = np.arange(300) % 3
+    batches = [(x[s], labels[s]) for s in (slice(0, 128), slice(128, 256), slice(256, 300))]
+    threads = torch.get_num_threads()
+    try:
+        got = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            got.append(record(model, ["0", "1"], batches, n_classes=3, k=4).per_layer)
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(*got):
+        for key in one:
+            np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+
+
+def test_recording_keeps_torchs_thread_count():
+    """Starting numba's OpenMP pool resets the runtime's thread count, which torch shares (a fresh process)."""
+    code = (
+        "import numpy as np, torch; torch.set_num_threads(1)\n"
+        "from torch import nn; from posthoc.features.records import record\n"
+        "record(nn.Sequential(nn.ReLU()), ['0'], [(torch.randn(4, 2, 3), np.zeros(4, int))], n_classes=1, k=2)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1"]

@@ -90,20 +90,18 @@ def record(
 
 def _finish(r: Running, shape: tuple[int, ...], seen: int) -> dict[str, np.ndarray]:
     """One layer's record as arrays: spatial sums scaled to spatial means, top-k flat positions as indices."""
-    size = max(math.prod(shape), 1)
     width = int(r.kept[0])  # k, or every image of a smaller split (every channel sees every image)
     flat = r.flat[:, :width]
-    # spatial mean over the split, largest spatial mean, mean and mean square of the per-image maxima
-    mean, best, mean_max, mean_sq = r.stats * np.array([[1 / (size * seen)], [1 / size], [1 / seen], [1 / seen]])
+    class_mean, (mean, peak, best_mean, max_std) = r.summary(max(math.prod(shape), 1), seen)
     return {
         "index": r.index[:, :width].copy(),
         "value": r.top[:, :width].copy(),
         "position": flat[..., None].copy() if len(shape) == 1 else np.stack(np.unravel_index(flat, shape), -1),
-        "class_mean": (r.class_sum.T * (1 / size / np.maximum(r.count, 1))).astype(np.float32),
-        "mean": mean.astype(np.float32),
-        "max": r.peak(),
-        "best_mean": np.where(r.nan[1], np.float32(np.nan), best.astype(np.float32)),  # a positive scale keeps the max
-        "max_std": np.sqrt(np.maximum(mean_sq - mean_max * mean_max, 0)).astype(np.float32),
+        "class_mean": class_mean,
+        "mean": mean,
+        "max": peak,
+        "best_mean": best_mean,
+        "max_std": max_std,
     }
 
 

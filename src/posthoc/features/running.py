@@ -150,6 +150,27 @@ def _fold(
     return -1
 
 
+@njit(nogil=True, cache=True)
+def _summary(top, class_sum, count, stats, nan, size, seen):  # pragma: no cover - compiled
+    """(C, classes) class means of the spatial mean, and (4, C) the spatial mean over the split, the max, the
+    largest spatial mean and the spread of the per-image maxima, float32 (one call: a dozen NumPy calls on
+    small arrays cost more)."""
+    classes, channels = class_sum.shape
+    class_mean = np.empty((channels, classes), np.float32)
+    for j in range(classes):
+        scale = 1.0 / size / max(count[j], 1.0)
+        for c in range(channels):
+            class_mean[c, j] = class_sum[j, c] * scale
+    out = np.empty((4, channels), np.float32)
+    for c in range(channels):
+        out[0, c] = stats[0, c] / (size * seen)
+        out[1, c] = np.nan if nan[0, c] else top[c, 0]  # the best kept max, NaN where a max was NaN
+        out[2, c] = np.nan if nan[1, c] else stats[1, c] / size  # a positive scale keeps the max
+        mean_max = stats[2, c] / seen
+        out[3, c] = np.sqrt(max(stats[3, c] / seen - mean_max * mean_max, 0.0))
+    return class_mean, out
+
+
 class Running:
     """One layer's running record (C channels, top ``k``); :meth:`fold` each batch's output in split order."""
 
@@ -184,24 +205,30 @@ class Running:
         (B,) int64 in [0, classes) — or, multi-label, ``labels`` (B, L) 0/1 (then ``label`` is ignored; else
         (0, 0))."""
         x = out.flatten(2)
-        if x.dtype == torch.float32 and x.device.type == "cpu":
+        if x.is_cpu and x.dtype == torch.float32:
             bad = _fold_output(x.contiguous().numpy(), row0, label, labels, *self._state)
-        else:  # torch's reductions, on the output's device
-            value = torch.amax(x, -1)  # NaN-propagating
-            sums = torch.sum(x, -1, dtype=torch.float32)
-            # first position of the max, or of the first NaN in a NaN row
-            where = torch.where(x.isnan(), 1, (x == value[..., None]).to(torch.int8)).argmax(-1)
-            bad = _fold(*[t.cpu().numpy() for t in (value.float(), sums, where)], row0, label, labels, *self._state)
+        else:
+            bad = self._fold_torch(x, row0, label, labels)
         if bad >= 0:
-            raise ValueError(
-                f"row {row0 + bad} of the split has label {label[bad]}, outside [0, {len(self.class_sum)})"
-            )
+            raise ValueError(f"row {row0 + bad} of the split has label {label[bad]}, outside [0, {len(self.count)})")
 
-    def peak(self) -> np.ndarray:
-        """(C,) each channel's largest value: its best kept one, NaN where a maximum was NaN."""
-        return np.where(self.nan[0], np.float32(np.nan), self.top[:, 0])
+    def _fold_torch(self, x: torch.Tensor, row0: int, label: np.ndarray, labels: np.ndarray) -> int:
+        """Other devices and dtypes: torch's reductions on the output's device, then the same fold."""
+        value = torch.amax(x, -1)  # NaN-propagating
+        sums = torch.sum(x, -1, dtype=torch.float32)
+        # first position of the max, or of the first NaN in a NaN row
+        where = torch.where(x.isnan(), 1, (x == value[..., None]).to(torch.int8)).argmax(-1)
+        return _fold(*[t.cpu().numpy() for t in (value.float(), sums, where)], row0, label, labels, *self._state)
+
+    def summary(self, size: int, seen: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :func:`_summary`; ``size`` positions per channel map, ``seen`` images folded."""
+        return _summary(self.top, self.class_sum, self.count, self.stats, self.nan, size, seen)
 
 
 def use_threads(n: int) -> None:
-    """Run :func:`_fold_output` on ``n`` threads (torch's count), at most on the pool numba starts."""
+    """Run :func:`_fold_output` on ``n`` threads (torch's count), at most on the pool numba starts.
+
+    numba's OpenMP layer can share torch's OpenMP runtime, and starting its pool sets the runtime's thread
+    count to the pool's size: torch's count is set back to ``n`` after it."""
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    torch.set_num_threads(n)
