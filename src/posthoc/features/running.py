@@ -2,18 +2,18 @@
 
 Per channel: the top k images by the channel's largest value over positions (value, split row, first argmax
 position; ties keep the earlier image, NaN ranks as -inf), the per-class sums of the channel's spatial sum
-(and the images per class),
-and the sum and largest spatial sum, and the sum and sum of squares of the per-image maxima. Memory does not
-depend on the split's size; the result equals a brute-force scan with a stable descending sort.
+and the images per class, the sum and largest spatial sum, and the sum and sum of squares of the per-image
+maxima. Memory does not depend on the split's size; the result equals a brute-force scan with a stable
+descending sort.
 
-Cost: two compiled loops per layer and batch. :func:`_reduce` reads the output once (images in parallel):
-each (image, channel) row's max (an integer max over order-preserving keys of the float bits, which
-vectorises and needs no NaN test per element: a NaN shows in the row's sum) and sum, and, for the few rows
-whose max can still enter the channel's top k, the argmax position. :func:`_fold` then merges the (B, C)
-results into the record, one channel after another in image order, so the result does not depend on the
-thread count. With torch ops the same is a max, a sum, a compare, a nonzero, a gather, a max-with-index and a
-sort-based merge: a few dozen dispatches over small tensors per layer and batch, which cost more than the
-convolutions of the default study's 1-D CNN. Other devices and dtypes reduce with torch and fold alike.
+Cost: one compiled call per layer and batch (numba). :func:`_fold_output` reads the output once, images in
+parallel: each (image, channel) row's max (an integer max over order-preserving keys of the float bits,
+which vectorises and needs no NaN test per element: a NaN shows in the row's sum) and sum, and, for the few
+rows whose max can still enter the channel's top k, the argmax position; :func:`_fold` then merges the
+(B, C) results into the record, one channel after another in image order, so the result does not depend on
+the thread count. With torch ops the same is a max, a sum, a compare, a nonzero, a gather, a max-with-index
+and a sort-based merge: a few dozen dispatches over small tensors per layer and batch, which cost more than
+the convolutions of the default study's 1-D CNN. Other devices and dtypes reduce with torch and fold alike.
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ def _first(x, i, c, v):  # pragma: no cover - compiled
 def _fold(
     value, sums, where, row0, label, labels, kept, thr, top, index, flat, class_sum, count, stats, nan
 ):  # pragma: no cover
-    """Fold a batch's (B, C) maxima, sums and argmax positions (the positions are needed only where a max ranks
-    above ``thr``) into the record (arguments as :class:`Running` holds them); returns -1, or the batch row
-    whose label is out of range. The per-entry work is branch-free across channels (it vectorises); the
+    """Fold a batch's (B, C) maxima, sums and argmax positions (-1 where the entry cannot enter the top k: at
+    or below ``thr``, or below the batch's own k-th) into the record (arguments as :class:`Running` holds
+    them); returns -1, or the batch row whose label is out of range. The per-entry work is branch-free across channels (it vectorises); the
     insertion runs only for a row with an entry above a channel's k-th kept value (``thr``, NaN while fewer
     than k are kept). No helper takes arrays: a call passing arrays costs more than the update."""
     n, channels = value.shape
