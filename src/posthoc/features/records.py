@@ -12,7 +12,6 @@ by the compiled loops of :mod:`.running`; nothing is held between batches but th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -31,15 +30,13 @@ class _Folder:
     def __init__(self, k: int, n_classes: int):
         self.k, self.n_classes = k, n_classes
         self.running: dict[str, Running] = {}
-        self.shape: dict[str, tuple[int, ...]] = {}
         self.row0 = 0
         self.label = self.labels = _NO_LABELS
 
     def __setitem__(self, name: str, out: torch.Tensor) -> None:
         running = self.running.get(name)
         if running is None:
-            running = self.running[name] = Running(out.shape[1], self.k, self.n_classes)
-            self.shape[name] = tuple(out.shape[2:])
+            running = self.running[name] = Running(tuple(out.shape[1:]), self.k, self.n_classes)
         running.fold(out, self.row0, self.label, self.labels)
 
 
@@ -85,18 +82,18 @@ def record(
     missing = [name for name in layers if name not in folder.running]
     if missing:
         raise ValueError(f"layers {missing} produced no output in the model's forward pass")
-    return Records(layers, [_finish(folder.running[name], folder.shape[name], folder.row0) for name in layers])
+    return Records(layers, [_finish(folder.running[name], folder.row0) for name in layers])
 
 
-def _finish(r: Running, shape: tuple[int, ...], seen: int) -> dict[str, np.ndarray]:
+def _finish(r: Running, seen: int) -> dict[str, np.ndarray]:
     """One layer's record as arrays: spatial sums scaled to spatial means, top-k flat positions as indices."""
     width = int(r.kept[0])  # k, or every image of a smaller split (every channel sees every image)
     flat = r.flat[:, :width]
-    class_mean, (mean, peak, best_mean, max_std) = r.summary(max(math.prod(shape), 1), seen)
+    class_mean, (mean, peak, best_mean, max_std) = r.summary(seen)
     return {
         "index": r.index[:, :width].copy(),
         "value": r.top[:, :width].copy(),
-        "position": flat[..., None].copy() if len(shape) == 1 else np.stack(np.unravel_index(flat, shape), -1),
+        "position": flat[..., None].copy() if len(r.spatial) == 1 else np.stack(np.unravel_index(flat, r.spatial), -1),
         "class_mean": class_mean,
         "mean": mean,
         "max": peak,

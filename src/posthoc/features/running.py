@@ -18,6 +18,8 @@ the convolutions of the default study's 1-D CNN. Other devices and dtypes reduce
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import torch
@@ -172,11 +174,14 @@ def _summary(top, class_sum, count, stats, nan, size, seen):  # pragma: no cover
 
 
 class Running:
-    """One layer's running record (C channels, top ``k``); :meth:`fold` each batch's output in split order."""
+    """One layer's running record, top ``k`` per channel of its (C, *spatial) ``shape`` output (without the
+    batch axis); :meth:`fold` each batch's output in split order."""
 
-    def __init__(self, channels: int, k: int, n_classes: int):
+    def __init__(self, shape: tuple[int, ...], k: int, n_classes: int):
         if k < 1:
             raise ValueError(f"the record keeps the top k >= 1 images per channel; got k={k}")
+        channels, *spatial = shape
+        self.spatial = tuple(spatial)
         self.kept = np.zeros(channels, np.int64)
         self.thr = np.full(channels, np.nan)  # a later image must exceed it to enter; NaN until k are kept
         self.top = np.zeros((channels, k), np.float32)
@@ -220,8 +225,9 @@ class Running:
         where = torch.where(x.isnan(), 1, (x == value[..., None]).to(torch.int8)).argmax(-1)
         return _fold(*[t.cpu().numpy() for t in (value.float(), sums, where)], row0, label, labels, *self._state)
 
-    def summary(self, size: int, seen: int) -> tuple[np.ndarray, np.ndarray]:
-        """See :func:`_summary`; ``size`` positions per channel map, ``seen`` images folded."""
+    def summary(self, seen: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :func:`_summary`; ``seen`` images folded."""
+        size = max(math.prod(self.spatial), 1)
         return _summary(self.top, self.class_sum, self.count, self.stats, self.nan, size, seen)
 
 
